@@ -1,0 +1,157 @@
+// Experiment configuration: a YAML file plus MMF-style dotted overrides, loaded into typed structs.
+//
+//   Config c = load_config("configs/lxmert_demo.yaml", {"prune.ratios=[0,0.5]", "model.path=/data/lxmert"});
+//   spdlog::info("resolved config:\n{}", to_yaml(c));
+//
+// Every key, its type, default and meaning is documented in docs/config.md. Loading is strict and
+// every failure is a UserError carrying one line that names where (the file, with line:column when
+// known, or the override) and the dotted key:
+//   configs/x.yaml:12:3: unknown key 'prune.ratio' (did you mean 'prune.ratios'?)
+//   override 'no.such.key=1': unknown key 'no.such.key' (valid top-level keys: name, log_level, ...)
+//   configs/x.yaml:7:15: key 'run.batch_size' expected an integer, got 'eight'
+//   configs/x.yaml: missing required key 'model.path' (a folder with config.json, weights, vocab.txt)
+//   configs/x.yaml:3:11: key 'device' must be one of cpu, cuda (got 'gpu')
+//   config file 'configs/x.yaml' not found
+//
+// Overrides are `dotted.key=value`; the value is parsed as YAML (a scalar, a flow sequence such as
+// [0,0.5], a flow mapping for a whole section, or nothing / ~ for "unset: use the default"). They
+// apply in order on top of the file, before any typing; a later override wins.
+//
+// Torch-free: this header and src/config/config.cpp do not use LibTorch.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace headprune::config {
+
+enum class Device { cpu, cuda };
+enum class Precision { fp64, fp32, tf32, bf16 };
+enum class ModelFamily { lxmert, visualbert };
+enum class DataFormat { lxmert_json, vqa_official };
+enum class Selection { seed_shuffle, first_n, all };
+enum class OnMissing { error, skip };
+enum class Method { ours, lrp, michel, confidence, random };
+enum class ExplainTarget { predicted, ground_truth };
+enum class Protocol { per_sample, global };
+enum class Granularity { head, layer };
+enum class Sign { positive, negative };
+/// How a pruning ratio becomes a unit count. The YAML value `seed` (the default) is resolved at
+/// load time to the rule the seed project used for the model family: keep_floor for lxmert,
+/// prune_floor for visualbert; a loaded Config never holds `seed`.
+enum class CountRule { keep_floor, prune_floor, nearest };
+
+/// The YAML spelling of an enum value ("per_sample", "ground_truth", ...).
+std::string to_string(Device v);
+std::string to_string(Precision v);
+std::string to_string(ModelFamily v);
+std::string to_string(DataFormat v);
+std::string to_string(Selection v);
+std::string to_string(OnMissing v);
+std::string to_string(Method v);
+std::string to_string(ExplainTarget v);
+std::string to_string(Protocol v);
+std::string to_string(Granularity v);
+std::string to_string(Sign v);
+std::string to_string(CountRule v);
+
+struct ModelConfig {
+  ModelFamily family = ModelFamily::lxmert;  ///< required
+  std::string path;                          ///< required: config.json + weights + vocab.txt
+  bool strict_load = true;                   ///< every checkpoint tensor must be used, and vice versa
+  int64_t max_text_tokens = 20;              ///< >= 1, question tokens incl. [CLS]/[SEP]
+  int64_t max_regions = 36;                  ///< >= 1, visual regions per image
+};
+
+struct DataConfig {
+  DataFormat format = DataFormat::lxmert_json;
+  std::string questions;                   ///< required
+  std::optional<std::string> annotations;  ///< required for vqa_official, refused for lxmert_json
+  std::string features;                    ///< required: HDF5 feature store
+  std::string answers_dir = "data/vqa";    ///< trainval_ans2label.json / trainval_label2ans.json
+  Selection selection = Selection::seed_shuffle;
+  int64_t num_samples = 10000;             ///< >= 1; ignored by selection: all
+  int64_t selection_seed = 1234;           ///< >= 0
+  std::optional<std::string> exclude_images;  ///< file of image ids to leave out
+  OnMissing on_missing = OnMissing::error;    ///< a sample whose image has no features
+  std::optional<std::string> image_root;      ///< raw images (only for visualisation)
+};
+
+struct ScoringConfig {
+  std::vector<Method> methods{Method::ours};  ///< non-empty, no duplicates
+  ExplainTarget explain = ExplainTarget::predicted;
+  bool michel_normalize = false;  ///< layer-wise L2 normalisation of Michel et al. scores
+  int64_t random_seed = 0;        ///< >= 0, seed of the `random` baseline
+};
+
+struct PruneConfig {
+  std::vector<Protocol> protocols{Protocol::per_sample};
+  std::vector<Granularity> granularities{Granularity::head};
+  std::vector<Sign> signs{Sign::positive, Sign::negative};
+  std::vector<double> ratios{0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};  ///< each in [0, 1)
+  CountRule count_rule = CountRule::keep_floor;  ///< resolved from `seed` for the family at load
+  bool global_normalize = false;
+};
+
+struct RunConfig {
+  int64_t batch_size = 8;         ///< >= 1
+  int64_t threads_per_rank = 0;   ///< >= 0; 0 = the cores the launcher gave the rank
+  int64_t checkpoint_every = 50;  ///< >= 1, batches between per-rank checkpoints
+  int64_t progress_seconds = 10;  ///< >= 0; 0 = no periodic progress line
+};
+
+struct OutputConfig {
+  std::string path;        ///< required: the results .h5 file
+  bool overwrite = false;  ///< replace an existing results file
+};
+
+struct VisualizeConfig {
+  std::vector<int64_t> samples;                 ///< question ids to visualise (none by default)
+  std::vector<double> ratios{0.0, 0.4, 0.6, 0.9};  ///< each in [0, 1)
+  std::optional<std::string> out_dir;
+};
+
+struct Config {
+  std::string name;  ///< required; letters, digits, '.', '_', '-', '+' (it names groups and files)
+  std::string log_level = "info";  ///< trace|debug|info|warn|error|critical|off
+  Device device = Device::cpu;
+  Precision precision = Precision::fp32;  ///< tf32 needs device: cuda
+  int64_t seed = 1234;                    ///< >= 0
+  ModelConfig model;
+  DataConfig data;
+  ScoringConfig scoring;
+  PruneConfig prune;
+  RunConfig run;
+  OutputConfig output;
+  VisualizeConfig visualize;
+};
+
+bool operator==(const ModelConfig& a, const ModelConfig& b);
+bool operator==(const DataConfig& a, const DataConfig& b);
+bool operator==(const ScoringConfig& a, const ScoringConfig& b);
+bool operator==(const PruneConfig& a, const PruneConfig& b);
+bool operator==(const RunConfig& a, const RunConfig& b);
+bool operator==(const OutputConfig& a, const OutputConfig& b);
+bool operator==(const VisualizeConfig& a, const VisualizeConfig& b);
+bool operator==(const Config& a, const Config& b);
+inline bool operator!=(const Config& a, const Config& b) { return !(a == b); }
+
+/// Loads `path` and applies `overrides` ("dotted.key=value") in order, then types and validates.
+/// Throws UserError (one line, see the top of this file) for a missing or unreadable file, invalid
+/// YAML, an unknown, duplicate, missing or mistyped key, a value outside its allowed set or range.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+/// Same as load_config, from YAML text; `origin` names it in error messages (e.g. "results.h5:/meta").
+Config load_config_text(const std::string& yaml, const std::string& origin,
+                        const std::vector<std::string>& overrides = {});
+
+/// The fully resolved config (every key, defaults filled in, `count_rule: seed` resolved) as YAML
+/// text in schema order. Round-trips: load_config_text(to_yaml(c), ...) == c for any loaded c.
+std::string to_yaml(const Config& config);
+
+/// Every valid dotted leaf key, in schema order (for documentation and tests).
+std::vector<std::string> config_keys();
+
+}  // namespace headprune::config

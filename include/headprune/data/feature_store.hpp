@@ -1,0 +1,143 @@
+// The region-feature store: one HDF5 file of detector features for many images, written once by
+// `headprune import-features` (data/tsv_import.hpp) and read by every rank with random access by
+// image id. Layout and rationale: docs/feature-store.md.
+//
+//   /features    [B, D] f32   region features of all images, image after image (chunked)
+//   /boxes       [B, 4] f32   boxes in pixels, x1 y1 x2 y2
+//   /objects_id  [B] i64, /objects_conf [B] f32, /attrs_id [B] i64, /attrs_conf [B] f32
+//                             the detector's labels, kept for visualisations
+//   /image_ids   [N] str      e.g. "COCO_val2014_000000393225"
+//   /image_h, /image_w, /num_boxes [N] i64
+//   /box_offset  [N + 1] i64  image i owns rows box_offset[i] .. box_offset[i+1]-1
+//   attributes on "/": format = "headprune-feature-store", format_version, feature_dim,
+//   num_images, num_boxes_total, max_boxes, source (the TSV it came from). The attributes are
+//   written last: a file without them is an interrupted import and is refused.
+//
+// One store serves both models: LXMERT takes 36 boxes with normalised positions, VisualBERT up
+// to 100 boxes (positions unused); read_padded() pads (or truncates) to the model's maximum and
+// returns a mask.
+//
+// Not thread-safe (HDF5 serial build): one FeatureStore per rank/thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace headprune::data {
+
+/// What a model takes from the store.
+struct VisualSpec {
+  std::string model;          ///< for messages: "lxmert", "visualbert"
+  int64_t max_boxes = 36;     ///< boxes per image after padding/truncation
+  int64_t feature_dim = 2048; ///< the model's visual feature size
+};
+VisualSpec lxmert_visual_spec();      ///< {"lxmert", 36, 2048}
+VisualSpec visualbert_visual_spec();  ///< {"visualbert", 100, 2048}
+
+/// One image as stored (and as one line of an obj36 TSV holds it).
+struct ImageRecord {
+  std::string img_id;
+  int64_t image_h = 0;  ///< pixels
+  int64_t image_w = 0;
+  int64_t num_boxes = 0;
+  int64_t feature_dim = 0;
+  std::vector<float> features;      ///< [num_boxes, feature_dim], row-major
+  std::vector<float> boxes;         ///< [num_boxes, 4] pixels: x1, y1, x2, y2
+  std::vector<int64_t> objects_id;  ///< [num_boxes] detector object class
+  std::vector<float> objects_conf;  ///< [num_boxes]
+  std::vector<int64_t> attrs_id;    ///< [num_boxes] detector attribute class
+  std::vector<float> attrs_conf;    ///< [num_boxes]
+
+  /// [num_boxes, 4]: (x1 / w, y1 / h, x2 / w, y2 / h) in float32, as LXMERT's VQA loader
+  /// computes them (numpy float32 in-place division).
+  std::vector<float> normalized_boxes() const;
+};
+
+/// An image padded (or truncated) to a model's box count.
+struct PaddedImage {
+  std::string img_id;
+  int64_t image_h = 0;
+  int64_t image_w = 0;
+  int64_t max_boxes = 0;      ///< rows of every array below
+  int64_t feature_dim = 0;
+  int64_t num_boxes = 0;      ///< real boxes, <= max_boxes
+  bool truncated = false;     ///< the image had more than max_boxes boxes; the first ones are kept
+  std::vector<float> features;     ///< [max_boxes, feature_dim], zero rows after num_boxes
+  std::vector<float> boxes;        ///< [max_boxes, 4] normalised, zero rows after num_boxes
+  std::vector<float> pixel_boxes;  ///< [max_boxes, 4] pixels, zero rows after num_boxes
+  std::vector<float> mask;         ///< [max_boxes]: 1 for a real box, 0 for padding
+};
+
+/// Writes a store image by image with bounded memory (rows are buffered and flushed in blocks).
+/// The file is complete only after finish(); a writer destroyed before that leaves a file the
+/// reader refuses.
+class FeatureStoreWriter {
+ public:
+  struct Options {
+    int compression = 0;          ///< gzip level 0 (none) .. 9; byte-shuffle filter with it
+    std::string source;           ///< recorded in the "source" attribute
+  };
+
+  /// Creates (truncates) `path`. RuntimeFailure if it cannot be created.
+  FeatureStoreWriter(const std::string& path, const Options& options);
+  ~FeatureStoreWriter();
+  FeatureStoreWriter(const FeatureStoreWriter&) = delete;
+  FeatureStoreWriter& operator=(const FeatureStoreWriter&) = delete;
+
+  /// Appends one image. UserError naming `where` and the image when the record is inconsistent
+  /// (array sizes, num_boxes < 1, image size <= 0, a feature size different from earlier images,
+  /// a NaN or infinite feature or box, an id already written).
+  void append(const ImageRecord& record, const std::string& where);
+
+  /// Flushes, writes the attributes, closes the file.
+  void finish();
+
+  int64_t num_images() const;
+  int64_t num_boxes() const;
+  int64_t feature_dim() const;  ///< 0 before the first image
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Read access to a store. Opening reads only the per-image index (ids, sizes, offsets: a few
+/// MB for VQA val); each read() fetches one image's rows with hyperslab reads.
+class FeatureStore {
+ public:
+  /// UserError when the file is missing, is not a feature store, is an interrupted import, or
+  /// its index is inconsistent.
+  explicit FeatureStore(const std::string& path);
+  ~FeatureStore();
+  FeatureStore(FeatureStore&&) noexcept;
+  FeatureStore& operator=(FeatureStore&&) noexcept;
+
+  const std::string& path() const;
+  int64_t num_images() const;
+  int64_t feature_dim() const;
+  int64_t max_boxes() const;  ///< the most boxes any image has
+  const std::vector<std::string>& image_ids() const;  ///< file order
+
+  /// True when the store has `img_id`; an exact match, or failing that the same COCO image
+  /// under the other spelling ("393225" vs "COCO_val2014_000000393225").
+  bool contains(const std::string& img_id) const;
+
+  /// One image, all columns. UserError "<store>: no features for image <id>" when absent, and
+  /// "<store>: image <id>: NaN/infinite feature at box b, dimension d" for non-finite values.
+  ImageRecord read(const std::string& img_id) const;
+
+  /// read() padded/truncated to spec.max_boxes, after check(spec).
+  PaddedImage read_padded(const std::string& img_id, const VisualSpec& spec) const;
+
+  /// UserError when the store's feature size is not spec.feature_dim (features from another
+  /// detector), naming the store, both sizes and the model.
+  void check(const VisualSpec& spec) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace headprune::data

@@ -1,0 +1,113 @@
+// The model interface every scorer, protocol and visualization works through.
+//
+// A VqaModel answers a batch of (question, image regions) with logits over the answer
+// vocabulary. It exposes its attention modules as an ordered, named list in the seed's
+// scoring order; a forward can (a) multiply each module's softmax output by a per-example
+// keep mask, exactly where the seed prunes, (b) keep each module's attention probabilities
+// so that a backward leaves their gradients, and (c) keep the activations that layer-wise
+// relevance propagation (LRP) needs. Scorers never look inside a model.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace headprune::models {
+
+enum class Family { lxmert, visualbert };
+enum class Modality { text, image };
+
+/// One scored attention module (one softmax map per head).
+struct AttentionModule {
+  std::string name;       ///< e.g. "lxmert.encoder.x_layers.0.visual_attention.att"
+  std::string mask_name;  ///< the module the seed's pruned (no-LRP) model masks; usually == name
+  Modality modality;      ///< the query side: text or image (LXMERT ranks both jointly)
+  Modality key_modality;  ///< the key side
+  int64_t heads;
+};
+
+/// A padded batch. Text rows are left-aligned; `text_mask` marks real tokens (1) and padding (0).
+struct Batch {
+  at::Tensor input_ids;       ///< [B,T] int64
+  at::Tensor token_type_ids;  ///< [B,T] int64
+  at::Tensor text_mask;       ///< [B,T] int64 (1 = token, 0 = padding)
+  at::Tensor visual_feats;    ///< [B,R,F] compute dtype
+  at::Tensor visual_pos;      ///< [B,R,4] normalised boxes (x1/w, y1/h, x2/w, y2/h); LXMERT only
+  at::Tensor region_mask;     ///< [B,R] int64 (1 = region, 0 = padding); undefined = all valid
+  int64_t size() const { return input_ids.size(0); }
+};
+
+struct ForwardOptions {
+  /// Per-example keep masks [B, modules, heads] (0/1, compute dtype) multiplying each module's
+  /// softmax output as the seed does; undefined = no pruning. Layer pruning = equal heads.
+  at::Tensor keep;
+  bool record_attention = false;  ///< keep probabilities with retained gradients (scoring)
+  bool record_hidden = false;     ///< keep the named intermediate states (conformance)
+  bool record_lrp = false;        ///< keep what relprop() needs (batch size 1)
+};
+
+struct LrpTrace;  // model-specific saved activations (defined in src/models)
+
+struct ForwardResult {
+  at::Tensor logits;                         ///< [B, answers]
+  std::vector<at::Tensor> attention;         ///< per module [B,H,Q,K] softmax output (record_attention)
+  std::map<std::string, at::Tensor> hidden;  ///< named states, the fixture's forward/* names
+  std::shared_ptr<LrpTrace> lrp;             ///< record_lrp
+};
+
+struct LrpResult {
+  std::vector<at::Tensor> attn_cam;              ///< per module [B,H,Q,K]: relevance of the probabilities
+  std::map<std::string, at::Tensor> outputs;     ///< relprop return values (fixture names)
+};
+
+/// Relevance maps of the seed's generic attention-explainability rules (visualisations).
+struct RelevanceMaps {
+  std::map<std::string, at::Tensor> maps;  ///< LXMERT: R_t_t, R_t_i, R_i_i, R_i_t; VisualBERT: relevance
+  int64_t nan_entries_zeroed = 0;          ///< LXMERT: NaN entries of the cross rule set to 0
+};
+
+class VqaModel {
+ public:
+  virtual ~VqaModel() = default;
+
+  virtual Family family() const = 0;
+  virtual const std::vector<AttentionModule>& attention_modules() const = 0;
+  virtual int64_t num_answers() const = 0;
+  virtual int64_t max_text_tokens() const = 0;  ///< position table size
+  virtual int64_t visual_feat_dim() const = 0;
+  virtual at::ScalarType dtype() const = 0;
+
+  /// Runs the model. Padding never changes a real example's result.
+  virtual ForwardResult forward(const Batch& batch, const ForwardOptions& options) const = 0;
+
+  /// Layer-wise relevance propagation (Chefer et al. rules, alpha = 1) from `one_hot` [1, answers]
+  /// through a forward made with record_lrp (batch size 1).
+  virtual LrpResult relprop(const ForwardResult& forward, const at::Tensor& one_hot) const = 0;
+
+  /// The seed's relevance maps from one example's attention maps and their gradients
+  /// (`attention` / `gradients` per module, [1,H,Q,K]); `keep` [modules, heads] masks the maps.
+  virtual RelevanceMaps relevance_maps(const std::vector<at::Tensor>& attention,
+                                       const std::vector<at::Tensor>& gradients, const at::Tensor& keep) const = 0;
+
+  int64_t num_modules() const { return static_cast<int64_t>(attention_modules().size()); }
+  int64_t heads() const { return attention_modules().front().heads; }
+};
+
+/// Loading options.
+struct LoadOptions {
+  at::ScalarType dtype;        ///< compute dtype (kDouble for the fixtures, kFloat otherwise)
+  bool strict = true;          ///< missing/unexpected/wrong-shape keys are an error (else logged)
+  std::string weights_file;    ///< empty = model.safetensors if present, else pytorch_model.bin
+};
+
+/// Loads a model folder (config.json + weights + vocab.txt). The family comes from config.json
+/// (model_type "lxmert", "visual_bert"), the key layout (Hugging Face or MMF) from the weights.
+/// Throws UserError naming the file and what is wrong.
+std::unique_ptr<VqaModel> load_model(const std::string& folder, const LoadOptions& options);
+
+const char* family_name(Family family);
+
+}  // namespace headprune::models

@@ -1,0 +1,57 @@
+// Pruning protocols: which units (heads or whole attention modules) a ratio removes, and the
+// batched masked evaluation that measures VQA accuracy.
+//
+// Sign: 'positive' removes the highest-scored (most important) units first, 'negative' the
+// lowest first. How many units a ratio r of N removes is the count rule:
+//   keep_floor   keep int((1 - r) * N) computed in float64 (the seed's LXMERT script; (1-0.8)*10 -> 1)
+//   prune_floor  prune int(r * N) (the seed's VisualBERT script)
+//   nearest      prune round(r * N), halves away from zero (new work: no float surprises)
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+#include "headprune/models/model.hpp"
+
+namespace headprune::prune {
+
+enum class CountRule { keep_floor, prune_floor, nearest };
+enum class Granularity { head, layer };
+enum class Sign { positive, negative };
+
+const char* count_rule_name(CountRule r);
+const char* granularity_name(Granularity g);
+const char* sign_name(Sign s);
+/// The seed's rule for a model family: keep_floor for LXMERT, prune_floor for VisualBERT.
+CountRule seed_count_rule(models::Family family);
+
+/// Units a ratio removes out of `total`.
+int64_t pruned_count(CountRule rule, double ratio, int64_t total);
+
+/// Keep mask (1 keep, 0 prune; uint8) over the units of `scores` [N] (any float dtype; ranked as
+/// given). Ties break by unit index (stable order).
+at::Tensor keep_mask(const at::Tensor& scores, double ratio, Sign sign, CountRule rule);
+
+/// Per-sample keep masks for every ratio: scores [B,M,H] (head) or [B,M] (layer) ->
+/// uint8 [B, ratios, M, H] or [B, ratios, M]. Layer scores are ranked after rounding to float32,
+/// as the seed does (`torch.tensor(list)`).
+at::Tensor per_sample_masks(const at::Tensor& scores, Granularity g, Sign sign, CountRule rule,
+                            const std::vector<double>& ratios);
+
+/// Expands a mask to the model's [.., M, H] shape in the compute dtype.
+at::Tensor to_head_keep(const at::Tensor& mask, Granularity g, int64_t heads, at::ScalarType dtype);
+
+/// Logits of the batch under per-example masks: `keep` [B, S, M, H] -> logits [B, S, answers].
+/// The S masked forwards of each example run as one batched forward (chunked by `max_rows`).
+at::Tensor masked_logits(const models::VqaModel& model, const models::Batch& batch, const at::Tensor& keep,
+                         int64_t max_rows = 256);
+
+/// Repeats every example of `batch` `times` times (example-major).
+models::Batch repeat_batch(const models::Batch& batch, int64_t times);
+
+/// Python's round(x, digits) (correctly rounded, ties to even on the exact binary value).
+double python_round(double x, int digits);
+
+}  // namespace headprune::prune

@@ -1,0 +1,42 @@
+// Conformance replay of a reference fixture folder (laid out like tests/data/<model>/):
+// loads the folder's config, weights and vocab, feeds every sample's stored inputs, computes
+// every quantity the fixture holds, writes it under the same HDF5 path and shape, and compares
+// with the fixture's tolerances (README "Tolerances"; discrete results must match exactly).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace headprune::verify {
+
+struct ConformanceOptions {
+  std::string reference_dir;   ///< folder with reference.h5 (+ config.json, weights, vocab.txt)
+  std::string out_path;        ///< results file to write ("" = none)
+  bool overwrite = false;      ///< replace an existing out_path
+  std::string dtype = "auto";  ///< auto (= the fixture's), float64 or float32
+  std::string weights;         ///< "" (safetensors if present), "safetensors", "bin" or a file name
+};
+
+/// One row of the report: a quantity group and its worst errors.
+struct GroupReport {
+  std::string group;
+  int64_t datasets = 0;
+  double max_abs = 0, max_norm = 0;  ///< worst elementwise |port - ref|, worst ||port - ref|| / ||ref||
+  double tol_abs = 0, tol_norm = 0;  ///< 0/0 = exact
+  int64_t failures = 0;
+  bool computed = true;
+  std::string first_failure;  ///< path of the first failing dataset
+};
+
+struct ConformanceReport {
+  std::string kind;  ///< lxmert, visualbert or tokenizer
+  std::string dtype;
+  std::vector<GroupReport> groups;
+  bool passed() const;
+  std::string table() const;  ///< the printed table
+};
+
+/// Runs the replay. Throws UserError for a missing/invalid folder or an existing out_path.
+ConformanceReport run_conformance(const ConformanceOptions& options);
+
+}  // namespace headprune::verify

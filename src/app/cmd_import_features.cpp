@@ -1,0 +1,40 @@
+// `headprune import-features`: LXMERT obj36 TSV -> HDF5 feature store (data/tsv_import.hpp).
+#include <memory>
+
+#include "app/commands.hpp"
+#include "headprune/common/error.hpp"
+#include "headprune/data/tsv_import.hpp"
+
+namespace headprune::app {
+
+namespace {
+struct ImportFeaturesOptions {
+  std::string tsv;
+  std::string out;
+  data::TsvImportOptions import;
+};
+}  // namespace
+
+void add_import_features_command(CLI::App& app, CommandTable& table) {
+  auto opts = std::make_shared<ImportFeaturesOptions>();
+  auto* sub = app.add_subcommand("import-features",
+                                 "Import LXMERT obj36 TSV region features into an HDF5 feature store (streamed)");
+  sub->add_option("--tsv", opts->tsv, "input TSV: img_id, img_h, img_w, objects_id, objects_conf, attrs_id, "
+                                      "attrs_conf, num_boxes, boxes, features (base64 arrays)")
+      ->required();
+  sub->add_option("--out", opts->out, "output feature store (.h5), written as OUT.partial and renamed at the end")
+      ->required();
+  sub->add_option("--compress", opts->import.compression, "gzip level 0 (none, default) .. 9")
+      ->check(CLI::Range(0, 9));
+  sub->add_flag("--overwrite", opts->import.overwrite, "replace an existing --out file");
+  sub->add_flag("--skip-nonfinite", opts->import.skip_nonfinite,
+                "skip and count images with NaN/Inf features or boxes instead of stopping");
+  sub->add_option("--progress-every", opts->import.progress_interval_s, "seconds between progress lines (default 10)")
+      ->check(CLI::NonNegativeNumber);
+  table.entries.emplace_back(sub, [opts] {
+    data::import_obj_tsv(opts->tsv, opts->out, opts->import);
+    return static_cast<int>(ExitCode::ok);
+  });
+}
+
+}  // namespace headprune::app

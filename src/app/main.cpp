@@ -1,0 +1,50 @@
+// headprune: explain and prune the attention heads of vision-language transformers.
+//
+// main() only parses the command line and turns exceptions into the documented exit codes
+// (README.md, "Exit codes"): a UserError is one line and exit 2, anything else exit 1.
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "app/commands.hpp"
+#include "headprune/common/build_info.hpp"
+#include "headprune/common/error.hpp"
+#include "headprune/common/log.hpp"
+
+int main(int argc, char** argv) {
+  using headprune::ExitCode;
+  CLI::App app{"headprune: explain and prune the attention heads of vision-language transformers"};
+  app.set_version_flag("--version", "headprune " + headprune::build_info().version + " (" +
+                                        headprune::build_info().git_commit + ")");
+  app.require_subcommand(1);
+  headprune::app::CommandTable table;
+  headprune::app::add_conformance_command(app, table);
+  headprune::app::add_import_features_command(app, table);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);  // prints help or the parse error
+    return code == 0 ? 0 : static_cast<int>(ExitCode::usage);
+  }
+
+  try {
+    headprune::log_init(0, 1);
+    for (auto& [sub, run] : table.entries)
+      if (sub->parsed()) return run();
+    return static_cast<int>(ExitCode::usage);
+  } catch (const headprune::UserError& e) {
+    std::fprintf(stderr, "headprune: error: %s\n", e.what());
+    return static_cast<int>(ExitCode::usage);
+  } catch (const headprune::RuntimeFailure& e) {
+    std::fprintf(stderr, "headprune: failed: %s\n", e.what());
+    return static_cast<int>(ExitCode::runtime);
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "headprune: failed (LibTorch): %s\n", e.what_without_backtrace());
+    return static_cast<int>(ExitCode::runtime);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "headprune: failed: %s\n", e.what());
+    return static_cast<int>(ExitCode::runtime);
+  }
+}

@@ -1,0 +1,54 @@
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "headprune/common/error.hpp"
+#include "model_internal.hpp"
+
+namespace headprune::models {
+
+const char* family_name(Family family) { return family == Family::lxmert ? "lxmert" : "visualbert"; }
+
+int64_t config_int(const nlohmann::json& config, const std::string& key, const std::string& file) {
+  if (!config.contains(key)) throw UserError(file + ": missing key '" + key + "' (expected an integer)");
+  if (!config[key].is_number_integer()) throw UserError(file + ": key '" + key + "' must be an integer");
+  return config[key].get<int64_t>();
+}
+
+double config_double(const nlohmann::json& config, const std::string& key, const std::string& file, double fallback) {
+  if (!config.contains(key)) return fallback;
+  if (!config[key].is_number()) throw UserError(file + ": key '" + key + "' must be a number");
+  return config[key].get<double>();
+}
+
+at::Tensor avg_heads(const at::Tensor& attn, const at::Tensor& grad, const at::Tensor& keep_row) {
+  at::Tensor a = attn;
+  if (keep_row.defined()) a = a * keep_row.view({-1, 1, 1});
+  return (grad * a).clamp_min(0).mean(0);
+}
+
+std::unique_ptr<VqaModel> load_model(const std::string& folder, const LoadOptions& options) {
+  namespace fs = std::filesystem;
+  const std::string config_path = (fs::path(folder) / "config.json").string();
+  if (!fs::is_directory(folder)) throw UserError(folder + ": model folder not found");
+  std::ifstream in(config_path);
+  if (!in) throw UserError(config_path + ": not found (a model folder needs config.json, weights and vocab.txt)");
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(config_path + ": malformed JSON (" + std::string(e.what()) + ")");
+  }
+  const std::string model_type = config.value("model_type", "");
+  const std::string weights_path = find_weights_file(folder, options.weights_file);
+  TensorMap stored = read_weights(weights_path);
+  spdlog::debug("{}: {} tensors", weights_path, stored.size());
+  if (model_type == "lxmert") return make_lxmert(config, config_path, stored, weights_path, options);
+  if (model_type == "visual_bert" || model_type == "visualbert")
+    return make_visualbert(config, config_path, stored, weights_path, options);
+  throw UserError(config_path + ": key 'model_type' is '" + model_type + "' (expected 'lxmert' or 'visual_bert')");
+}
+
+}  // namespace headprune::models

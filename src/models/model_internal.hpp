@@ -1,0 +1,38 @@
+// Internal pieces shared by the model implementations (not part of the public interface).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+
+#include "headprune/models/model.hpp"
+#include "layers.hpp"
+
+namespace headprune::models {
+
+/// Base of the model-specific activation records kept for relprop().
+struct LrpTrace {
+  virtual ~LrpTrace() = default;
+};
+
+/// Reads a key of config.json with a clear error (file, key, expected type).
+int64_t config_int(const nlohmann::json& config, const std::string& key, const std::string& file);
+double config_double(const nlohmann::json& config, const std::string& key, const std::string& file, double fallback);
+
+std::unique_ptr<VqaModel> make_lxmert(const nlohmann::json& config, const std::string& config_path,
+                                      const TensorMap& stored, const std::string& weights_path,
+                                      const LoadOptions& options);
+std::unique_ptr<VqaModel> make_visualbert(const nlohmann::json& config, const std::string& config_path,
+                                          const TensorMap& stored, const std::string& weights_path,
+                                          const LoadOptions& options);
+
+/// Selects row `m` of a keep mask [B,M,H] (undefined stays undefined).
+inline at::Tensor keep_row(const at::Tensor& keep, int64_t m) {
+  return keep.defined() ? keep.select(1, m) : at::Tensor();
+}
+
+/// Mean over heads of (grad * (attn * keep[h])).clamp(min=0): the seed's avg_heads, [Q,K].
+at::Tensor avg_heads(const at::Tensor& attn, const at::Tensor& grad, const at::Tensor& keep_row);
+
+}  // namespace headprune::models

@@ -1,0 +1,229 @@
+#include "headprune/models/weights.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "headprune/common/error.hpp"
+
+namespace headprune::models {
+namespace {
+
+std::vector<char> read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) throw UserError(path + ": cannot open file");
+  auto size = static_cast<size_t>(in.tellg());
+  std::vector<char> bytes(size);
+  in.seekg(0);
+  if (size && !in.read(bytes.data(), static_cast<std::streamsize>(size))) throw UserError(path + ": read failed");
+  return bytes;
+}
+
+struct DtypeInfo {
+  const char* name;
+  at::ScalarType type;
+  size_t size;
+};
+const DtypeInfo kDtypes[] = {
+    {"F64", at::kDouble, 8}, {"F32", at::kFloat, 4}, {"F16", at::kHalf, 2},  {"BF16", at::kBFloat16, 2},
+    {"I64", at::kLong, 8},   {"I32", at::kInt, 4},   {"I16", at::kShort, 2}, {"I8", at::kChar, 1},
+    {"U8", at::kByte, 1},    {"BOOL", at::kBool, 1},
+};
+
+std::string shape_str(at::IntArrayRef shape) {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? "," : "") << shape[i];
+  s << "]";
+  return s.str();
+}
+
+std::string join_limited(const std::vector<std::string>& items, size_t limit = 50) {
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < limit; ++i) out += (i ? ", " : "") + items[i];
+  if (items.size() > limit) out += ", ... (" + std::to_string(items.size() - limit) + " more)";
+  return out;
+}
+
+}  // namespace
+
+TensorMap read_safetensors(const std::string& path) {
+  std::vector<char> bytes = read_file_bytes(path);
+  if (bytes.size() < 8) throw UserError(path + ": truncated safetensors file (" + std::to_string(bytes.size()) + " bytes, no header)");
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, bytes.data(), 8);  // little-endian on every platform we build for
+  if (header_len > bytes.size() - 8)
+    throw UserError(path + ": truncated safetensors file (header of " + std::to_string(header_len) +
+                    " bytes announced, file has " + std::to_string(bytes.size()) + ")");
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_len));
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(path + ": bad safetensors JSON header (" + std::string(e.what()) + ")");
+  }
+  if (!header.is_object()) throw UserError(path + ": bad safetensors JSON header (expected an object)");
+  const size_t data_start = 8 + header_len;
+  const size_t data_size = bytes.size() - data_start;
+  TensorMap out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") continue;
+    const std::string where = path + ": tensor '" + it.key() + "'";
+    const auto& entry = it.value();
+    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
+      throw UserError(where + ": expected {dtype, shape, data_offsets}");
+    std::string dtype_name = entry["dtype"].get<std::string>();
+    const DtypeInfo* info = nullptr;
+    for (const auto& d : kDtypes)
+      if (dtype_name == d.name) info = &d;
+    if (!info) throw UserError(where + ": unsupported dtype '" + dtype_name + "' (expected F64, F32, F16, BF16 or an integer type)");
+    std::vector<int64_t> shape;
+    size_t count = 1;
+    for (const auto& s : entry["shape"]) {
+      if (!s.is_number_integer() || s.get<int64_t>() < 0) throw UserError(where + ": bad shape");
+      shape.push_back(s.get<int64_t>());
+      count *= static_cast<size_t>(shape.back());
+    }
+    const auto& offsets = entry["data_offsets"];
+    if (!offsets.is_array() || offsets.size() != 2) throw UserError(where + ": bad data_offsets");
+    auto begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
+    if (end < begin || end > data_size)
+      throw UserError(where + ": data_offsets [" + std::to_string(begin) + "," + std::to_string(end) +
+                      "] outside the file's " + std::to_string(data_size) + " data bytes (truncated file?)");
+    if (end - begin != count * info->size)
+      throw UserError(where + ": " + std::to_string(end - begin) + " bytes for shape " + shape_str(shape) + " of " +
+                      dtype_name + " (expected " + std::to_string(count * info->size) + ")");
+    at::Tensor t = at::empty(shape, at::TensorOptions().dtype(info->type));
+    if (count) std::memcpy(t.data_ptr(), bytes.data() + data_start + begin, end - begin);
+    out.emplace(it.key(), t);
+  }
+  return out;
+}
+
+TensorMap read_torch_bin(const std::string& path) {
+  std::vector<char> bytes = read_file_bytes(path);
+  c10::IValue value;
+  try {
+    value = torch::jit::pickle_load(bytes);
+  } catch (const c10::Error& e) {
+    std::string msg = e.what_without_backtrace();
+    msg = msg.substr(0, msg.find('\n'));
+    throw UserError(path + ": not a readable torch.save checkpoint (" + msg + ")");
+  }
+  if (!value.isGenericDict()) throw UserError(path + ": expected a state dict (name -> tensor) at the top level");
+  TensorMap out;
+  for (const auto& item : value.toGenericDict()) {
+    if (!item.key().isString()) throw UserError(path + ": state dict key is not a string");
+    const std::string key = item.key().toStringRef();
+    if (!item.value().isTensor()) throw UserError(path + ": entry '" + key + "' is not a tensor");
+    out.emplace(key, item.value().toTensor());
+  }
+  return out;
+}
+
+void write_safetensors(const std::string& path, const TensorMap& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header;
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<at::Tensor> ordered;
+  uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    at::Tensor t = tensor.contiguous().cpu();
+    const DtypeInfo* info = nullptr;
+    for (const auto& d : kDtypes)
+      if (d.type == t.scalar_type()) info = &d;
+    HP_ASSERT(info != nullptr, "unsupported dtype for safetensors: " + name);
+    uint64_t nbytes = static_cast<uint64_t>(t.numel()) * info->size;
+    header[name] = {{"dtype", info->name}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + nbytes}}};
+    offset += nbytes;
+    ordered.push_back(t);
+  }
+  std::string text = header.dump();
+  while ((8 + text.size()) % 8) text += ' ';  // align the data section, as the reference writer does
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw UserError(path + ": cannot write");
+    uint64_t len = text.size();
+    out.write(reinterpret_cast<const char*>(&len), 8);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    for (const auto& t : ordered)
+      out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
+    if (!out) throw RuntimeFailure(path + ": write failed");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+std::string find_weights_file(const std::string& folder, const std::string& override_name) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(folder)) throw UserError(folder + ": model folder not found");
+  if (!override_name.empty()) {
+    fs::path p = fs::path(override_name).is_absolute() ? fs::path(override_name) : fs::path(folder) / override_name;
+    if (!fs::exists(p)) throw UserError(p.string() + ": weights file not found");
+    return p.string();
+  }
+  for (const char* name : {"model.safetensors", "pytorch_model.bin"})
+    if (fs::exists(fs::path(folder) / name)) return (fs::path(folder) / name).string();
+  throw UserError(folder + ": no model.safetensors or pytorch_model.bin in the model folder");
+}
+
+TensorMap read_weights(const std::string& path) {
+  auto ends_with = [&](const std::string& suffix) {
+    return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends_with(".safetensors")) return read_safetensors(path);
+  if (ends_with(".bin") || ends_with(".pt") || ends_with(".pth")) return read_torch_bin(path);
+  throw UserError(path + ": unknown weights format (expected .safetensors or .bin)");
+}
+
+TensorMap bind_weights(const TensorMap& stored, const std::vector<ParamSpec>& expected, at::ScalarType dtype,
+                       bool strict, const std::string& where, const std::vector<std::string>& ignored) {
+  std::vector<std::string> missing, unexpected, wrong_shape, wrong_type;
+  TensorMap out;
+  for (const auto& spec : expected) {
+    auto it = stored.find(spec.name);
+    if (it == stored.end()) {
+      missing.push_back(spec.name);
+      continue;
+    }
+    const at::Tensor& t = it->second;
+    if (!at::isFloatingType(t.scalar_type())) {
+      wrong_type.push_back(spec.name + ": " + std::string(c10::toString(t.scalar_type())) + ", expected a float type");
+      continue;
+    }
+    if (t.sizes().vec() != spec.shape) {
+      wrong_shape.push_back(spec.name + ": expected " + shape_str(spec.shape) + ", found " + shape_str(t.sizes()));
+      continue;
+    }
+    out.emplace(spec.name, t.to(dtype).contiguous());
+  }
+  for (const auto& [name, t] : stored) {
+    bool known = std::any_of(expected.begin(), expected.end(), [&](const ParamSpec& s) { return s.name == name; });
+    bool skip = std::find(ignored.begin(), ignored.end(), name) != ignored.end();
+    if (!known && !skip) unexpected.push_back(name);
+  }
+  std::string report;
+  auto add = [&](const std::vector<std::string>& items, const char* what) {
+    if (items.empty()) return;
+    report += (report.empty() ? "" : "; ") + std::to_string(items.size()) + " " + what + " [" + join_limited(items) + "]";
+  };
+  add(missing, "missing");
+  add(unexpected, "unexpected");
+  add(wrong_shape, "wrong-shape");
+  add(wrong_type, "wrong-dtype");
+  if (!report.empty()) {
+    const bool fatal = strict || !missing.empty() || !wrong_shape.empty() || !wrong_type.empty();
+    if (fatal) throw UserError(where + ": checkpoint does not match the model config: " + report);
+    spdlog::warn("{}: non-strict load: {}", where, report);
+  }
+  return out;
+}
+
+}  // namespace headprune::models

@@ -1,0 +1,471 @@
+#include "headprune/verify/conformance.hpp"
+
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "headprune/common/error.hpp"
+#include "headprune/data/tokenizer.hpp"
+#include "headprune/explain/scores.hpp"
+#include "headprune/io/h5.hpp"
+#include "headprune/io/h5_tensor.hpp"
+#include "headprune/models/model.hpp"
+#include "headprune/prune/protocol.hpp"
+
+namespace headprune::verify {
+namespace {
+
+namespace fs = std::filesystem;
+using explain::Method;
+using prune::Granularity;
+using prune::Sign;
+
+struct Tol {
+  double abs, norm;
+  bool normwise_only;  // float32 LRP quantities: compare normwise only (fixture README)
+};
+
+// The fixture READMEs' tolerance table, per quantity group and dtype.
+Tol tolerance(const std::string& group, bool f64) {
+  static const std::map<std::string, std::pair<Tol, Tol>> table = {
+      {"logits", {{5e-12, 5e-13, false}, {2e-4, 2e-5, false}}},
+      {"forward", {{1e-12, 5e-13, false}, {5e-5, 1e-5, false}}},
+      {"attn", {{5e-13, 5e-13, false}, {2e-5, 2e-5, false}}},
+      {"attn_grad", {{5e-12, 2e-12, false}, {2e-4, 1e-4, false}}},
+      {"attn_cam", {{1e-10, 5e-9, false}, {1e-2, 2e-1, true}}},
+      {"relprop", {{5e-10, 5e-9, false}, {5e-2, 2e-1, true}}},
+      {"scores/ours", {{5e-14, 2e-12, false}, {1e-5, 5e-5, false}}},
+      {"scores/lrp", {{5e-12, 1e-9, false}, {2e-4, 1e-1, true}}},
+      {"vis/R", {{2e-13, 1e-12, false}, {5e-5, 1e-4, false}}},
+      {"relevance", {{2e-13, 1e-12, false}, {5e-6, 5e-5, false}}},
+  };
+  auto it = table.find(group);
+  HP_ASSERT(it != table.end(), "no tolerance for group " + group);
+  return f64 ? it->second.first : it->second.second;
+}
+
+class Checker {
+ public:
+  Checker(const h5::File& ref, h5::File* out, bool f64) : ref_(ref), out_(out), f64_(f64) {}
+
+  // Float quantity within the group's tolerance.
+  void close(const std::string& group, const std::string& path, const at::Tensor& value) {
+    GroupReport& g = group_report(group, false);
+    Tol tol = tolerance(group, f64_);
+    g.tol_abs = tol.normwise_only ? 0 : tol.abs;
+    g.tol_norm = tol.norm;
+    at::Tensor ref = h5::read_tensor(ref_, path).to(at::kDouble);
+    at::Tensor port = value.detach().to(at::kDouble).reshape(ref.sizes());
+    write(path, value.detach().to(f64_ ? at::kDouble : at::kFloat).reshape(ref.sizes()));
+    at::Tensor diff = (port - ref).abs();
+    double max_abs = diff.numel() ? diff.max().item<double>() : 0.0;
+    double ref_norm = ref.norm().item<double>();
+    double norm = ref_norm > 0 ? (port - ref).norm().item<double>() / ref_norm : (port - ref).norm().item<double>();
+    if (std::isnan(max_abs) || std::isnan(norm)) max_abs = norm = INFINITY;
+    g.datasets++;
+    g.max_abs = std::max(g.max_abs, max_abs);
+    g.max_norm = std::max(g.max_norm, norm);
+    bool ok = norm <= tol.norm && (tol.normwise_only || max_abs <= tol.abs);
+    fail_unless(g, ok, path);
+  }
+
+  // Discrete quantity (masks, indices, label scores, accuracies): exact.
+  void exact(const std::string& group, const std::string& path, const at::Tensor& value) {
+    GroupReport& g = group_report(group, true);
+    at::Tensor ref = h5::read_tensor(ref_, path);
+    at::Tensor port = value.detach().to(ref.scalar_type()).reshape(ref.sizes());
+    write(path, port);
+    g.datasets++;
+    bool ok = at::equal(port, ref);
+    if (!ok && at::isFloatingType(ref.scalar_type()))
+      g.max_abs = std::max(g.max_abs, (port - ref).abs().max().item<double>());
+    fail_unless(g, ok, path);
+  }
+
+  void exact_attr(const std::string& group, const std::string& object, const std::string& name, int64_t value) {
+    GroupReport& g = group_report(group, true);
+    g.datasets++;
+    if (out_) {
+      out_->create_group(object);
+      out_->write_attr(object, name, value);
+    }
+    fail_unless(g, ref_.attr_i64(object, name) == value, object + "@" + name);
+  }
+
+  // Counts one discrete check done by the caller.
+  void tally(const std::string& group, bool ok, const std::string& path) {
+    GroupReport& g = group_report(group, true);
+    g.datasets++;
+    fail_unless(g, ok, path);
+  }
+
+  void not_computed(const std::string& group) { group_report(group, false).computed = false; }
+  void write(const std::string& path, const at::Tensor& t) {
+    if (out_) h5::write_tensor(*out_, path, t);
+  }
+  std::vector<GroupReport> groups() const {
+    std::vector<GroupReport> out;
+    for (const auto& name : order_) out.push_back(groups_.at(name));
+    return out;
+  }
+
+ private:
+  GroupReport& group_report(const std::string& group, bool exact) {
+    auto it = groups_.find(group);
+    if (it == groups_.end()) {
+      order_.push_back(group);
+      it = groups_.emplace(group, GroupReport{}).first;
+      it->second.group = group;
+    }
+    return it->second;
+  }
+  void fail_unless(GroupReport& g, bool ok, const std::string& path) {
+    if (ok) return;
+    if (g.failures++ == 0) g.first_failure = path;
+  }
+
+  const h5::File& ref_;
+  h5::File* out_;
+  bool f64_;
+  std::map<std::string, GroupReport> groups_;
+  std::vector<std::string> order_;
+};
+
+std::string sample_name(int64_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "sample_%03lld", static_cast<long long>(i));
+  return buf;
+}
+
+std::string module_name(int64_t m) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "m%02lld", static_cast<long long>(m));
+  return buf;
+}
+
+std::vector<double> read_vec(const h5::File& f, const std::string& path) { return f.read_f64(path); }
+
+// Relative gap at the cut of a stored mask: min(pruned) - max(kept) for positive, the other way for
+// negative, over max |score|. Infinite if nothing (or everything) is pruned.
+double cut_gap(const at::Tensor& scores, const at::Tensor& keep, Sign sign) {
+  at::Tensor s = scores.reshape({-1}).to(at::kDouble), k = keep.reshape({-1}).to(at::kBool);
+  at::Tensor kept = s.masked_select(k), pruned = s.masked_select(k.logical_not());
+  if (kept.numel() == 0 || pruned.numel() == 0) return INFINITY;
+  double gap = sign == Sign::positive ? pruned.min().item<double>() - kept.max().item<double>()
+                                      : kept.min().item<double>() - pruned.max().item<double>();
+  return gap / s.abs().max().item<double>();
+}
+
+struct Sample {
+  models::Batch batch;
+  at::Tensor label_vector;  // [L] float64: the score of each answer index (LXMERT labels / MMF targets)
+  int64_t index_to_gather = -1;
+};
+
+Sample read_sample(const h5::File& ref, const std::string& s, models::Family family, at::ScalarType dtype) {
+  Sample out;
+  models::Batch& b = out.batch;
+  if (family == models::Family::lxmert) {
+    b.input_ids = h5::read_tensor(ref, s + "/inputs/input_ids");
+    b.token_type_ids = h5::read_tensor(ref, s + "/inputs/token_type_ids");
+    b.text_mask = h5::read_tensor(ref, s + "/inputs/attention_mask");
+    b.visual_feats = h5::read_tensor(ref, s + "/inputs/visual_feats").to(dtype);
+    b.visual_pos = h5::read_tensor(ref, s + "/inputs/visual_pos").to(dtype);
+    out.label_vector = h5::read_tensor(ref, s + "/inputs/label_vector");
+  } else {
+    b.input_ids = h5::read_tensor(ref, s + "/model_inputs/input_ids");
+    b.token_type_ids = h5::read_tensor(ref, s + "/model_inputs/token_type_ids");
+    b.text_mask = h5::read_tensor(ref, s + "/model_inputs/input_mask");
+    b.visual_feats = h5::read_tensor(ref, s + "/model_inputs/visual_embeddings").to(dtype);
+    b.region_mask = h5::read_tensor(ref, s + "/model_inputs/image_mask");
+    // MMF's targets are float32; their .item() values are what the seed adds up.
+    out.label_vector = h5::read_tensor(ref, s + "/batch/targets").to(at::kFloat).to(at::kDouble).reshape({-1});
+  }
+  return out;
+}
+
+void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* out, Checker& check,
+                  const std::string& kind, bool f64) {
+  const at::ScalarType dtype = f64 ? at::kDouble : at::kFloat;
+  models::LoadOptions lo{dtype, true, ""};
+  if (opt.weights == "safetensors") lo.weights_file = "model.safetensors";
+  else if (opt.weights == "bin") lo.weights_file = "pytorch_model.bin";
+  else lo.weights_file = opt.weights;
+  auto model = models::load_model(opt.reference_dir, lo);
+  const bool lxmert = model->family() == models::Family::lxmert;
+  if ((kind == "lxmert") != lxmert) throw UserError(opt.reference_dir + ": reference.h5 kind '" + kind + "' does not match config.json");
+  const int64_t n_samples = ref.attr_i64("/", "n_samples");
+  const int64_t M = model->num_modules(), H = model->heads();
+  const auto steps = read_vec(ref, "/meta/prune_steps");
+  const auto vis_steps = read_vec(ref, "/meta/vis_steps");
+  const prune::CountRule rule = prune::seed_count_rule(model->family());
+  if (out) {
+    for (const char* p : {"/meta/prune_steps", "/meta/vis_steps"}) check.write(p, h5::read_tensor(ref, p));
+  }
+
+  // Accumulators of the protocol: acc_sum per combo (sample order, as the seed).
+  std::map<std::string, std::vector<double>> acc_sum;
+  std::map<std::string, std::vector<std::vector<double>>> running;
+  for (int64_t i = 0; i < n_samples; ++i) {
+    const std::string s = "/" + sample_name(i);
+    Sample sample = read_sample(ref, s, model->family(), dtype);
+    const models::Batch& batch = sample.batch;
+
+    // Unpruned forward with hidden states.
+    {
+      at::NoGradGuard ng;
+      models::ForwardOptions fo;
+      fo.record_hidden = true;
+      models::ForwardResult fwd = model->forward(batch, fo);
+      if (lxmert) {
+        check.close("logits", s + "/logits_nolrp", fwd.logits);
+        check.close("logits", s + "/logits_lrp", fwd.logits);  // one model: the seed's two agree in float64
+        for (const char* name : {"embedding_output", "visual_feats_encoded", "language_hidden_states",
+                                 "vision_hidden_states", "pooled_output"})
+          check.close("forward", s + "/forward/" + name, fwd.hidden.at(name));
+      } else {
+        check.close("logits", s + "/logits", fwd.logits);
+        for (const char* name : {"embedding_output", "layer_outputs", "pooled_output", "head_transform_output"})
+          check.close("forward", s + "/forward/" + name, fwd.hidden.at(name));
+      }
+    }
+
+    // Scores, attention maps and gradients, LRP.
+    explain::ScoringOptions so;
+    so.methods = {Method::ours, Method::lrp};
+    so.keep_maps = true;
+    explain::ScoringResult sr = explain::score_batch(*model, batch, so, {}, {i});
+    for (int64_t m = 0; m < M; ++m) {
+      const std::string p = s + "/modules/" + module_name(m);
+      check.close("attn", p + "/attn", sr.attention[static_cast<size_t>(m)][0]);
+      check.close("attn_grad", p + "/attn_grad", sr.gradients[static_cast<size_t>(m)][0]);
+      check.close("attn_cam", p + "/attn_cam", sr.attn_cam[static_cast<size_t>(m)][0]);
+    }
+    for (const auto& [name, value] : sr.lrp_outputs.at(0)) check.close("relprop", s + "/relprop/" + name, value);
+    check.close("scores/ours", s + "/scores/ours_head", sr.scores[Method::ours].head[0]);
+    check.close("scores/ours", s + "/scores/ours_layer", sr.scores[Method::ours].layer[0]);
+    check.close("scores/lrp", s + "/scores/lrp_head", sr.scores[Method::lrp].head[0]);
+    check.close("scores/lrp", s + "/scores/lrp_layer", sr.scores[Method::lrp].layer[0]);
+
+    // Relevance maps of pruned models (visualisation): prune the lowest 'ours' head scores.
+    const at::Tensor ours_head = sr.scores[Method::ours].head[0];
+    if (!lxmert) {
+      models::RelevanceMaps rm = model->relevance_maps(sr.attention, sr.gradients, {});
+      const int64_t idx = batch.text_mask.sum().item<int64_t>() - 2;
+      at::Tensor rel = rm.maps.at("relevance_matrix")[idx].clone();
+      rel[idx] = 0;
+      check.close("relevance", s + "/relevance", rel.unsqueeze(0));
+    }
+    for (size_t k = 0; k < vis_steps.size(); ++k) {
+      const std::string v = s + "/vis/step_" + std::to_string(k);
+      at::Tensor keep = prune::keep_mask(ours_head, vis_steps[k], Sign::negative, rule);
+      check.exact("vis/keep_mask", v + "/keep_mask", keep);
+      at::Tensor keep_f = keep.to(dtype);
+      models::RelevanceMaps rm = model->relevance_maps(sr.attention, sr.gradients, keep_f);
+      if (lxmert) {
+        for (const char* name : {"R_t_t", "R_t_i", "R_i_i", "R_i_t"}) check.close("vis/R", v + "/" + name, rm.maps.at(name));
+        check.exact_attr("vis/nan_entries_zeroed", v, "nan_entries_zeroed", rm.nan_entries_zeroed);
+      } else {
+        const int64_t idx = batch.text_mask.sum().item<int64_t>() - 2;
+        at::Tensor rel = rm.maps.at("relevance_matrix")[idx].clone();
+        rel[idx] = 0;
+        check.close("relevance", v + "/relevance", rel.unsqueeze(0));
+      }
+      at::Tensor logits = prune::masked_logits(*model, batch, keep_f.view({1, 1, M, H}))[0][0];
+      check.close("logits", v + "/logits", logits);
+      check.exact_attr("vis/pred_index", v, "pred_index", logits.argmax().item<int64_t>());
+    }
+
+    // The pruning protocol: every combo, all steps as one batched forward.
+    for (Method method : {Method::ours, Method::lrp}) {
+      for (Granularity g : {Granularity::head, Granularity::layer}) {
+        for (Sign sign : {Sign::positive, Sign::negative}) {
+          const std::string combo = std::string(explain::method_name(method)) + "_" + prune::granularity_name(g) +
+                                    "_" + prune::sign_name(sign);
+          const std::string p = s + "/prune/" + combo;
+          const auto& us = sr.scores[method];
+          at::Tensor scores = g == Granularity::head ? us.head : us.layer;
+          at::Tensor masks = prune::per_sample_masks(scores, g, sign, rule, steps)[0];  // [S,M(,H)]
+          at::Tensor used = masks;
+          if (!f64 && method == Method::lrp) {
+            // float32 LRP scores are ~1e-3 accurate: check a mask only where the stored cut is clear,
+            // and run the pruned forward from the stored mask (fixture README, Tolerances).
+            at::Tensor stored = h5::read_tensor(ref, p + "/keep_mask");
+            at::Tensor ref_scores = h5::read_tensor(ref, s + "/scores/" + combo.substr(0, combo.find('_', 4)));
+            for (size_t k = 0; k < steps.size(); ++k) {
+              bool clear = cut_gap(ref_scores, stored[static_cast<int64_t>(k)], sign) > 6e-2;
+              if (clear)
+                check.tally("prune/keep_mask (lrp, clear cuts)",
+                            at::equal(masks[static_cast<int64_t>(k)], stored[static_cast<int64_t>(k)]),
+                            p + "/keep_mask[" + std::to_string(k) + "]");
+            }
+            used = stored;
+            check.write(p + "/keep_mask", masks);
+          } else {
+            check.exact("prune/keep_mask", p + "/keep_mask", masks);
+          }
+          at::Tensor keep = prune::to_head_keep(used.unsqueeze(0), g, H, dtype);  // [1,S,M,H]
+          at::Tensor logits = prune::masked_logits(*model, batch, keep)[0];      // [S,L]
+          at::Tensor pred = logits.argmax(1);
+          at::Tensor label = sample.label_vector.index_select(0, pred);
+          check.close("logits", p + "/logits", logits);
+          check.exact("prune/pred_index", p + "/pred_index", pred);
+          check.exact("prune/label_score", p + (lxmert ? "/label_score" : "/target_score"), label);
+          auto& acc = acc_sum[combo];
+          acc.resize(steps.size(), 0.0);
+          std::vector<double> run(steps.size());
+          for (size_t k = 0; k < steps.size(); ++k) {
+            acc[k] += label[static_cast<int64_t>(k)].item<double>();
+            run[k] = prune::python_round(acc[k] / static_cast<double>(i + 1) * 100.0, 2);
+          }
+          running[combo].push_back(run);
+        }
+      }
+    }
+  }
+
+  // Accuracies as the seed prints them.
+  for (const auto& [combo, acc] : acc_sum) {
+    const std::string r = "/results/" + combo;
+    at::Tensor acc_t = at::tensor(acc, at::kDouble);
+    check.exact("results", r + "/acc_sum", acc_t);
+    std::vector<double> final_acc;
+    for (double a : acc) {
+      double x = a / static_cast<double>(n_samples) * 100.0;
+      final_acc.push_back(lxmert ? prune::python_round(x, 2) : x);
+    }
+    if (lxmert) {
+      check.exact("results", r + "/accuracy_x100", at::tensor(final_acc, at::kDouble));
+      std::vector<double> flat;
+      for (const auto& row : running.at(combo)) flat.insert(flat.end(), row.begin(), row.end());
+      check.exact("results", r + "/running_accuracy_x100",
+                  at::tensor(flat, at::kDouble).view({n_samples, static_cast<int64_t>(steps.size())}));
+    } else {
+      check.exact("results", r + "/step_acc", at::tensor(final_acc, at::kDouble));
+    }
+  }
+}
+
+std::vector<GroupReport> replay_tokenizer(const ConformanceOptions& opt, const h5::File& ref, h5::File* out) {
+  auto tok = data::WordPieceTokenizer::from_vocab_file((fs::path(opt.reference_dir) / "vocab.txt").string(),
+                                                      ref.attr_i64("/", "do_lower_case") != 0);
+  auto bytes = ref.read_u8("/text_utf8");
+  auto text_off = ref.read_i64("/text_offsets");
+  auto basic_ref = ref.read_strings("/basic_tokens");
+  auto basic_off = ref.read_i64("/basic_offsets");
+  auto tokens_ref = ref.read_strings("/tokens");
+  auto ids_ref = ref.read_i64("/ids");
+  auto tok_off = ref.read_i64("/token_offsets");
+  std::vector<std::string> basic_all, tokens_all;
+  std::vector<int64_t> ids_all, basic_offsets{0}, token_offsets{0};
+  const int64_t n = ref.attr_i64("/", "n_cases");
+  int64_t bad_basic = 0, bad_tokens = 0, bad_ids = 0;
+  std::string first_bad;
+  for (int64_t i = 0; i < n; ++i) {
+    std::string text(bytes.begin() + text_off[static_cast<size_t>(i)], bytes.begin() + text_off[static_cast<size_t>(i) + 1]);
+    auto basic = tok.basic_tokenize(text);
+    auto tokens = tok.tokenize(text);
+    auto ids = tok.to_ids(tokens);
+    std::vector<std::string> eb(basic_ref.begin() + basic_off[static_cast<size_t>(i)], basic_ref.begin() + basic_off[static_cast<size_t>(i) + 1]);
+    std::vector<std::string> et(tokens_ref.begin() + tok_off[static_cast<size_t>(i)], tokens_ref.begin() + tok_off[static_cast<size_t>(i) + 1]);
+    std::vector<int64_t> ei(ids_ref.begin() + tok_off[static_cast<size_t>(i)], ids_ref.begin() + tok_off[static_cast<size_t>(i) + 1]);
+    if (basic != eb) bad_basic++;
+    if (tokens != et) bad_tokens++;
+    if (ids != ei) bad_ids++;
+    if ((basic != eb || tokens != et || ids != ei) && first_bad.empty()) first_bad = "case " + std::to_string(i);
+    basic_all.insert(basic_all.end(), basic.begin(), basic.end());
+    tokens_all.insert(tokens_all.end(), tokens.begin(), tokens.end());
+    ids_all.insert(ids_all.end(), ids.begin(), ids.end());
+    basic_offsets.push_back(static_cast<int64_t>(basic_all.size()));
+    token_offsets.push_back(static_cast<int64_t>(tokens_all.size()));
+  }
+  if (out) {
+    out->write_strings("/basic_tokens", basic_all);
+    out->write_strings("/tokens", tokens_all);
+    out->write_i64("/ids", ids_all, {static_cast<int64_t>(ids_all.size())});
+    out->write_i64("/basic_offsets", basic_offsets, {static_cast<int64_t>(basic_offsets.size())});
+    out->write_i64("/token_offsets", token_offsets, {static_cast<int64_t>(token_offsets.size())});
+  }
+  auto row = [&](const char* group, int64_t failures) {
+    GroupReport g;
+    g.group = group;
+    g.datasets = n;
+    g.failures = failures;
+    g.first_failure = failures ? first_bad : "";
+    return g;
+  };
+  return {row("tokenizer/basic_tokens", bad_basic), row("tokenizer/tokens", bad_tokens), row("tokenizer/ids", bad_ids)};
+}
+
+}  // namespace
+
+bool ConformanceReport::passed() const {
+  for (const auto& g : groups)
+    if (!g.computed || g.failures) return false;
+  return !groups.empty();
+}
+
+std::string ConformanceReport::table() const {
+  std::ostringstream out;
+  char line[512];
+  std::snprintf(line, sizeof line, "conformance %s (%s)\n%-34s %8s %11s %11s %9s %9s  %s\n", kind.c_str(), dtype.c_str(),
+                "quantity", "datasets", "max abs", "max norm", "tol abs", "tol norm", "status");
+  out << line;
+  for (const auto& g : groups) {
+    std::string status = !g.computed ? "not computed" : g.failures ? "FAIL (" + std::to_string(g.failures) + ", first " + g.first_failure + ")" : "ok";
+    const bool exact = g.tol_abs == 0 && g.tol_norm == 0;
+    if (exact)
+      std::snprintf(line, sizeof line, "%-34s %8lld %11s %11s %9s %9s  %s\n", g.group.c_str(),
+                    static_cast<long long>(g.datasets), g.max_abs > 0 ? std::to_string(g.max_abs).c_str() : "-", "-",
+                    "exact", "exact", status.c_str());
+    else
+      std::snprintf(line, sizeof line, "%-34s %8lld %11.3e %11.3e %9.0e %9.0e  %s\n", g.group.c_str(),
+                    static_cast<long long>(g.datasets), g.max_abs, g.max_norm, g.tol_abs, g.tol_norm, status.c_str());
+    out << line;
+  }
+  out << (passed() ? "PASSED" : "FAILED") << "\n";
+  return out.str();
+}
+
+ConformanceReport run_conformance(const ConformanceOptions& opt) {
+  const std::string ref_path = (fs::path(opt.reference_dir) / "reference.h5").string();
+  h5::File ref(ref_path, h5::File::Mode::read);
+  ConformanceReport report;
+  report.kind = ref.attr_string("/", "kind");
+  const std::string fixture_dtype = ref.has_attr("/", "dtype") ? ref.attr_string("/", "dtype") : "float64";
+  report.dtype = opt.dtype == "auto" ? fixture_dtype : opt.dtype;
+  if (report.dtype != "float64" && report.dtype != "float32")
+    throw UserError("--dtype " + report.dtype + ": expected auto, float64 or float32");
+
+  std::unique_ptr<h5::File> out;
+  std::string tmp;
+  if (!opt.out_path.empty()) {
+    if (fs::exists(opt.out_path) && !opt.overwrite)
+      throw UserError(opt.out_path + ": exists (pass --overwrite to replace it)");
+    tmp = opt.out_path + ".partial";
+    out = std::make_unique<h5::File>(tmp, h5::File::Mode::create_truncate);
+    out->write_attr("/", "kind", report.kind);
+    out->write_attr("/", "dtype", report.dtype);
+  }
+  if (report.kind == "tokenizer") {
+    report.dtype = "-";
+    report.groups = replay_tokenizer(opt, ref, out.get());
+  } else if (report.kind == "lxmert" || report.kind == "visualbert") {
+    Checker check(ref, out.get(), report.dtype == "float64");
+    replay_model(opt, ref, out.get(), check, report.kind, report.dtype == "float64");
+    report.groups = check.groups();
+  } else {
+    throw UserError(ref_path + ": attribute 'kind' is '" + report.kind + "' (expected lxmert, visualbert or tokenizer)");
+  }
+  if (out) {
+    out.reset();  // close before the rename: the file is complete or absent, never half-written
+    fs::rename(tmp, opt.out_path);
+  }
+  return report;
+}
+
+}  // namespace headprune::verify

@@ -1,0 +1,278 @@
+// The MPI communicator under mpirun -n 2 and -n 4 (also runs as one rank without a launcher):
+// closed-form allreduce sums, broadcasts, rank-ordered gathers, node-local ranks, the
+// deterministic gather-then-sum path, MPI errors as RuntimeFailure, and make_communicator's
+// fallback to MPI for device: cuda (no GPU here; NCCL, when compiled in, cannot start).
+//
+// Only non-fatal EXPECTs after the first collective of a test: a rank that left a test early
+// would leave the others waiting in the next collective.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "headprune/common/error.hpp"
+#include "headprune/dist/communicator.hpp"
+
+using headprune::RuntimeFailure;
+using namespace headprune::dist;
+
+namespace {
+
+MpiSession* g_session = nullptr;
+
+/// MPI for the whole test binary: gtest_main gives no hook before RUN_ALL_TESTS but environments.
+class MpiEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    g_session = new MpiSession();
+    if (g_session->rank() != 0) {
+      // Ranks > 0 print only their failures, prefixed with the rank.
+      auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+      delete listeners.Release(listeners.default_result_printer());
+      listeners.Append(new RankFailurePrinter(g_session->rank()));
+    }
+  }
+  void TearDown() override {
+    delete g_session;
+    g_session = nullptr;
+  }
+
+ private:
+  class RankFailurePrinter : public ::testing::EmptyTestEventListener {
+   public:
+    explicit RankFailurePrinter(int rank) : rank_(rank) {}
+    void OnTestPartResult(const ::testing::TestPartResult& r) override {
+      if (r.failed())
+        std::fprintf(stderr, "[rank %d] %s:%d: Failure\n%s\n", rank_, r.file_name() ? r.file_name() : "?",
+                     r.line_number(), r.summary());
+    }
+
+   private:
+    int rank_;
+  };
+};
+
+const auto* const g_env = ::testing::AddGlobalTestEnvironment(new MpiEnvironment);
+
+std::unique_ptr<Communicator> comm() { return make_mpi_communicator(); }
+
+}  // namespace
+
+TEST(Communicator, RankSizeAndLocalRankAgreeWithTheSession) {
+  auto c = comm();
+  EXPECT_EQ(c->backend(), "mpi");
+  EXPECT_EQ(c->rank(), g_session->rank());
+  EXPECT_EQ(c->size(), g_session->size());
+  EXPECT_EQ(c->local_rank(), g_session->local_rank());
+  EXPECT_GE(c->rank(), 0);
+  EXPECT_LT(c->rank(), c->size());
+  EXPECT_EQ(static_cast<int>(g_session->host_names().size()), c->size());
+  EXPECT_FALSE(g_session->host_names().at(c->rank()).empty());
+
+  // On rank 0: the local ranks of each host are 0..k-1, in world-rank order, and local_size = k.
+  std::string mine = std::to_string(c->local_rank()) + " " + std::to_string(g_session->local_size());
+  std::vector<std::string> all = c->gather_bytes(mine, 0);
+  if (c->rank() == 0) {
+    ASSERT_EQ(static_cast<int>(all.size()), c->size());
+    std::map<std::string, std::vector<std::pair<int, int>>> by_host;
+    for (int r = 0; r < c->size(); ++r) {
+      int local = -1, local_size = -1;
+      ASSERT_EQ(std::sscanf(all[r].c_str(), "%d %d", &local, &local_size), 2);
+      by_host[g_session->host_names()[r]].push_back({local, local_size});
+    }
+    for (const auto& [host, ranks] : by_host)
+      for (size_t i = 0; i < ranks.size(); ++i) {
+        EXPECT_EQ(ranks[i].first, static_cast<int>(i)) << host;
+        EXPECT_EQ(ranks[i].second, static_cast<int>(ranks.size())) << host;
+      }
+  } else {
+    EXPECT_TRUE(all.empty());
+  }
+}
+
+TEST(Communicator, AllreduceFloat64MatchesClosedForm) {
+  auto c = comm();
+  const int r = c->rank(), n = c->size();
+  // x[i] = (r + 1) * 0.5 + i: every partial sum is exact in float64.
+  at::Tensor x = at::arange(12, at::kDouble).reshape({3, 4}) + (r + 1) * 0.5;
+  c->allreduce_sum(x);
+  at::Tensor want = at::arange(12, at::kDouble).reshape({3, 4}) * n + 0.5 * n * (n + 1) / 2.0;
+  EXPECT_TRUE(at::equal(x, want)) << x;
+}
+
+TEST(Communicator, AllreduceInt64IsExactBeyondDoublePrecision) {
+  auto c = comm();
+  const int64_t r = c->rank(), n = c->size();
+  const int64_t big = int64_t{1} << 55;  // sums need > 53 bits: exact only as integers
+  at::Tensor x = at::arange(5, at::kLong) + big * (r + 1) + 1;
+  c->allreduce_sum(x);
+  at::Tensor want = (at::arange(5, at::kLong) + 1) * n + big * (n * (n + 1) / 2);
+  EXPECT_TRUE(at::equal(x, want)) << x;
+}
+
+TEST(Communicator, AllreduceOtherDtypesAndNonContiguous) {
+  auto c = comm();
+  const int r = c->rank(), n = c->size();
+  at::Tensor f = at::full({7}, static_cast<float>(r + 1), at::kFloat);
+  c->allreduce_sum(f);
+  EXPECT_TRUE(at::equal(f, at::full({7}, n * (n + 1) / 2.0f, at::kFloat)));
+
+  at::Tensor u = at::full({3}, r + 1, at::kByte);
+  c->allreduce_sum(u);
+  EXPECT_TRUE(at::equal(u, at::full({3}, n * (n + 1) / 2, at::kByte)));
+
+  at::Tensor i = at::full({2}, r, at::kInt);
+  c->allreduce_sum(i);
+  EXPECT_TRUE(at::equal(i, at::full({2}, n * (n - 1) / 2, at::kInt)));
+
+  // A transposed view: the result must land in the caller's tensor.
+  at::Tensor base = at::arange(6, at::kLong).reshape({2, 3});
+  at::Tensor view = base.t();
+  ASSERT_FALSE(view.is_contiguous());
+  c->allreduce_sum(view);
+  EXPECT_TRUE(at::equal(base, at::arange(6, at::kLong).reshape({2, 3}) * n));
+
+  at::Tensor empty = at::empty({0}, at::kDouble);
+  c->allreduce_sum(empty);
+  EXPECT_EQ(empty.numel(), 0);
+}
+
+TEST(Communicator, BroadcastTensorFromAnyRoot) {
+  auto c = comm();
+  for (int root : {0, c->size() - 1}) {
+    at::Tensor t = c->rank() == root ? at::arange(10, at::kDouble) * 1.25 : at::zeros({10}, at::kDouble);
+    c->broadcast(t, root);
+    EXPECT_TRUE(at::equal(t, at::arange(10, at::kDouble) * 1.25)) << "root " << root;
+    at::Tensor m = c->rank() == root ? at::arange(6, at::kLong).reshape({2, 3}) : at::zeros({2, 3}, at::kLong);
+    c->broadcast(m, root);
+    EXPECT_TRUE(at::equal(m, at::arange(6, at::kLong).reshape({2, 3})));
+  }
+}
+
+TEST(Communicator, BroadcastBytesAnyLengthBinarySafe) {
+  auto c = comm();
+  const int last = c->size() - 1;
+  std::string config = "name: demo\nprune:\n  ratios: [0, 0.5]\n";
+  std::string s = c->rank() == 0 ? config : "something else";
+  c->broadcast_bytes(s, 0);
+  EXPECT_EQ(s, config);
+
+  std::string binary(1 << 20, '\0');
+  for (size_t i = 0; i < binary.size(); ++i) binary[i] = static_cast<char>((i * 131) % 251);
+  std::string b = c->rank() == last ? binary : "";
+  c->broadcast_bytes(b, last);
+  EXPECT_EQ(b, binary);
+
+  std::string e = c->rank() == 0 ? "" : "not empty";
+  c->broadcast_bytes(e, 0);
+  EXPECT_EQ(e, "");
+}
+
+TEST(Communicator, GatherBytesVariableLengthInRankOrder) {
+  auto c = comm();
+  const int r = c->rank();
+  std::string mine(static_cast<size_t>(3 * r), static_cast<char>('a' + r));  // rank 0 sends nothing
+  for (int root : {0, c->size() - 1}) {
+    std::vector<std::string> all = c->gather_bytes(mine, root);
+    if (r == root) {
+      ASSERT_EQ(static_cast<int>(all.size()), c->size());
+      for (int k = 0; k < c->size(); ++k) EXPECT_EQ(all[k], std::string(static_cast<size_t>(3 * k), static_cast<char>('a' + k)));
+    } else {
+      EXPECT_TRUE(all.empty());
+    }
+  }
+}
+
+TEST(Communicator, GatherRowsPlacesRowsInRankOrder) {
+  auto c = comm();
+  const int r = c->rank(), n = c->size();
+  // Rank r holds r rows (rank 0 none); row j of rank r is [r, j, 0..2] -> shape [r, 2, 3] too.
+  at::Tensor rows = at::empty({r, 4}, at::kDouble);
+  for (int j = 0; j < r; ++j)
+    for (int k = 0; k < 4; ++k) rows[j][k] = k == 0 ? r : k == 1 ? j : 100 * r + 10 * j + k;
+  at::Tensor all = c->gather_rows_to_root(rows);
+  at::Tensor ints = at::arange(r * 6, at::kLong).reshape({r, 2, 3}) + 1000 * r;
+  at::Tensor all_ints = c->gather_rows_to_root(ints);
+  if (r == 0) {
+    ASSERT_TRUE(all.defined());
+    ASSERT_EQ(all.size(0), n * (n - 1) / 2);
+    ASSERT_EQ(all.size(1), 4);
+    int64_t row = 0;
+    for (int k = 0; k < n; ++k)
+      for (int j = 0; j < k; ++j, ++row) {
+        EXPECT_EQ(all[row][0].item<double>(), k);
+        EXPECT_EQ(all[row][1].item<double>(), j);
+        EXPECT_EQ(all[row][3].item<double>(), 100 * k + 10 * j + 3);
+      }
+    std::vector<at::Tensor> parts;
+    for (int k = 0; k < n; ++k) parts.push_back(at::arange(k * 6, at::kLong).reshape({k, 2, 3}) + 1000 * k);
+    EXPECT_TRUE(at::equal(all_ints, at::cat(parts, 0)));
+  } else {
+    EXPECT_FALSE(all.defined());
+    EXPECT_FALSE(all_ints.defined());
+  }
+}
+
+TEST(Communicator, GatherThenSumInSampleOrderIsBitIdenticalToOneRank) {
+  // The documented deterministic path: per-sample values gathered to rank 0 and summed there in
+  // sample order give the same bits as one rank summing all samples, for any rank count.
+  auto c = comm();
+  const int64_t samples = 101, units = 5;
+  at::Tensor everything = at::empty({samples, units}, at::kDouble);
+  for (int64_t s = 0; s < samples; ++s)
+    for (int64_t u = 0; u < units; ++u) everything[s][u] = std::sin(0.37 * s + 1.3 * u) * 1e3 / (1 + s % 7);
+  // Contiguous shards, like the run's plan.
+  const int64_t begin = samples * c->rank() / c->size(), end = samples * (c->rank() + 1) / c->size();
+  at::Tensor gathered = c->gather_rows_to_root(everything.slice(0, begin, end));
+  if (c->rank() == 0) {
+    ASSERT_TRUE(at::equal(gathered, everything));
+    auto sequential_sum = [&](const at::Tensor& rows) {
+      std::vector<double> acc(units, 0.0);
+      auto a = rows.accessor<double, 2>();
+      for (int64_t s = 0; s < rows.size(0); ++s)
+        for (int64_t u = 0; u < units; ++u) acc[u] += a[s][u];
+      return acc;
+    };
+    std::vector<double> got = sequential_sum(gathered), want = sequential_sum(everything);
+    for (int64_t u = 0; u < units; ++u) EXPECT_EQ(std::memcmp(&got[u], &want[u], sizeof(double)), 0);
+  }
+}
+
+TEST(Communicator, AllTrueIsALogicalAnd) {
+  auto c = comm();
+  EXPECT_TRUE(c->all_true(true));
+  EXPECT_FALSE(c->all_true(c->rank() != c->size() - 1));
+  EXPECT_FALSE(c->all_true(false));
+  c->barrier();
+}
+
+TEST(Communicator, MpiErrorsBecomeRuntimeFailureWithTheMpiMessage) {
+  auto c = comm();
+  // Root out of range: every rank's MPI argument check fails, on every rank alike.
+  std::string s = "x";
+  try {
+    c->broadcast_bytes(s, c->size() + 3);
+    ADD_FAILURE() << "expected RuntimeFailure";
+  } catch (const RuntimeFailure& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("MPI_Bcast failed on rank " + std::to_string(c->rank())), std::string::npos) << msg;
+    EXPECT_NE(msg.find("MPI_ERR_ROOT"), std::string::npos) << msg;
+  }
+  c->barrier();  // the communicator is still usable
+}
+
+TEST(Communicator, MakeCommunicatorPicksMpiForCpuAndFallsBackForCuda) {
+  auto cpu = make_communicator("cpu");
+  EXPECT_EQ(cpu->backend(), "mpi");
+  // No GPU on these machines: with or without NCCL compiled in, every rank ends on MPI, together.
+  auto cuda = make_communicator("cuda");
+  EXPECT_EQ(cuda->backend(), "mpi");
+  at::Tensor x = at::ones({3}, at::kLong);
+  cuda->allreduce_sum(x);
+  EXPECT_TRUE(at::equal(x, at::full({3}, cuda->size(), at::kLong)));
+  EXPECT_THROW(make_communicator("tpu"), headprune::UserError);
+}
