@@ -536,8 +536,8 @@ void check_unique(const Reader& r, const std::string& key, const std::vector<T>&
 
 void check_min(const Reader& r, const std::string& key, int64_t value, int64_t min, const std::string& why = "") {
   if (value < min)
-    throw UserError(r.where(key) + ": key '" + key + "' must be >= " + std::to_string(min) + (why.empty() ? "" : " (" + why + ")") +
-                    " (got " + std::to_string(value) + ")");
+    throw UserError(r.where(key) + ": key '" + key + "' must be >= " + std::to_string(min) + " (got " +
+                    std::to_string(value) + (why.empty() ? "" : "; " + why) + ")");
 }
 
 void check_ratios(const Reader& r, const std::string& key, const std::vector<double>& ratios, bool allow_empty) {

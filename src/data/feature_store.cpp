@@ -107,10 +107,13 @@ struct Column {
       if (H5Tget_class(file_type) != H5T_STRING) H5Pset_shuffle(dcpl.get());
       H5Pset_deflate(dcpl.get(), static_cast<unsigned>(compression));
     }
-    // A cache larger than a chunk keeps the partially written last chunk between flushes, so
-    // compressed chunks are not read back and rewritten.
+    // A cache of two chunks (1 MiB at least) keeps the partially written last chunk between
+    // flushes, so compressed chunks are not read back and rewritten, while fully written chunks
+    // (preempted first: w0 = 1) leave memory. The default (1 MiB) would not hold two 512 KiB
+    // feature chunks, and a larger one would just fill with finished chunks.
+    size_t chunk_bytes = static_cast<size_t>(chunk_rows) * std::max<size_t>(width, 1) * H5Tget_size(file_type);
     Handle dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
-    H5Pset_chunk_cache(dapl.get(), 521, 8u << 20, 1.0);
+    H5Pset_chunk_cache(dapl.get(), 521, std::max<size_t>(1u << 20, 2 * chunk_bytes + 4096), 1.0);
     ds = Handle(H5Dcreate2(file, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), dapl.get()), H5Dclose);
     if (!ds.ok()) throw RuntimeFailure(where + ":" + name + ": cannot create dataset");
   }

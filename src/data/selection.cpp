@@ -36,7 +36,7 @@ std::vector<int64_t> seed_shuffle(int64_t n, int64_t num_samples, int64_t seed) 
   return r;
 }
 
-std::vector<int64_t> select(const SelectionSpec& spec, int64_t available, const std::string& where) {
+std::vector<int64_t> select_indices(const SelectionSpec& spec, int64_t available, const std::string& where) {
   HP_ASSERT(available >= 0, "negative count");
   if (available == 0)
     throw UserError(where + ": empty selection: no questions are available (empty file, or all were excluded)");

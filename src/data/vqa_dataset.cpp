@@ -222,7 +222,7 @@ SampleList make_sample_list(const VqaQuestions& questions, const SampleOptions& 
     for (size_t i = 0; i < questions.samples.size(); ++i) candidates.push_back(static_cast<int64_t>(i));
   }
   // 2. Selection among the remaining questions.
-  auto picked = select(options.selection, static_cast<int64_t>(candidates.size()), questions.source);
+  auto picked = select_indices(options.selection, static_cast<int64_t>(candidates.size()), questions.source);
   out.selected = static_cast<int64_t>(picked.size());
   // 3. Images in the store.
   out.samples.reserve(picked.size());

@@ -86,7 +86,8 @@ class NcclCommunicator final : public Communicator {
 
   void finish(const at::Tensor& buf, at::Tensor& tensor) {
     cudaError_t e = cudaStreamSynchronize(stream());
-    if (e != cudaSuccess) throw RuntimeFailure("cudaStreamSynchronize after NCCL on rank " + std::to_string(rank()) + ": " + cuda_error(e));
+    if (e != cudaSuccess)
+      throw RuntimeFailure("cudaStreamSynchronize after NCCL on rank " + std::to_string(rank()) + ": " + cuda_error(e));
     if (!buf.is_same(tensor)) tensor.copy_(buf);
   }
 

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "headprune/common/error.hpp"
+#include "headprune/models/batch.hpp"
 
 namespace headprune::explain {
 namespace {
@@ -163,14 +164,7 @@ ScoringResult score_batch(const models::VqaModel& model, const models::Batch& ba
     at::NoGradGuard no_grad;
     std::vector<at::Tensor> head, layer;
     for (int64_t b = 0; b < B; ++b) {
-      const int64_t T = batch.text_mask[b].sum().item<int64_t>();
-      const int64_t R = batch.region_mask.defined() ? batch.region_mask[b].sum().item<int64_t>() : batch.visual_feats.size(1);
-      models::Batch one;
-      one.input_ids = batch.input_ids.slice(0, b, b + 1).slice(1, 0, T);
-      one.token_type_ids = batch.token_type_ids.slice(0, b, b + 1).slice(1, 0, T);
-      one.text_mask = batch.text_mask.slice(0, b, b + 1).slice(1, 0, T);
-      one.visual_feats = batch.visual_feats.slice(0, b, b + 1).slice(1, 0, R);
-      if (batch.visual_pos.defined()) one.visual_pos = batch.visual_pos.slice(0, b, b + 1).slice(1, 0, R);
+      models::Batch one = models::unpad(batch, b);
       models::ForwardOptions lo;
       lo.record_lrp = true;
       models::ForwardResult f1 = model.forward(one, lo);

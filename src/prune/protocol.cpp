@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "headprune/common/error.hpp"
+#include "headprune/models/batch.hpp"
 
 namespace headprune::prune {
 
@@ -83,13 +84,6 @@ models::Batch repeat_batch(const models::Batch& batch, int64_t times) {
   return out;
 }
 
-namespace {
-models::Batch slice_batch(const models::Batch& batch, int64_t begin, int64_t end) {
-  auto sl = [&](const at::Tensor& t) { return t.defined() ? t.slice(0, begin, end) : t; };
-  return {sl(batch.input_ids), sl(batch.token_type_ids), sl(batch.text_mask),
-          sl(batch.visual_feats), sl(batch.visual_pos), sl(batch.region_mask)};
-}
-}  // namespace
 
 at::Tensor masked_logits(const models::VqaModel& model, const models::Batch& batch, const at::Tensor& keep,
                          int64_t max_rows) {
@@ -103,7 +97,7 @@ at::Tensor masked_logits(const models::VqaModel& model, const models::Batch& bat
     int64_t end = std::min(B * S, begin + max_rows);
     models::ForwardOptions fo;
     fo.keep = flat_keep.slice(0, begin, end);
-    chunks.push_back(model.forward(slice_batch(rows, begin, end), fo).logits);
+    chunks.push_back(model.forward(models::slice(rows, begin, end), fo).logits);
   }
   return at::cat(chunks).view({B, S, -1});
 }

@@ -160,14 +160,11 @@ double cut_gap(const at::Tensor& scores, const at::Tensor& keep, Sign sign) {
   return gap / s.abs().max().item<double>();
 }
 
-struct Sample {
-  models::Batch batch;
-  at::Tensor label_vector;  // [L] float64: the score of each answer index (LXMERT labels / MMF targets)
-  int64_t index_to_gather = -1;
-};
+}  // namespace
 
-Sample read_sample(const h5::File& ref, const std::string& s, models::Family family, at::ScalarType dtype) {
-  Sample out;
+FixtureSample read_fixture_sample(const h5::File& ref, int64_t index, models::Family family, at::ScalarType dtype) {
+  const std::string s = "/" + sample_name(index);
+  FixtureSample out;
   models::Batch& b = out.batch;
   if (family == models::Family::lxmert) {
     b.input_ids = h5::read_tensor(ref, s + "/inputs/input_ids");
@@ -187,6 +184,8 @@ Sample read_sample(const h5::File& ref, const std::string& s, models::Family fam
   }
   return out;
 }
+
+namespace {
 
 void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* out, Checker& check,
                   const std::string& kind, bool f64) {
@@ -212,7 +211,7 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
   std::map<std::string, std::vector<std::vector<double>>> running;
   for (int64_t i = 0; i < n_samples; ++i) {
     const std::string s = "/" + sample_name(i);
-    Sample sample = read_sample(ref, s, model->family(), dtype);
+    FixtureSample sample = read_fixture_sample(ref, i, model->family(), dtype);
     const models::Batch& batch = sample.batch;
 
     // Unpruned forward with hidden states.

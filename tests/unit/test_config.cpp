@@ -241,6 +241,9 @@ TEST(Config, RangesAndRepeats) {
             "override 'prune.signs=[negative,negative]': key 'prune.signs[1]' repeats an earlier value");
   EXPECT_EQ(error_of(kMinimal, {"run.batch_size=0"}),
             "override 'run.batch_size=0': key 'run.batch_size' must be >= 1 (got 0)");
+  EXPECT_EQ(error_of(kMinimal, {"model.max_text_tokens=2"}),
+            "override 'model.max_text_tokens=2': key 'model.max_text_tokens' must be >= 3 (got 2; room for [CLS], "
+            "[SEP] and a word)");
   EXPECT_EQ(error_of(kMinimal, {"run.threads_per_rank=-1"}),
             "override 'run.threads_per_rank=-1': key 'run.threads_per_rank' must be >= 0 (got -1)");
   EXPECT_EQ(error_of(kMinimal, {"visualize.ratios=[0.95, 1.5]"}),

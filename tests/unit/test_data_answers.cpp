@@ -57,7 +57,7 @@ TEST(AnswerVocab, RejectsFilesThatDisagree) {
             dir + "/a2l.json: has 2 answers but " + dir + "/l2a3.json has 3 (the two files must come from the same vocabulary)");
   write_file(dir + "/broken.json", "{\"yes\": 0,, }");
   auto msg = user_error([&] { AnswerVocab::load(dir + "/broken.json", dir + "/l2a.json"); });
-  EXPECT_EQ(msg.rfind(dir + "/broken.json: malformed JSON at line 1, column 12: ", 0), 0u) << msg;
+  EXPECT_EQ(msg.rfind(dir + "/broken.json: malformed JSON at line 1, column 11: ", 0), 0u) << msg;
 }
 
 TEST(NormalizeAnswer, MatchesTheOfficialEvaluation) {
@@ -185,7 +185,7 @@ TEST(OfficialFormat, UserErrors) {
             dir + "/q_nosub.json: missing \"data_subtype\" (e.g. \"val2014\"), needed to spell image ids as COCO_val2014_000000393225");
   write_file(dir + "/a_broken.json", "{\"annotations\": [\n  {\"question_id\": 10,\n   \"image_id\": 1\n   \"answers\": []}]}");
   auto msg = user_error([&] { load_vqa_v2_questions(dir + "/q.json", dir + "/a_broken.json", vocab); });
-  EXPECT_EQ(msg.rfind(dir + "/a_broken.json: malformed JSON at line 4, column 4: ", 0), 0u) << msg;
+  EXPECT_EQ(msg.rfind(dir + "/a_broken.json: malformed JSON at line 4, column 12: ", 0), 0u) << msg;
   // Without annotations (test split): no labels.
   auto q = load_vqa_v2_questions(dir + "/q.json", "", vocab);
   ASSERT_EQ(q.samples.size(), 1u);
@@ -223,7 +223,7 @@ TEST(LxmertFormat, UserErrors) {
   auto vocab = small_vocab();
   write_file(dir + "/broken.json", "[\n {\"question_id\": 1, \"img_id\": \"x\", \"sent\": \"?\"},\n {\"question_id\": 2,]\n");
   auto msg = user_error([&] { load_lxmert_questions(dir + "/broken.json", vocab); });
-  EXPECT_EQ(msg.rfind(dir + "/broken.json: malformed JSON at line 3, column 19: ", 0), 0u) << msg;
+  EXPECT_EQ(msg.rfind(dir + "/broken.json: malformed JSON at line 3, column 20: ", 0), 0u) << msg;
   EXPECT_NE(msg.find("(expected LXMERT VQA questions"), std::string::npos) << msg;
 
   write_file(dir + "/nosent.json", R"([{"question_id": 1, "img_id": "x", "sent": "?"}, {"question_id": 5, "img_id": "y"}])");

@@ -44,14 +44,14 @@ VqaQuestions questions(int n) {
 TEST(Selection, SeedShuffleIsTheSeedsSelection) {
   // cases.json: seed 1234, n 10 -> [2, 8, 3, 5, 6, 4, 9, 0, 1, 7]
   SelectionSpec spec{Selection::seed_shuffle, 5, 1234};
-  EXPECT_EQ(select(spec, 10, "valid.json"), (std::vector<int64_t>{2, 8, 3, 5, 6}));
+  EXPECT_EQ(select_indices(spec, 10, "valid.json"), (std::vector<int64_t>{2, 8, 3, 5, 6}));
   spec.num_samples = -1;
-  EXPECT_EQ(select(spec, 10, "valid.json"), (std::vector<int64_t>{2, 8, 3, 5, 6, 4, 9, 0, 1, 7}));
+  EXPECT_EQ(select_indices(spec, 10, "valid.json"), (std::vector<int64_t>{2, 8, 3, 5, 6, 4, 9, 0, 1, 7}));
 }
 
 TEST(Selection, FirstNAndAll) {
-  EXPECT_EQ(select({Selection::first_n, 3, 0}, 10, "f"), (std::vector<int64_t>{0, 1, 2}));
-  EXPECT_EQ(select({Selection::all, 3, 0}, 4, "f"), (std::vector<int64_t>{0, 1, 2, 3}));  // num_samples ignored
+  EXPECT_EQ(select_indices({Selection::first_n, 3, 0}, 10, "f"), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(select_indices({Selection::all, 3, 0}, 4, "f"), (std::vector<int64_t>{0, 1, 2, 3}));  // num_samples ignored
 }
 
 TEST(Selection, ParsesNames) {
@@ -66,15 +66,15 @@ TEST(Selection, ParsesNames) {
 }
 
 TEST(Selection, NumSamplesAboveAvailableIsAnError) {
-  EXPECT_EQ(user_error([] { select({Selection::seed_shuffle, 10000, 1234}, 500, "minival.json"); }),
+  EXPECT_EQ(user_error([] { select_indices({Selection::seed_shuffle, 10000, 1234}, 500, "minival.json"); }),
             "minival.json: num_samples = 10000 but only 500 questions are available (lower num_samples, or use "
             "selection: all)");
 }
 
 TEST(Selection, EmptySelectionIsAnError) {
-  EXPECT_EQ(user_error([] { select({Selection::all, -1, 0}, 0, "empty.json"); }),
+  EXPECT_EQ(user_error([] { select_indices({Selection::all, -1, 0}, 0, "empty.json"); }),
             "empty.json: empty selection: no questions are available (empty file, or all were excluded)");
-  EXPECT_EQ(user_error([] { select({Selection::first_n, 0, 0}, 5, "valid.json"); }),
+  EXPECT_EQ(user_error([] { select_indices({Selection::first_n, 0, 0}, 5, "valid.json"); }),
             "valid.json: empty selection: num_samples is 0 (expected at least 1, or -1 for all)");
 }
 

@@ -31,13 +31,13 @@ struct SelectionSpec {
 };
 
 /// random.seed(seed); r = list(range(n)); random.shuffle(r); return r[:num_samples]
-/// (num_samples < 0: all n). HP_ASSERTs 0 <= num_samples <= n; select() does the user checks.
+/// (num_samples < 0: all n). HP_ASSERTs num_samples <= n; select_indices() does the user checks.
 std::vector<int64_t> seed_shuffle(int64_t n, int64_t num_samples, int64_t seed);
 
 /// Indices into a list of `available` items, per `spec`. UserError naming `where` (the question
 /// file, say) when nothing would be selected (available == 0 or num_samples == 0) or when
 /// num_samples > available.
-std::vector<int64_t> select(const SelectionSpec& spec, int64_t available, const std::string& where);
+std::vector<int64_t> select_indices(const SelectionSpec& spec, int64_t available, const std::string& where);
 
 /// A list of image ids whose questions must not be evaluated: the images a checkpoint was
 /// trained on (the public LXMERT VQA model saw train + nominival, so evaluating it on the full

@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "headprune/io/h5.hpp"
+#include "headprune/models/model.hpp"
+
 namespace headprune::verify {
 
 struct ConformanceOptions {
@@ -35,6 +38,13 @@ struct ConformanceReport {
   bool passed() const;
   std::string table() const;  ///< the printed table
 };
+
+/// One fixture sample's stored inputs as a batch of one, plus its answer scores.
+struct FixtureSample {
+  models::Batch batch;
+  at::Tensor label_vector;  ///< [answers] float64 (LXMERT labels; MMF's float32 targets widened)
+};
+FixtureSample read_fixture_sample(const h5::File& reference, int64_t index, models::Family family, at::ScalarType dtype);
 
 /// Runs the replay. Throws UserError for a missing/invalid folder or an existing out_path.
 ConformanceReport run_conformance(const ConformanceOptions& options);

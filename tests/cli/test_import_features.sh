@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# CLI test of `headprune import-features`: exit codes, progress line, error lines.
+#   bash test_import_features.sh <headprune-binary> <source-dir>
+set -euo pipefail
+BIN="$1"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# base64 of little-endian raw arrays, built from bytes with printf (no Python needed).
+b64() { printf "$1" | base64 -w0; }
+F1='\x00\x00\x80\x3f'      # float32 1.0
+F2='\x00\x00\x00\x40'      # float32 2.0
+I7='\x07\x00\x00\x00\x00\x00\x00\x00'  # int64 7
+# Two boxes, 3-d features.
+OBJ_ID=$(b64 "$I7$I7"); CONF=$(b64 "$F1$F2"); BOXES=$(b64 "$F1$F1$F2$F2$F1$F1$F2$F2")
+FEATS=$(b64 "$F1$F2$F1$F2$F1$F2")
+line() { printf '%s\t480\t640\t%s\t%s\t%s\t%s\t2\t%s\t%s\n' "$1" "$OBJ_ID" "$CONF" "$OBJ_ID" "$CONF" "$BOXES" "$FEATS"; }
+{ line COCO_val2014_000000000001; line COCO_val2014_000000000002; } > "$TMP/ok.tsv"
+
+# 1. A good import: exit 0, the store exists, a progress line and the summary are logged.
+"$BIN" import-features --tsv "$TMP/ok.tsv" --out "$TMP/ok.h5" --progress-every 0 >"$TMP/out.txt" 2>&1 \
+  || { cat "$TMP/out.txt"; fail "import of a good TSV failed"; }
+[ -f "$TMP/ok.h5" ] || fail "no output file"
+[ ! -e "$TMP/ok.h5.partial" ] || fail "partial file left behind"
+grep -q "images/s" "$TMP/out.txt" || { cat "$TMP/out.txt"; fail "no progress line with a rate"; }
+grep -q "ETA" "$TMP/out.txt" || { cat "$TMP/out.txt"; fail "no ETA in the progress line"; }
+grep -q "wrote 2 images, 4 boxes, 3-d features" "$TMP/out.txt" || { cat "$TMP/out.txt"; fail "no summary line"; }
+if command -v h5dump >/dev/null; then
+  h5dump -d /image_ids "$TMP/ok.h5" | grep -q COCO_val2014_000000000002 || fail "image ids not in the store"
+fi
+
+# 2. The output exists: exit 2 with one line naming it.
+set +e
+"$BIN" import-features --tsv "$TMP/ok.tsv" --out "$TMP/ok.h5" >"$TMP/out.txt" 2>&1; rc=$?
+set -e
+[ "$rc" -eq 2 ] || { cat "$TMP/out.txt"; fail "expected exit 2 for an existing output, got $rc"; }
+grep -q "ok.h5: exists already (pass --overwrite to replace it)" "$TMP/out.txt" || { cat "$TMP/out.txt"; fail "message"; }
+"$BIN" import-features --tsv "$TMP/ok.tsv" --out "$TMP/ok.h5" --overwrite --compress 5 >/dev/null 2>&1 \
+  || fail "--overwrite --compress 5 failed"
+
+# 3. A truncated line: exit 2, file:line and the missing columns named, no output left.
+{ line COCO_val2014_000000000001; line COCO_val2014_000000000002 | cut -f1-7; } > "$TMP/cut.tsv"
+set +e
+"$BIN" import-features --tsv "$TMP/cut.tsv" --out "$TMP/cut.h5" >"$TMP/out.txt" 2>&1; rc=$?
+set -e
+[ "$rc" -eq 2 ] || { cat "$TMP/out.txt"; fail "expected exit 2 for a truncated line, got $rc"; }
+grep -q "cut.tsv:2: truncated line (image COCO_val2014_000000000002): 7 of 10 tab-separated columns, missing 'num_boxes', 'boxes', 'features'" \
+  "$TMP/out.txt" || { cat "$TMP/out.txt"; fail "truncated-line message"; }
+[ ! -e "$TMP/cut.h5" ] && [ ! -e "$TMP/cut.h5.partial" ] || fail "output left after a failed import"
+
+# 4. Bad option value: CLI11 rejects it with exit 2.
+set +e
+"$BIN" import-features --tsv "$TMP/ok.tsv" --out "$TMP/x.h5" --compress 12 >/dev/null 2>&1; rc=$?
+set -e
+[ "$rc" -eq 2 ] || fail "expected exit 2 for --compress 12, got $rc"
+echo "ok"

@@ -1,0 +1,101 @@
+// ctest-labels: fixture
+// The conformance replay on the bundled fixtures: every quantity of the seed's reference runs,
+// both models, float64 and float32, weights from model.safetensors and pytorch_model.bin.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "headprune/common/error.hpp"
+#include "headprune/io/h5.hpp"
+#include "headprune/verify/conformance.hpp"
+#include "testing.hpp"
+
+using namespace headprune;
+namespace hptest = headprune::testing;
+
+struct Case {
+  const char* model;
+  const char* dtype;
+  const char* weights;
+};
+
+class Conformance : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Conformance, EveryQuantityWithinTolerance) {
+  const Case c = GetParam();
+  verify::ConformanceOptions opt;
+  opt.reference_dir = hptest::data_path(c.model);
+  opt.dtype = c.dtype;
+  opt.weights = c.weights;
+  opt.out_path = hptest::scratch_dir("conf") + "/out.h5";
+  verify::ConformanceReport report = verify::run_conformance(opt);
+  EXPECT_TRUE(report.passed()) << report.table();
+  // Everything the fixture holds is computed (no "not computed" rows), and the groups of
+  // every issue are there: model, scores, relevance maps, protocol, accuracies.
+  std::vector<std::string> groups;
+  for (const auto& g : report.groups) {
+    EXPECT_TRUE(g.computed) << g.group;
+    EXPECT_GT(g.datasets, 0) << g.group;
+    groups.push_back(g.group);
+  }
+  for (const char* g : {"logits", "forward", "attn", "attn_grad", "attn_cam", "relprop", "scores/ours", "scores/lrp",
+                        "prune/keep_mask", "prune/pred_index", "prune/label_score", "results", "vis/keep_mask"})
+    EXPECT_NE(std::find(groups.begin(), groups.end(), g), groups.end()) << "missing group " << g;
+  // The written file mirrors the fixture's paths.
+  h5::File out(opt.out_path, h5::File::Mode::read);
+  EXPECT_TRUE(out.exists("/sample_000/modules/m00/attn_cam"));
+  EXPECT_TRUE(out.exists("/sample_005/prune/lrp_layer_negative/pred_index"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, Conformance,
+                         ::testing::Values(Case{"lxmert", "float64", "safetensors"}, Case{"lxmert", "float64", "bin"},
+                                           Case{"lxmert", "float32", "safetensors"}, Case{"lxmert", "float32", "bin"},
+                                           Case{"visualbert", "float64", "safetensors"},
+                                           Case{"visualbert", "float64", "bin"},
+                                           Case{"visualbert", "float32", "safetensors"},
+                                           Case{"visualbert", "float32", "bin"}),
+                         [](const auto& info) {
+                           return std::string(info.param.model) + "_" + info.param.dtype + "_" + info.param.weights;
+                         });
+
+TEST(Conformance, TokenizerFolder) {
+  verify::ConformanceOptions opt;
+  opt.reference_dir = hptest::data_path("tokenizer");
+  verify::ConformanceReport report = verify::run_conformance(opt);
+  EXPECT_TRUE(report.passed()) << report.table();
+}
+
+TEST(Conformance, DetectsAWrongResult) {
+  // A fixture whose stored logits were changed must fail: the checker is not a no-op.
+  std::string dir = hptest::scratch_dir("conf-tampered");
+  for (const auto& f : std::filesystem::directory_iterator(hptest::data_path("visualbert")))
+    std::filesystem::copy(f.path(), dir + "/" + f.path().filename().string());
+  {
+    h5::File ref(dir + "/reference.h5", h5::File::Mode::read_write);
+    H5Ldelete(ref.id(), "/sample_002/logits", H5P_DEFAULT);
+    std::vector<double> wrong(12, 0.5);
+    ref.write_f64("/sample_002/logits", wrong, {1, 12});
+  }
+  verify::ConformanceOptions opt;
+  opt.reference_dir = dir;
+  verify::ConformanceReport report = verify::run_conformance(opt);
+  EXPECT_FALSE(report.passed());
+  bool logits_failed = false;
+  for (const auto& g : report.groups)
+    if (g.group == "logits") logits_failed = g.failures == 1 && g.first_failure == "/sample_002/logits";
+  EXPECT_TRUE(logits_failed) << report.table();
+}
+
+TEST(Conformance, RefusesToOverwriteAnExistingResultFile) {
+  std::string out = hptest::scratch_dir("conf-exists") + "/out.h5";
+  { std::ofstream(out) << "user data"; }
+  verify::ConformanceOptions opt;
+  opt.reference_dir = hptest::data_path("tokenizer");
+  opt.out_path = out;
+  EXPECT_THROW(verify::run_conformance(opt), UserError);
+  std::ifstream in(out);
+  std::string content;
+  std::getline(in, content);
+  EXPECT_EQ(content, "user data");
+}

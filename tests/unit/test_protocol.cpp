@@ -1,0 +1,125 @@
+// ctest-labels: fast fixture
+// Pruning protocols: count rules, orders, batched masked evaluation, the global ranking.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "fixtures.hpp"
+#include "headprune/explain/scores.hpp"
+#include "headprune/models/batch.hpp"
+#include "headprune/prune/global_ranking.hpp"
+#include "headprune/prune/protocol.hpp"
+#include "testing.hpp"
+
+using namespace headprune;
+namespace hptest = headprune::testing;
+using prune::CountRule;
+using prune::Sign;
+
+namespace {
+const std::vector<double> kGrid = {0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+std::vector<int64_t> kept(CountRule rule, int64_t n) {
+  std::vector<int64_t> out;
+  for (double r : kGrid) out.push_back(n - prune::pruned_count(rule, r, n));
+  return out;
+}
+}  // namespace
+
+TEST(CountRules, KeepCountsOnTheGrid) {
+  // Expected values computed independently with CPython 3.11 floats:
+  //   keep_floor: int((1 - r) * n); prune_floor: n - int(r * n); nearest: n - round_half_away(r * n).
+  EXPECT_EQ(kept(CountRule::keep_floor, 10), (std::vector<int64_t>{10, 9, 8, 7, 6, 5, 4, 3, 1, 0}));
+  EXPECT_EQ(kept(CountRule::keep_floor, 40), (std::vector<int64_t>{40, 36, 32, 28, 24, 20, 16, 12, 7, 3}));
+  EXPECT_EQ(kept(CountRule::keep_floor, 144), (std::vector<int64_t>{144, 129, 115, 100, 86, 72, 57, 43, 28, 14}));
+  EXPECT_EQ(kept(CountRule::keep_floor, 384), (std::vector<int64_t>{384, 345, 307, 268, 230, 192, 153, 115, 76, 38}));
+  EXPECT_EQ(kept(CountRule::prune_floor, 10), (std::vector<int64_t>{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}));
+  EXPECT_EQ(kept(CountRule::prune_floor, 40), (std::vector<int64_t>{40, 36, 32, 28, 24, 20, 16, 12, 8, 4}));
+  EXPECT_EQ(kept(CountRule::prune_floor, 144), (std::vector<int64_t>{144, 130, 116, 101, 87, 72, 58, 44, 29, 15}));
+  EXPECT_EQ(kept(CountRule::prune_floor, 384), (std::vector<int64_t>{384, 346, 308, 269, 231, 192, 154, 116, 77, 39}));
+  EXPECT_EQ(kept(CountRule::nearest, 10), (std::vector<int64_t>{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}));
+  EXPECT_EQ(kept(CountRule::nearest, 40), (std::vector<int64_t>{40, 36, 32, 28, 24, 20, 16, 12, 8, 4}));
+  EXPECT_EQ(kept(CountRule::nearest, 144), (std::vector<int64_t>{144, 130, 115, 101, 86, 72, 58, 43, 29, 14}));
+  EXPECT_EQ(kept(CountRule::nearest, 384), (std::vector<int64_t>{384, 346, 307, 269, 230, 192, 154, 115, 77, 38}));
+  // The seed's VisualBERT tables (fixture README): heads pruned of 12, layers of 3.
+  std::vector<int64_t> pruned12, pruned3;
+  for (double r : kGrid) {
+    pruned12.push_back(prune::pruned_count(CountRule::prune_floor, r, 12));
+    pruned3.push_back(prune::pruned_count(CountRule::prune_floor, r, 3));
+  }
+  EXPECT_EQ(pruned12, (std::vector<int64_t>{0, 1, 2, 3, 4, 6, 7, 8, 9, 10}));
+  EXPECT_EQ(pruned3, (std::vector<int64_t>{0, 0, 0, 0, 1, 1, 1, 2, 2, 2}));
+}
+
+TEST(Orders, PositiveOrderIsTheNegativeOrderReversed) {
+  at::Tensor scores = at::randn({10, 4}, at::TensorOptions().dtype(at::kDouble));
+  const int64_t n = scores.numel();
+  for (int64_t p = 0; p <= n; ++p) {
+    const double r = static_cast<double>(p) / static_cast<double>(n);
+    at::Tensor pos = prune::keep_mask(scores, r, Sign::positive, CountRule::nearest);
+    at::Tensor neg = prune::keep_mask(scores, 1.0 - r, Sign::negative, CountRule::nearest);
+    // Positive prunes the p most important: exactly what negative keeps when it prunes n - p.
+    EXPECT_TRUE(at::equal(pos, 1 - neg)) << "p = " << p;
+    EXPECT_EQ(pos.sum().item<int64_t>(), n - p);
+    if (p > 0 && p < n) {  // and they are the highest scores
+      double min_pruned = scores.masked_select(pos == 0).min().item<double>();
+      double max_kept = scores.masked_select(pos == 1).max().item<double>();
+      EXPECT_GT(min_pruned, max_kept);
+    }
+  }
+}
+
+class ProtocolPerModel : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ProtocolPerModel, BatchedMaskedEvaluationEqualsOneByOne) {
+  auto model = hptest::fixture_model(GetParam());
+  auto samples = hptest::fixture_samples(GetParam());
+  std::vector<models::Batch> singles;
+  for (const auto& s : samples) singles.push_back(s.batch);
+  models::Batch batch = models::collate(singles);
+  explain::ScoringOptions o;
+  auto scored = explain::score_batch(*model, batch, o, {}, {0, 1, 2, 3, 4, 5});
+  at::Tensor masks = prune::per_sample_masks(scored.scores[explain::Method::ours].head, prune::Granularity::head,
+                                             Sign::positive, prune::seed_count_rule(model->family()), kGrid);
+  at::Tensor keep = prune::to_head_keep(masks, prune::Granularity::head, model->heads(), at::kDouble);
+  at::Tensor batched = prune::masked_logits(*model, batch, keep, /*max_rows=*/7);  // uneven chunks on purpose
+  at::NoGradGuard ng;
+  for (size_t i = 0; i < samples.size(); ++i)
+    for (int64_t k = 0; k < static_cast<int64_t>(kGrid.size()); ++k) {
+      models::ForwardOptions fo;
+      fo.keep = keep[static_cast<int64_t>(i)][k].unsqueeze(0);
+      at::Tensor one = model->forward(samples[i].batch, fo).logits[0];
+      at::Tensor b = batched[static_cast<int64_t>(i)][k];
+      EXPECT_EQ(b.argmax().item<int64_t>(), one.argmax().item<int64_t>()) << "sample " << i << " ratio " << kGrid[k];
+      EXPECT_LT(hptest::max_abs_diff(b, one), 1e-12);
+    }
+  // Ratio 0 keeps everything and reproduces the unpruned forward (up to BLAS blocking).
+  EXPECT_TRUE((masks.select(1, 0) == 1).all().item<bool>());
+  EXPECT_LT(hptest::max_abs_diff(batched.select(1, 0), scored.logits), 1e-12);
+  EXPECT_TRUE(at::equal(batched.select(1, 0).argmax(1), scored.logits.argmax(1)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ProtocolPerModel, ::testing::Values("lxmert", "visualbert"));
+
+TEST(GlobalRanking, TwoHalvesReducedGiveTheRankingOfTheWhole) {
+  at::Tensor scores = at::randn({50, 10, 4}, at::TensorOptions().dtype(at::kDouble));
+  prune::GlobalRanking whole({10, 4}), first({10, 4}), second({10, 4});
+  whole.add(scores);
+  first.add(scores.slice(0, 0, 23));
+  second.add(scores.slice(0, 23, 50));
+  // The reduction travels as one packed tensor (what a communicator's allreduce sums).
+  prune::GlobalRanking reduced({10, 4});
+  reduced.unpack(first.pack() + second.pack());
+  EXPECT_EQ(reduced.count(), 50);
+  EXPECT_LT(hptest::max_abs_diff(reduced.mean(), scores.mean(0)), 1e-15);
+  for (Sign sign : {Sign::positive, Sign::negative})
+    for (bool normalise : {false, true})
+      EXPECT_TRUE(at::equal(reduced.masks(sign, CountRule::nearest, kGrid, normalise),
+                            whole.masks(sign, CountRule::nearest, kGrid, normalise)));
+}
+
+TEST(PythonRound, MatchesCPython) {
+  // CPython: round(2.675, 2) = 2.67 (binary value below the tie), round(0.125, 2) = 0.12 (tie to even).
+  EXPECT_EQ(prune::python_round(2.675, 2), 2.67);
+  EXPECT_EQ(prune::python_round(0.125, 2), 0.12);
+  EXPECT_EQ(prune::python_round(0.375, 2), 0.38);
+  EXPECT_EQ(prune::python_round(46.666666666666664, 2), 46.67);
+}
