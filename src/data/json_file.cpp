@@ -9,13 +9,14 @@
 
 namespace headprune::data::detail {
 
-nlohmann::json read_json_file(const std::string& path, const std::string& what) {
+nlohmann::json read_json_file(const std::string& path, const std::string& what,
+                              const nlohmann::json::parser_callback_t& callback) {
   if (!std::filesystem::is_regular_file(path)) throw UserError(path + ": file not found (expected " + what + ")");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UserError(path + ": cannot open for reading");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   try {
-    return nlohmann::json::parse(text);
+    return nlohmann::json::parse(text, callback);
   } catch (const nlohmann::json::parse_error& e) {
     // Line and column of the byte where parsing stopped (nlohmann counts from 1).
     size_t byte = e.byte == 0 ? 0 : std::min<size_t>(e.byte - 1, text.size());

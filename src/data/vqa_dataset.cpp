@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <functional>
 #include <unordered_map>
 
 #include "headprune/common/error.hpp"
@@ -85,43 +86,139 @@ std::map<std::string, double> soft_labels(const std::vector<std::string>& answer
   return label;
 }
 
+namespace {
+
+Sample lxmert_sample(const json& rec, const std::string& path, size_t index, const AnswerVocab& vocab) {
+  const std::string where = record_where(path, "question", index, rec);
+  Sample s;
+  s.question_id = question_id_of(rec, where);
+  s.img_id = require(rec, "img_id", &json::is_string, "a string", where).get<std::string>();
+  s.question = require(rec, "sent", &json::is_string, "a string", where).get<std::string>();
+  s.answer_type = optional_string(rec, "answer_type", where);
+  s.question_type = optional_string(rec, "question_type", where);
+  if (auto it = rec.find("label"); it != rec.end() && !it->is_null()) {
+    if (!it->is_object())
+      throw UserError(where + ": field 'label' is " + std::string(it->type_name()) + ", expected {answer: score}");
+    std::map<std::string, double> label;
+    for (auto a = it->begin(); a != it->end(); ++a) {
+      if (!a.value().is_number())
+        throw UserError(where + ": label '" + a.key() + "' has score " + a.value().dump() + ", expected a number");
+      label.emplace(a.key(), a.value().get<double>());
+    }
+    set_label(s, std::move(label), vocab);
+  }
+  return s;
+}
+
+// What the questions need from one official annotation, converted as it is parsed.
+struct Annotation {
+  int64_t image_id = 0;
+  std::map<std::string, double> label;
+  std::string answer_type, question_type;
+};
+
+Annotation official_annotation(const json& ann, const std::string& awhere, const AnswerVocab& vocab) {
+  Annotation a;
+  a.image_id = require(ann, "image_id", &json::is_number_integer, "an integer", awhere).get<int64_t>();
+  const json& answers = require(ann, "answers", &json::is_array, "a list of {answer}", awhere);
+  std::vector<std::string> texts;
+  texts.reserve(answers.size());
+  for (size_t k = 0; k < answers.size(); ++k) {
+    const std::string kwhere = awhere + ", answer " + std::to_string(k);
+    texts.push_back(require(answers[k], "answer", &json::is_string, "a string", kwhere).get<std::string>());
+  }
+  a.label = soft_labels(texts, vocab);
+  a.answer_type = optional_string(ann, "answer_type", awhere);
+  a.question_type = optional_string(ann, "question_type", awhere);
+  return a;
+}
+
+// Parser callback state for "a list under key `list_key` of the root object": calls `on_record`
+// with each element as it completes and discards it, so the DOM never holds the list.
+// `list_key` empty: the root itself is the list (LXMERT's files).
+class RecordStream {
+ public:
+  RecordStream(std::string list_key, std::function<void(const json&, size_t)> on_record)
+      : list_key_(std::move(list_key)), on_record_(std::move(on_record)) {}
+
+  json::parser_callback_t callback() {
+    return [this](int depth, json::parse_event_t event, json& parsed) {
+      const int record_depth = list_key_.empty() ? 1 : 2;
+      if (depth == 0 && event == json::parse_event_t::array_start) root_is_array_ = true;
+      if (depth == 1 && event == json::parse_event_t::key) key_ = parsed.get<std::string>();
+      if (depth == 1 && event == json::parse_event_t::array_start && !list_key_.empty() && key_ == list_key_)
+        in_list_ = true;
+      if (depth == 1 && event == json::parse_event_t::array_end) in_list_ = false;
+      const bool in_records = list_key_.empty() ? root_is_array_ : in_list_;
+      if (in_records && depth == record_depth &&
+          (event == json::parse_event_t::object_end || event == json::parse_event_t::array_end ||
+           event == json::parse_event_t::value)) {
+        on_record_(parsed, count_++);
+        return false;  // converted: drop it from the DOM
+      }
+      return true;
+    };
+  }
+  size_t count() const { return count_; }
+
+ private:
+  std::string list_key_;
+  std::function<void(const json&, size_t)> on_record_;
+  std::string key_;
+  bool root_is_array_ = false;
+  bool in_list_ = false;
+  size_t count_ = 0;
+};
+
+}  // namespace
+
 VqaQuestions load_lxmert_questions(const std::string& path, const AnswerVocab& vocab) {
-  json root = detail::read_json_file(path, "LXMERT VQA questions: a list of {question_id, img_id, sent, label}");
+  VqaQuestions out;
+  out.source = path;
+  RecordStream stream("", [&](const json& rec, size_t index) {
+    out.samples.push_back(lxmert_sample(rec, path, index, vocab));
+  });
+  json root = detail::read_json_file(path, "LXMERT VQA questions: a list of {question_id, img_id, sent, label}",
+                                     stream.callback());
   if (!root.is_array())
     throw UserError(path + ": expected a JSON list of questions (LXMERT format), found " + std::string(root.type_name()) +
                     (root.is_object() && root.contains("questions")
                          ? " (this looks like an official VQA questions file: give it with its annotations file)"
                          : ""));
-  VqaQuestions out;
-  out.source = path;
-  out.samples.reserve(root.size());
-  for (size_t i = 0; i < root.size(); ++i) {
-    const json& rec = root[i];
-    const std::string where = record_where(path, "question", i, rec);
-    Sample s;
-    s.question_id = question_id_of(rec, where);
-    s.img_id = require(rec, "img_id", &json::is_string, "a string", where).get<std::string>();
-    s.question = require(rec, "sent", &json::is_string, "a string", where).get<std::string>();
-    s.answer_type = optional_string(rec, "answer_type", where);
-    s.question_type = optional_string(rec, "question_type", where);
-    if (auto it = rec.find("label"); it != rec.end() && !it->is_null()) {
-      if (!it->is_object()) throw UserError(where + ": field 'label' is " + std::string(it->type_name()) + ", expected {answer: score}");
-      std::map<std::string, double> label;
-      for (auto a = it->begin(); a != it->end(); ++a) {
-        if (!a.value().is_number())
-          throw UserError(where + ": label '" + a.key() + "' has score " + a.value().dump() + ", expected a number");
-        label.emplace(a.key(), a.value().get<double>());
-      }
-      set_label(s, std::move(label), vocab);
-    }
-    out.samples.push_back(std::move(s));
-  }
   return out;
 }
 
 VqaQuestions load_vqa_v2_questions(const std::string& questions_path, const std::string& annotations_path,
                                    const AnswerVocab& vocab) {
-  json qroot = detail::read_json_file(questions_path, "official VQA v2 questions: {\"questions\": [...]}");
+  // question_id -> annotation, converted while the annotations file is parsed.
+  std::unordered_map<std::string, Annotation> annotations;
+  if (!annotations_path.empty()) {
+    RecordStream stream("annotations", [&](const json& ann, size_t index) {
+      const std::string where = record_where(annotations_path, "annotation", index, ann);
+      std::string qid = question_id_of(ann, where);
+      const std::string awhere = annotations_path + ": annotation of question_id " + qid;
+      if (!annotations.emplace(qid, official_annotation(ann, awhere, vocab)).second)
+        throw UserError(where + ": a second annotation for this question_id");
+    });
+    json aroot = detail::read_json_file(annotations_path, "official VQA v2 annotations: {\"annotations\": [...]}",
+                                        stream.callback());
+    if (!aroot.is_object() || !aroot.contains("annotations") || !aroot["annotations"].is_array())
+      throw UserError(annotations_path + ": expected an object with an \"annotations\" list (official VQA v2 annotations file)");
+  }
+
+  VqaQuestions out;
+  out.source = annotations_path.empty() ? questions_path : questions_path + " + " + annotations_path;
+  std::vector<int64_t> image_ids;
+  RecordStream stream("questions", [&](const json& rec, size_t index) {
+    const std::string where = record_where(questions_path, "question", index, rec);
+    Sample s;
+    s.question_id = question_id_of(rec, where);
+    image_ids.push_back(require(rec, "image_id", &json::is_number_integer, "an integer", where).get<int64_t>());
+    s.question = require(rec, "question", &json::is_string, "a string", where).get<std::string>();
+    out.samples.push_back(std::move(s));
+  });
+  json qroot = detail::read_json_file(questions_path, "official VQA v2 questions: {\"questions\": [...]}",
+                                      stream.callback());
   if (!qroot.is_object() || !qroot.contains("questions") || !qroot["questions"].is_array())
     throw UserError(questions_path + ": expected an object with a \"questions\" list (official VQA v2 questions file)");
   auto sub = qroot.find("data_subtype");
@@ -130,58 +227,24 @@ VqaQuestions load_vqa_v2_questions(const std::string& questions_path, const std:
                     ": missing \"data_subtype\" (e.g. \"val2014\"), needed to spell image ids as COCO_val2014_000000393225");
   const std::string subtype = sub->get<std::string>();
 
-  // question_id -> annotation record.
-  json aroot;
-  std::unordered_map<std::string, const json*> annotations;
-  if (!annotations_path.empty()) {
-    aroot = detail::read_json_file(annotations_path, "official VQA v2 annotations: {\"annotations\": [...]}");
-    if (!aroot.is_object() || !aroot.contains("annotations") || !aroot["annotations"].is_array())
-      throw UserError(annotations_path + ": expected an object with an \"annotations\" list (official VQA v2 annotations file)");
-    const json& list = aroot["annotations"];
-    annotations.reserve(list.size());
-    for (size_t i = 0; i < list.size(); ++i) {
-      const std::string where = record_where(annotations_path, "annotation", i, list[i]);
-      if (!annotations.emplace(question_id_of(list[i], where), &list[i]).second)
-        throw UserError(where + ": a second annotation for this question_id");
-    }
-  }
-
-  const json& questions = qroot["questions"];
-  VqaQuestions out;
-  out.source = annotations_path.empty() ? questions_path : questions_path + " + " + annotations_path;
-  out.samples.reserve(questions.size());
-  for (size_t i = 0; i < questions.size(); ++i) {
-    const json& rec = questions[i];
-    const std::string where = record_where(questions_path, "question", i, rec);
-    Sample s;
-    s.question_id = question_id_of(rec, where);
-    const json& image_id = require(rec, "image_id", &json::is_number_integer, "an integer", where);
-    s.question = require(rec, "question", &json::is_string, "a string", where).get<std::string>();
+  for (size_t i = 0; i < out.samples.size(); ++i) {
+    Sample& s = out.samples[i];
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%012lld", static_cast<long long>(image_id.get<int64_t>()));
+    std::snprintf(buf, sizeof buf, "%012lld", static_cast<long long>(image_ids[i]));
     s.img_id = "COCO_" + subtype + "_" + buf;
-    if (!annotations_path.empty()) {
-      auto it = annotations.find(s.question_id);
-      if (it == annotations.end())
-        throw UserError(annotations_path + ": no annotation for question_id " + s.question_id + " of " + questions_path +
-                        " (are the two files from the same split?)");
-      const json& ann = *it->second;
-      const std::string awhere = annotations_path + ": annotation of question_id " + s.question_id;
-      const json& ann_image = require(ann, "image_id", &json::is_number_integer, "an integer", awhere);
-      if (ann_image != image_id)
-        throw UserError(awhere + ": image_id " + ann_image.dump() + " but the question's is " + image_id.dump() +
-                        " in " + questions_path);
-      const json& answers = require(ann, "answers", &json::is_array, "a list of {answer}", awhere);
-      std::vector<std::string> texts;
-      for (size_t k = 0; k < answers.size(); ++k) {
-        const std::string kwhere = awhere + ", answer " + std::to_string(k);
-        texts.push_back(require(answers[k], "answer", &json::is_string, "a string", kwhere).get<std::string>());
-      }
-      s.answer_type = optional_string(ann, "answer_type", awhere);
-      s.question_type = optional_string(ann, "question_type", awhere);
-      set_label(s, soft_labels(texts, vocab), vocab);
-    }
-    out.samples.push_back(std::move(s));
+    if (annotations_path.empty()) continue;
+    auto it = annotations.find(s.question_id);
+    if (it == annotations.end())
+      throw UserError(annotations_path + ": no annotation for question_id " + s.question_id + " of " + questions_path +
+                      " (are the two files from the same split?)");
+    Annotation& a = it->second;
+    if (a.image_id != image_ids[i])
+      throw UserError(annotations_path + ": annotation of question_id " + s.question_id + ": image_id " +
+                      std::to_string(a.image_id) + " but the question's is " + std::to_string(image_ids[i]) + " in " +
+                      questions_path);
+    s.answer_type = std::move(a.answer_type);
+    s.question_type = std::move(a.question_type);
+    set_label(s, std::move(a.label), vocab);
   }
   return out;
 }

@@ -180,6 +180,10 @@ TEST(OfficialFormat, UserErrors) {
   write_file(dir + "/a_answer.json", R"({"annotations": [{"question_id": 10, "image_id": 1, "answers": [{"answer": 3}]}]})");
   EXPECT_EQ(user_error([&] { load_vqa_v2_questions(dir + "/q.json", dir + "/a_answer.json", vocab); }),
             dir + "/a_answer.json: annotation of question_id 10, answer 0: field 'answer' is number, expected a string");
+  write_file(dir + "/a_twice.json", R"({"annotations": [{"question_id": 10, "image_id": 1, "answers": []},
+                                                    {"question_id": 10, "image_id": 1, "answers": []}]})");
+  EXPECT_EQ(user_error([&] { load_vqa_v2_questions(dir + "/q.json", dir + "/a_twice.json", vocab); }),
+            dir + "/a_twice.json: annotation 1 (question_id 10): a second annotation for this question_id");
   write_file(dir + "/q_nosub.json", R"({"questions": []})");
   EXPECT_EQ(user_error([&] { load_vqa_v2_questions(dir + "/q_nosub.json", "", vocab); }),
             dir + "/q_nosub.json: missing \"data_subtype\" (e.g. \"val2014\"), needed to spell image ids as COCO_val2014_000000393225");
@@ -235,6 +239,9 @@ TEST(LxmertFormat, UserErrors) {
   write_file(dir + "/badscore.json", R"([{"question_id": 7, "img_id": "y", "sent": "?", "label": {"yes": "1"}}])");
   EXPECT_EQ(user_error([&] { load_lxmert_questions(dir + "/badscore.json", vocab); }),
             dir + "/badscore.json: question 0 (question_id 7): label 'yes' has score \"1\", expected a number");
+  write_file(dir + "/notobject.json", R"([{"question_id": 1, "img_id": "x", "sent": "?"}, 17])");
+  EXPECT_EQ(user_error([&] { load_lxmert_questions(dir + "/notobject.json", vocab); }),
+            dir + "/notobject.json: question 1: expected a JSON object, found number");
   write_file(dir + "/official.json", R"({"questions": []})");
   EXPECT_EQ(user_error([&] { load_lxmert_questions(dir + "/official.json", vocab); }),
             dir + "/official.json: expected a JSON list of questions (LXMERT format), found object (this looks like an "
