@@ -19,13 +19,13 @@ LayerNorm take_layer_norm(const TensorMap& w, const std::string& prefix, double 
 }
 
 void add_linear_spec(std::vector<ParamSpec>& specs, const std::string& prefix, int64_t out, int64_t in) {
-  specs.push_back({prefix + ".weight", {out, in}});
-  specs.push_back({prefix + ".bias", {out}});
+  specs.push_back({prefix + ".weight", {out, in}, ParamSpec::Init::normal});
+  specs.push_back({prefix + ".bias", {out}, ParamSpec::Init::zeros});
 }
 
 void add_layer_norm_spec(std::vector<ParamSpec>& specs, const std::string& prefix, int64_t dim) {
-  specs.push_back({prefix + ".weight", {dim}});
-  specs.push_back({prefix + ".bias", {dim}});
+  specs.push_back({prefix + ".weight", {dim}, ParamSpec::Init::ones});
+  specs.push_back({prefix + ".bias", {dim}, ParamSpec::Init::zeros});
 }
 
 // ---- LRP primitives ---------------------------------------------------------------------------

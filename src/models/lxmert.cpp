@@ -125,7 +125,9 @@ class Lxmert final : public VqaModel {
       if (name.rfind("cls.", 0) == 0 || name.rfind("obj_predict_head.", 0) == 0 ||
           name.find("visual_attention_copy") != std::string::npos || name == "lxmert.embeddings.position_ids")
         ignored.push_back(name);
-    TensorMap w = bind_weights(stored, specs, dtype_, options.strict, weights_path, ignored);
+    weights_ = bind_weights(stored, specs, dtype_, options.strict, weights_path, ignored,
+                            {options.init_from_scratch, options.init_seed, 0.02});
+    const TensorMap& w = weights_;
 
     word_ = w.at("lxmert.embeddings.word_embeddings.weight");
     pos_ = w.at("lxmert.embeddings.position_embeddings.weight");
@@ -201,6 +203,7 @@ class Lxmert final : public VqaModel {
   int64_t max_text_tokens() const override { return max_pos_; }
   int64_t visual_feat_dim() const override { return feat_dim_; }
   at::ScalarType dtype() const override { return dtype_; }
+  const std::map<std::string, at::Tensor>& parameters() const override { return weights_; }
 
   ForwardResult forward(const Batch& batch, const ForwardOptions& opt) const override {
     const int64_t B = batch.size(), T = batch.input_ids.size(1);
@@ -438,6 +441,7 @@ class Lxmert final : public VqaModel {
     return relprop_self_att(R_att, ly.attention, t.attention, m, out);
   }
 
+  TensorMap weights_;
   at::ScalarType dtype_;
   int64_t d_ = 0, heads_ = 0, inter_ = 0, l_ = 0, x_ = 0, r_ = 0, feat_dim_ = 0, pos_dim_ = 0, answers_ = 0,
           max_pos_ = 0, n_text_ = 0;

@@ -42,8 +42,9 @@ std::unique_ptr<VqaModel> load_model(const std::string& folder, const LoadOption
     throw UserError(config_path + ": malformed JSON (" + std::string(e.what()) + ")");
   }
   const std::string model_type = config.value("model_type", "");
-  const std::string weights_path = find_weights_file(folder, options.weights_file);
-  TensorMap stored = read_weights(weights_path);
+  const std::string weights_path =
+      options.init_from_scratch ? config_path + " (initialised from scratch)" : find_weights_file(folder, options.weights_file);
+  TensorMap stored = options.init_from_scratch ? TensorMap{} : read_weights(weights_path);
   spdlog::debug("{}: {} tensors", weights_path, stored.size());
   if (model_type == "lxmert") return make_lxmert(config, config_path, stored, weights_path, options);
   if (model_type == "visual_bert" || model_type == "visualbert")

@@ -100,7 +100,9 @@ class VisualBert final : public VqaModel {
       add_linear_spec(specs, "model.classifier.1", answers_, d_);
     }
     std::vector<std::string> ignored = {"model.bert.embeddings.position_ids"};
-    TensorMap w = bind_weights(stored, specs, dtype_, options.strict, weights_path, ignored);
+    weights_ = bind_weights(stored, specs, dtype_, options.strict, weights_path, ignored,
+                            {options.init_from_scratch, options.init_seed, 0.02});
+    const TensorMap& w = weights_;
 
     word_ = w.at(e + "word_embeddings.weight");
     pos_ = w.at(e + "position_embeddings.weight");
@@ -135,6 +137,7 @@ class VisualBert final : public VqaModel {
   int64_t max_text_tokens() const override { return max_pos_; }
   int64_t visual_feat_dim() const override { return feat_dim_; }
   at::ScalarType dtype() const override { return dtype_; }
+  const std::map<std::string, at::Tensor>& parameters() const override { return weights_; }
 
   ForwardResult forward(const Batch& batch, const ForwardOptions& opt) const override {
     const int64_t B = batch.size(), T = batch.input_ids.size(1), R = batch.visual_feats.size(1);
@@ -230,6 +233,7 @@ class VisualBert final : public VqaModel {
   }
 
  private:
+  TensorMap weights_;
   at::ScalarType dtype_;
   int64_t d_ = 0, heads_ = 0, feat_dim_ = 0, max_pos_ = 0, answers_ = 0;
   bool hf_head_ = false;

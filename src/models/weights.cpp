@@ -1,6 +1,7 @@
 #include "headprune/models/weights.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <c10/util/Exception.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -184,11 +185,20 @@ TensorMap read_weights(const std::string& path) {
 }
 
 TensorMap bind_weights(const TensorMap& stored, const std::vector<ParamSpec>& expected, at::ScalarType dtype,
-                       bool strict, const std::string& where, const std::vector<std::string>& ignored) {
+                       bool strict, const std::string& where, const std::vector<std::string>& ignored,
+                       const InitMissing& init) {
   std::vector<std::string> missing, unexpected, wrong_shape, wrong_type;
   TensorMap out;
+  at::Generator gen = at::detail::createCPUGenerator(init.seed);
   for (const auto& spec : expected) {
     auto it = stored.find(spec.name);
+    if (it == stored.end() && init.enabled) {
+      at::Tensor t = spec.init == ParamSpec::Init::ones    ? at::ones(spec.shape, at::TensorOptions().dtype(dtype))
+                     : spec.init == ParamSpec::Init::zeros ? at::zeros(spec.shape, at::TensorOptions().dtype(dtype))
+                                                           : at::normal(0.0, init.std, spec.shape, gen).to(dtype);
+      out.emplace(spec.name, t);
+      continue;
+    }
     if (it == stored.end()) {
       missing.push_back(spec.name);
       continue;

@@ -92,6 +92,10 @@ class VqaModel {
   virtual RelevanceMaps relevance_maps(const std::vector<at::Tensor>& attention,
                                        const std::vector<at::Tensor>& gradients, const at::Tensor& keep) const = 0;
 
+  /// Every parameter by checkpoint name, sharing storage with the model (for training and
+  /// saving: write_safetensors(parameters()) gives a checkpoint load_model reads back).
+  virtual const std::map<std::string, at::Tensor>& parameters() const = 0;
+
   int64_t num_modules() const { return static_cast<int64_t>(attention_modules().size()); }
   int64_t heads() const { return attention_modules().front().heads; }
 };
@@ -101,6 +105,9 @@ struct LoadOptions {
   at::ScalarType dtype;        ///< compute dtype (kDouble for the fixtures, kFloat otherwise)
   bool strict = true;          ///< missing/unexpected/wrong-shape keys are an error (else logged)
   std::string weights_file;    ///< empty = model.safetensors if present, else pytorch_model.bin
+  /// Training from scratch: a folder with config.json only; every parameter is initialised.
+  bool init_from_scratch = false;
+  uint64_t init_seed = 0;
 };
 
 /// Loads a model folder (config.json + weights + vocab.txt). The family comes from config.json

@@ -34,8 +34,17 @@ std::string find_weights_file(const std::string& folder, const std::string& over
 TensorMap read_weights(const std::string& path);
 
 struct ParamSpec {
+  enum class Init { normal, zeros, ones };  ///< how init_missing fills it (BERT: N(0, 0.02), LN 1/0)
   std::string name;
   std::vector<int64_t> shape;
+  Init init = Init::normal;
+};
+
+/// Fills parameters absent from `stored` (training from scratch): normal(0, std), zeros, ones.
+struct InitMissing {
+  bool enabled = false;
+  uint64_t seed = 0;
+  double std = 0.02;
 };
 
 /// Checks `stored` against `expected` and converts every expected tensor to `dtype`
@@ -43,6 +52,7 @@ struct ParamSpec {
 /// Strict: one UserError listing every missing, unexpected and wrong-shape key.
 /// Non-strict: logs the same report as a warning; missing keys are still an error.
 TensorMap bind_weights(const TensorMap& stored, const std::vector<ParamSpec>& expected, at::ScalarType dtype,
-                       bool strict, const std::string& where, const std::vector<std::string>& ignored = {});
+                       bool strict, const std::string& where, const std::vector<std::string>& ignored = {},
+                       const InitMissing& init = {});
 
 }  // namespace headprune::models
