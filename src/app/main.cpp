@@ -19,8 +19,12 @@ int main(int argc, char** argv) {
                                         headprune::build_info().git_commit + ")");
   app.require_subcommand(1);
   headprune::app::CommandTable table;
+  headprune::app::add_run_command(app, table);
+  headprune::app::add_merge_command(app, table);
   headprune::app::add_conformance_command(app, table);
   headprune::app::add_import_features_command(app, table);
+  headprune::app::add_train_command(app, table);
+  headprune::app::add_demo_command(app, table);
 
   try {
     app.parse(argc, argv);

@@ -9,6 +9,7 @@
 namespace headprune {
 
 void log_init(int rank, int world_size) {
+  spdlog::drop("headprune");
   auto logger = spdlog::stderr_color_mt("headprune");
   // Time, level, and the rank only when it tells something.
   std::string pattern = world_size > 1 ? "[%H:%M:%S.%e] [%^%l%$] [rank " + std::to_string(rank) + "] %v"

@@ -1,0 +1,50 @@
+// From dataset samples to a model batch: tokenize the questions, read the regions from the
+// feature store, pad. The one place where the data stage meets the model stage.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+#include "headprune/data/feature_store.hpp"
+#include "headprune/data/tokenizer.hpp"
+#include "headprune/data/vqa_dataset.hpp"
+#include "headprune/models/model.hpp"
+
+namespace headprune::data {
+
+struct BatchBuilderOptions {
+  int64_t max_text_tokens = 20;  ///< incl. [CLS] and [SEP] (LXMERT's VQA uses 20)
+  int64_t max_regions = 36;      ///< LXMERT 36, VisualBERT up to 100
+};
+
+struct BuiltBatch {
+  models::Batch batch;
+  at::Tensor labels;                      ///< [B, answers] float32 soft scores (LXMERT's target)
+  std::vector<std::vector<std::string>> tokens;  ///< per sample, incl. [CLS]/[SEP]
+  std::vector<PaddedImage> images;        ///< per sample (pixel boxes for visualisations)
+};
+
+class BatchBuilder {
+ public:
+  /// Checks the store's feature size against the model (UserError naming both).
+  BatchBuilder(const models::VqaModel& model, const WordPieceTokenizer& tokenizer, const FeatureStore& store,
+               const BatchBuilderOptions& options);
+
+  /// One padded batch of `samples` (each example keeps its own length; regions beyond an image's
+  /// boxes are masked). `answers` is the size of the label vectors.
+  BuiltBatch build(const std::vector<const Sample*>& samples, int64_t answers) const;
+
+  /// tokens x regions of one sample: the cost the planner balances.
+  int64_t cost(const Sample& sample) const;
+
+ private:
+  const models::VqaModel& model_;
+  const WordPieceTokenizer& tokenizer_;
+  const FeatureStore& store_;
+  BatchBuilderOptions options_;
+  VisualSpec spec_;
+};
+
+}  // namespace headprune::data

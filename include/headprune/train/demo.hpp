@@ -1,0 +1,76 @@
+// The embedded demo's preparation: a synthetic VQA world (data/synthetic.hpp) and two small
+// models trained on it (train/trainer.hpp), saved as real checkpoint folders, plus one run config
+// per model for the analysis (`headprune run`, keys in docs/config.md).
+//
+// Folder layout under DemoOptions::out_dir:
+//   data/                     the world (train.json, valid.json, features.h5, vocab.txt, answers, images/)
+//   models/lxmert/            config.json, model.safetensors, vocab.txt, training.json
+//   models/visualbert/        the same
+//   configs/lxmert.yaml, configs/visualbert.yaml   the analysis run configs
+//   results/                  where the run configs write (results/<family>.h5)
+//
+// Reuse: a world whose world.json has the options' hash is kept; a model folder whose
+// training.json carries the same settings hash (world hash + model config + training options)
+// is kept unless `retrain`. Everything is deterministic for a seed (and thread count).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "headprune/data/synthetic.hpp"
+#include "headprune/train/trainer.hpp"
+
+namespace headprune::train {
+
+struct DemoOptions {
+  std::string out_dir = "out/demo";
+  uint64_t seed = 1;
+  bool retrain = false;         ///< train even when a model for the same settings exists
+  bool small = false;           ///< a smaller world, model and schedule (tests, quick looks)
+  int threads = 2;              ///< LibTorch threads for training (fixed: results depend on it)
+  int64_t analysis_samples = 0; ///< questions per analysis run; 0 = the setting's default
+};
+
+/// The world of a setting: 2000/400 images (small: 500/120), 6 questions each, 32 features.
+data::SyntheticWorldOptions demo_world_options(uint64_t seed, bool small);
+
+/// The architecture of a setting as config.json text: LXMERT hidden 64, 4 heads, l/x/r 2/2/2
+/// (small: 1/1/1); VisualBERT hidden 64, 4 heads, 4 layers (small: 2). `family` is "lxmert" or
+/// "visualbert"; vocabulary, answers and feature size come from the world.
+std::string demo_model_config(const std::string& family, const data::SyntheticWorld& world, bool small);
+
+/// The training schedule of a setting and family.
+TrainOptions demo_train_options(const std::string& family, uint64_t seed, bool small, int threads);
+
+struct DemoModel {
+  std::string family;      ///< "lxmert" | "visualbert"
+  std::string dir;         ///< the checkpoint folder
+  bool reused = false;     ///< found with the same settings hash, not retrained
+  std::string settings_hash;
+  double valid_accuracy = 0;     ///< x 100, the saved model
+  double initial_accuracy = 0;   ///< x 100, before training
+  std::string majority_answer;
+  double majority_accuracy = 0;  ///< x 100
+  double seconds = 0;            ///< training time (of the run that made it, when reused)
+  std::string run_config;        ///< configs/<family>.yaml
+  std::string results;           ///< results/<family>.h5 (what the run config writes)
+};
+
+struct DemoResult {
+  data::SyntheticWorldFiles world;
+  bool world_reused = false;
+  std::vector<DemoModel> models;  ///< lxmert, visualbert
+  double seconds = 0;
+};
+
+/// World, models, run configs. UserError / RuntimeFailure as the steps raise them.
+DemoResult prepare_demo(const DemoOptions& options);
+
+/// A run config (YAML, docs/config.md) for one trained demo model: every scoring method,
+/// per-sample and global protocols, head and layer, positive and negative, on `samples`
+/// validation questions, with a few visualised questions.
+std::string demo_run_config(const DemoModel& model, const data::SyntheticWorldFiles& world, uint64_t seed,
+                            int64_t samples, const std::vector<int64_t>& visualize_ids);
+
+}  // namespace headprune::train

@@ -1,0 +1,59 @@
+#include "headprune/data/batch_builder.hpp"
+
+#include <ATen/ATen.h>
+
+#include "headprune/common/error.hpp"
+#include "headprune/models/batch.hpp"
+
+namespace headprune::data {
+
+BatchBuilder::BatchBuilder(const models::VqaModel& model, const WordPieceTokenizer& tokenizer,
+                           const FeatureStore& store, const BatchBuilderOptions& options)
+    : model_(model), tokenizer_(tokenizer), store_(store), options_(options) {
+  spec_.model = models::family_name(model.family());
+  spec_.max_boxes = options.max_regions;
+  spec_.feature_dim = model.visual_feat_dim();
+  store_.check(spec_);
+  if (options_.max_text_tokens > model.max_text_tokens())
+    throw UserError("model.max_text_tokens = " + std::to_string(options_.max_text_tokens) + " exceeds the model's " +
+                    std::to_string(model.max_text_tokens()) + " position embeddings");
+}
+
+int64_t BatchBuilder::cost(const Sample& sample) const {
+  const int64_t tokens = static_cast<int64_t>(tokenizer_.encode(sample.question, options_.max_text_tokens).ids.size());
+  return tokens * options_.max_regions;
+}
+
+BuiltBatch BatchBuilder::build(const std::vector<const Sample*>& samples, int64_t answers) const {
+  BuiltBatch out;
+  std::vector<models::Batch> singles;
+  std::vector<at::Tensor> labels;
+  const bool lxmert = model_.family() == models::Family::lxmert;
+  for (const Sample* s : samples) {
+    Encoding enc = tokenizer_.encode(s->question, options_.max_text_tokens);
+    const int64_t T = static_cast<int64_t>(enc.ids.size());
+    PaddedImage img = store_.read_padded(s->img_id, spec_);
+    models::Batch one;
+    one.input_ids = at::tensor(enc.ids, at::kLong).view({1, T});
+    one.token_type_ids = at::zeros({1, T}, at::kLong);
+    one.text_mask = at::ones({1, T}, at::kLong);
+    // Only the real boxes: collate() pads across the batch and sets the region mask.
+    const int64_t R = img.num_boxes, D = img.feature_dim;
+    one.visual_feats = at::from_blob(img.features.data(), {1, img.max_boxes, D}, at::kFloat).slice(1, 0, R).clone();
+    if (lxmert) one.visual_pos = at::from_blob(img.boxes.data(), {1, img.max_boxes, 4}, at::kFloat).slice(1, 0, R).clone();
+    singles.push_back(one);
+    at::Tensor label = at::zeros({answers}, at::kFloat);
+    for (const auto& [index, score] : s->label_ids)
+      if (index < answers) label[index] = score;
+    labels.push_back(label);
+    out.tokens.push_back(enc.tokens);
+    out.images.push_back(std::move(img));
+  }
+  out.batch = models::collate(singles);
+  out.batch.visual_feats = out.batch.visual_feats.to(model_.dtype());
+  if (out.batch.visual_pos.defined()) out.batch.visual_pos = out.batch.visual_pos.to(model_.dtype());
+  out.labels = at::stack(labels);
+  return out;
+}
+
+}  // namespace headprune::data

@@ -1,0 +1,113 @@
+#include "headprune/io/results_file.hpp"
+
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <functional>
+
+#include "headprune/common/error.hpp"
+#include "headprune/io/h5.hpp"
+#include "headprune/io/h5_tensor.hpp"
+
+namespace headprune::io {
+namespace fs = std::filesystem;
+
+namespace {
+void refuse_existing(const std::string& path, bool overwrite) {
+  if (fs::exists(path) && !overwrite)
+    throw UserError(path + ": results file exists (pass --overwrite or output.overwrite=true to replace it)");
+}
+
+void mark_format(h5::File& f) {
+  f.write_attr("/", "format", std::string("headprune-results"));
+  f.write_attr("/", "format_version", int64_t{1});
+}
+
+// Every dataset path below `group`, recursively.
+void list_datasets(const h5::File& f, const std::string& group, std::vector<std::string>& out) {
+  for (const auto& name : f.list(group)) {
+    std::string p = group + "/" + name;
+    if (f.is_group(p)) list_datasets(f, p, out);
+    else out.push_back(p);
+  }
+}
+
+bool same_datasets(const h5::File& a, const h5::File& b, const std::string& group) {
+  std::vector<std::string> da, db;
+  list_datasets(a, group, da);
+  list_datasets(b, group, db);
+  if (da != db) return false;
+  for (const auto& p : da) {
+    h5::Info ia = a.info(p), ib = b.info(p);
+    if (ia.kind != ib.kind || ia.shape != ib.shape) return false;
+    if (ia.kind == h5::Kind::string) {
+      if (a.read_strings(p) != b.read_strings(p)) return false;
+    } else if (!at::equal(h5::read_tensor(a, p), h5::read_tensor(b, p))) {
+      return false;
+    }
+  }
+  return true;
+}
+}  // namespace
+
+void write_results_file(const std::string& path, const std::vector<Experiment>& experiments, bool overwrite) {
+  refuse_existing(path, overwrite);
+  const std::string tmp = path + ".tmp";
+  {
+    h5::File f(tmp, h5::File::Mode::create_truncate);
+    mark_format(f);
+    for (const auto& e : experiments) {
+      const std::string g = "/experiments/" + e.name;
+      f.create_group(g + "/meta");
+      for (const auto& [k, v] : e.meta_text) f.write_attr(g + "/meta", k, v);
+      for (const auto& [k, v] : e.meta_int) f.write_attr(g + "/meta", k, v);
+      for (const auto& [k, v] : e.strings) f.write_strings(g + "/" + k, v);
+      for (const auto& [k, v] : e.datasets) h5::write_tensor(f, g + "/" + k, v);
+    }
+  }
+  fs::rename(tmp, path);
+}
+
+void merge_results_files(const std::string& out, const std::vector<std::string>& inputs, bool overwrite) {
+  if (inputs.empty()) throw UserError("merge: no input files");
+  refuse_existing(out, overwrite);
+  for (const auto& in : inputs)
+    if (fs::exists(out) && fs::equivalent(in, out)) throw UserError(out + ": is also an input");
+  // Validate first: every input a results file, duplicates identical.
+  std::map<std::string, std::string> owner;  // experiment -> first input holding it
+  std::vector<std::pair<std::string, std::string>> to_copy;
+  for (const auto& in : inputs) {
+    h5::File f(in, h5::File::Mode::read);
+    if (!f.has_attr("/", "format") || f.attr_string("/", "format") != "headprune-results")
+      throw UserError(in + ": not a headprune results file (attribute 'format' missing)");
+    for (const auto& name : f.list("/experiments")) {
+      auto it = owner.find(name);
+      if (it == owner.end()) {
+        owner[name] = in;
+        to_copy.emplace_back(in, name);
+        continue;
+      }
+      h5::File first(it->second, h5::File::Mode::read);
+      if (!same_datasets(first, f, "/experiments/" + name))
+        throw UserError("merge: experiment '" + name + "' is in both " + it->second + " and " + in +
+                        " with different results (rename one, or drop one input)");
+      spdlog::info("merge: experiment '{}' of {} is identical to {}'s; kept once", name, in, it->second);
+    }
+  }
+  const std::string tmp = out + ".tmp";
+  {
+    h5::File o(tmp, h5::File::Mode::create_truncate);
+    mark_format(o);
+    o.create_group("/experiments");
+    for (const auto& [in, name] : to_copy) {
+      h5::File f(in, h5::File::Mode::read);
+      const std::string p = "/experiments/" + name;
+      if (H5Ocopy(f.id(), p.c_str(), o.id(), p.c_str(), H5P_DEFAULT, H5P_DEFAULT) < 0)
+        throw RuntimeFailure(in + ": cannot copy experiment " + name);
+    }
+  }
+  fs::rename(tmp, out);
+}
+
+}  // namespace headprune::io

@@ -1,0 +1,648 @@
+#include "headprune/run/job.hpp"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <sched.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "headprune/common/build_info.hpp"
+#include "headprune/common/error.hpp"
+#include "headprune/common/log.hpp"
+#include "headprune/common/sha256.hpp"
+#include "headprune/config/config.hpp"
+#include "headprune/data/batch_builder.hpp"
+#include "headprune/dist/communicator.hpp"
+#include "headprune/explain/scores.hpp"
+#include "headprune/io/h5.hpp"
+#include "headprune/io/h5_tensor.hpp"
+#include "headprune/io/results_file.hpp"
+#include "headprune/io/tensor_bundle.hpp"
+#include "headprune/models/model.hpp"
+#include "headprune/models/weights.hpp"
+#include "headprune/prune/global_ranking.hpp"
+#include "headprune/prune/protocol.hpp"
+#include "headprune/run/plan.hpp"
+
+namespace headprune::run {
+namespace fs = std::filesystem;
+using io::TensorBundle;
+
+// ---- signals --------------------------------------------------------------------------------
+namespace {
+std::atomic<bool> g_preempt{false};
+extern "C" void on_preempt_signal(int) { g_preempt.store(true); }
+
+/// Thrown after the checkpoint that a signal asked for.
+struct Preempted {};
+/// Thrown on ranks > 0 for an error rank 0 reports (only rank 0 prints it).
+struct QuietExit {
+  int code;
+};
+}  // namespace
+
+void install_preemption_handlers() {
+  std::signal(SIGTERM, on_preempt_signal);
+  std::signal(SIGUSR1, on_preempt_signal);
+}
+bool preemption_requested() { return g_preempt.load(); }
+
+namespace {
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// LibTorch threads per rank: the config, else the cores the launcher bound this rank to, shared
+// with the other ranks of the node when the rank is not bound at all (never oversubscribe).
+int threads_for_rank(int64_t configured, int local_size) {
+  if (configured > 0) return static_cast<int>(configured);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int allowed = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  int hw = static_cast<int>(std::thread::hardware_concurrency());
+  if (allowed >= hw) allowed = std::max(1, hw / std::max(1, local_size));  // unbound: share the node
+  return std::max(1, allowed);
+}
+
+// The combos of one protocol, in a fixed order: (method, granularity, sign).
+struct Combo {
+  explain::Method method;
+  prune::Granularity granularity;
+  prune::Sign sign;
+  std::string path() const {
+    return std::string(explain::method_name(method)) + "/" + prune::granularity_name(granularity) + "/" +
+           prune::sign_name(sign);
+  }
+};
+
+// Everything a rank needs to compute one batch or cell.
+struct Context {
+  config::Config cfg;
+  dist::Communicator* comm = nullptr;
+  std::unique_ptr<models::VqaModel> model;
+  std::unique_ptr<data::WordPieceTokenizer> tokenizer;
+  std::unique_ptr<data::AnswerVocab> vocab;
+  std::unique_ptr<data::FeatureStore> store;
+  std::unique_ptr<data::BatchBuilder> builder;
+  std::vector<data::Sample> samples;  // the run's samples, selection order
+  Plan plan;
+  std::vector<explain::Method> methods;
+  std::vector<prune::Granularity> granularities;
+  std::vector<prune::Sign> signs;
+  std::vector<Combo> combos;
+  prune::CountRule rule = prune::CountRule::keep_floor;
+};
+
+prune::CountRule count_rule(config::CountRule r) {
+  switch (r) {
+    case config::CountRule::keep_floor: return prune::CountRule::keep_floor;
+    case config::CountRule::prune_floor: return prune::CountRule::prune_floor;
+    case config::CountRule::nearest: return prune::CountRule::nearest;
+  }
+  return prune::CountRule::keep_floor;
+}
+
+std::vector<const data::Sample*> samples_of_batch(const Context& ctx, int64_t b) {
+  std::vector<const data::Sample*> out;
+  for (int64_t s = ctx.plan.batch_begin[static_cast<size_t>(b)]; s < ctx.plan.batch_begin[static_cast<size_t>(b) + 1]; ++s)
+    out.push_back(&ctx.samples[static_cast<size_t>(s)]);
+  return out;
+}
+
+// Soft scores of predicted answer indices [B, k] for the batch's samples.
+at::Tensor label_scores(const Context& ctx, const std::vector<const data::Sample*>& samples, const at::Tensor& pred) {
+  at::Tensor out = at::zeros(pred.sizes(), at::kDouble);
+  at::Tensor p = pred.reshape({pred.size(0), -1});
+  at::Tensor o = out.view({pred.size(0), -1});
+  for (int64_t b = 0; b < p.size(0); ++b)
+    for (int64_t k = 0; k < p.size(1); ++k)
+      o[b][k] = samples[static_cast<size_t>(b)]->score(ctx.vocab->answer(p[b][k].item<int64_t>()));
+  return out;
+}
+
+// Phase 1: score a batch and run the per-sample protocol on it.
+TensorBundle run_batch(const Context& ctx, int64_t b) {
+  auto samples = samples_of_batch(ctx, b);
+  data::BuiltBatch built = ctx.builder->build(samples, ctx.model->num_answers());
+  std::vector<int64_t> index;
+  for (int64_t s = ctx.plan.batch_begin[static_cast<size_t>(b)]; s < ctx.plan.batch_begin[static_cast<size_t>(b) + 1]; ++s)
+    index.push_back(s);
+  explain::ScoringOptions so;
+  so.methods = ctx.methods;
+  so.target = ctx.cfg.scoring.explain == config::ExplainTarget::ground_truth ? explain::Target::ground_truth
+                                                                            : explain::Target::predicted;
+  so.michel_normalize = ctx.cfg.scoring.michel_normalize;
+  so.random_seed = static_cast<uint64_t>(ctx.cfg.scoring.random_seed);
+  explain::ScoringResult scored = explain::score_batch(*ctx.model, built.batch, so, built.labels, index);
+
+  TensorBundle out;
+  const std::string key = "b" + std::to_string(b) + "/";
+  at::Tensor pred0 = scored.logits.argmax(1);
+  out[key + "target"] = scored.target;
+  out[key + "unpruned_pred"] = pred0;
+  out[key + "unpruned_score"] = label_scores(ctx, samples, pred0.unsqueeze(1)).view({-1});
+  for (const auto& [method, us] : scored.scores) {
+    for (auto g : ctx.granularities)
+      out[key + "scores/" + explain::method_name(method) + "/" + prune::granularity_name(g)] =
+          g == prune::Granularity::head ? us.head : us.layer;
+  }
+  const bool per_sample = std::find(ctx.cfg.prune.protocols.begin(), ctx.cfg.prune.protocols.end(),
+                                    config::Protocol::per_sample) != ctx.cfg.prune.protocols.end();
+  if (!per_sample) return out;
+
+  // All combos x ratios of the batch in one batched masked evaluation; ratio 0 reuses the
+  // scoring pass's unpruned logits.
+  const auto& ratios = ctx.cfg.prune.ratios;
+  const int64_t B = built.batch.size(), S = static_cast<int64_t>(ratios.size()), H = ctx.model->heads();
+  std::vector<at::Tensor> keeps;
+  for (const auto& c : ctx.combos) {
+    const auto& us = scored.scores.at(c.method);
+    at::Tensor masks = prune::per_sample_masks(c.granularity == prune::Granularity::head ? us.head : us.layer,
+                                               c.granularity, c.sign, ctx.rule, ratios);
+    keeps.push_back(prune::to_head_keep(masks, c.granularity, H, ctx.model->dtype()));  // [B,S,M,H]
+  }
+  at::Tensor keep = at::stack(keeps, 1);  // [B,C,S,M,H]
+  std::vector<int64_t> pruned_ratio;
+  for (int64_t k = 0; k < S; ++k)
+    if (ratios[static_cast<size_t>(k)] > 0) pruned_ratio.push_back(k);
+  at::Tensor pred = pred0.view({B, 1, 1}).expand({B, static_cast<int64_t>(ctx.combos.size()), S}).clone();
+  if (!pruned_ratio.empty()) {
+    at::Tensor idx = at::tensor(pruned_ratio, at::kLong);
+    at::Tensor sub = keep.index_select(2, idx);  // [B,C,S',M,H]
+    const int64_t C = sub.size(1), Sp = sub.size(2);
+    at::Tensor logits = prune::masked_logits(*ctx.model, built.batch, sub.reshape({B, C * Sp, sub.size(3), H}));
+    pred.index_copy_(2, idx, logits.argmax(2).view({B, C, Sp}));
+  }
+  at::Tensor scores = label_scores(ctx, samples, pred.view({B, -1})).view({B, -1, S});
+  for (size_t c = 0; c < ctx.combos.size(); ++c) {
+    const std::string p = key + "curves/per_sample/" + ctx.combos[c].path();
+    out[p + "/pred_index"] = pred.select(1, static_cast<int64_t>(c)).contiguous();
+    out[p + "/label_score"] = scores.select(1, static_cast<int64_t>(c)).contiguous();
+  }
+  return out;
+}
+
+// Phase 2 (global protocol): one ratio of one batch, every combo, masks from the global ranking.
+TensorBundle run_cell(const Context& ctx, const Cell& cell, const TensorBundle& global_masks) {
+  auto samples = samples_of_batch(ctx, cell.batch);
+  data::BuiltBatch built = ctx.builder->build(samples, ctx.model->num_answers());
+  const int64_t B = built.batch.size(), H = ctx.model->heads();
+  std::vector<at::Tensor> keeps;
+  for (const auto& c : ctx.combos) {
+    at::Tensor m = global_masks.at(c.path())[cell.ratio];  // [M(,H)]
+    at::Tensor k = prune::to_head_keep(m.unsqueeze(0).unsqueeze(0), c.granularity, H, ctx.model->dtype())[0][0];
+    keeps.push_back(k);
+  }
+  at::Tensor keep = at::stack(keeps).unsqueeze(0).expand({B, -1, -1, -1}).contiguous();  // [B,C,M,H]
+  at::Tensor pred = prune::masked_logits(*ctx.model, built.batch, keep).argmax(2);      // [B,C]
+  at::Tensor scores = label_scores(ctx, samples, pred);
+  TensorBundle out;
+  const std::string key = "c" + std::to_string(cell.ratio) + "_" + std::to_string(cell.batch) + "/";
+  for (size_t c = 0; c < ctx.combos.size(); ++c) {
+    out[key + ctx.combos[c].path() + "/pred_index"] = pred.select(1, static_cast<int64_t>(c)).contiguous();
+    out[key + ctx.combos[c].path() + "/label_score"] = scores.select(1, static_cast<int64_t>(c)).contiguous();
+  }
+  return out;
+}
+
+// ---- checkpoints ----------------------------------------------------------------------------
+// <output>.partial/config.yaml  the config the partial results belong to
+// <output>.partial/<run>-rank<r>-<seq>.h5  one u8 dataset "bundle": finished batches/cells
+
+std::string partial_dir(const config::Config& cfg) { return cfg.output.path + ".partial"; }
+
+// The parts of a config that change results (not threads, logging, checkpoint cadence).
+std::string result_defining_yaml(config::Config cfg) {
+  cfg.output.overwrite = false;
+  cfg.log_level = "info";
+  cfg.run.threads_per_rank = 0;
+  cfg.run.checkpoint_every = 1;
+  cfg.run.progress_seconds = 0;
+  return config::to_yaml(cfg);
+}
+
+class Checkpointer {
+ public:
+  Checkpointer(const std::string& dir, const std::string& run_id, int rank) : dir_(dir), run_id_(run_id), rank_(rank) {}
+  void add(const TensorBundle& b) {
+    for (const auto& [k, v] : b) pending_[k] = v;
+  }
+  void flush() {
+    if (pending_.empty()) return;
+    const std::string path = dir_ + "/" + run_id_ + "-rank" + std::to_string(rank_) + "-" + std::to_string(seq_++) + ".h5";
+    {
+      h5::File f(path + ".tmp", h5::File::Mode::create_truncate);
+      std::string bytes = io::pack_bundle(pending_);
+      f.write_u8("/bundle", std::vector<uint8_t>(bytes.begin(), bytes.end()), {static_cast<int64_t>(bytes.size())});
+    }
+    fs::rename(path + ".tmp", path);
+    pending_.clear();
+  }
+
+ private:
+  std::string dir_, run_id_;
+  int rank_;
+  int seq_ = 0;
+  TensorBundle pending_;
+};
+
+TensorBundle load_partials(const std::string& dir) {
+  TensorBundle done;
+  if (!fs::is_directory(dir)) return done;
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".h5") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    h5::File h(f, h5::File::Mode::read);
+    auto bytes = h.read_u8("/bundle");
+    for (auto& [k, v] : io::unpack_bundle(std::string(bytes.begin(), bytes.end()), f)) done[k] = v;
+  }
+  return done;
+}
+
+bool has_prefix(const TensorBundle& b, const std::string& prefix) {
+  auto it = b.lower_bound(prefix);
+  return it != b.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+}
+
+// ---- progress -------------------------------------------------------------------------------
+class Progress {
+ public:
+  Progress(const std::string& phase, int64_t total, int64_t seconds) : phase_(phase), total_(total), seconds_(seconds) {}
+  void step(int64_t done, int64_t samples_done) {
+    auto now = std::chrono::steady_clock::now();
+    if (seconds_ <= 0 || now - last_ < std::chrono::seconds(seconds_)) return;
+    last_ = now;
+    double elapsed = std::chrono::duration<double>(now - start_).count();
+    double rate = samples_done / std::max(elapsed, 1e-9);
+    double eta = done ? elapsed * (total_ - done) / done : 0;
+    spdlog::info("{}: {}/{} on rank 0 ({:.1f} samples/s, ETA {:.0f} s)", phase_, done, total_, rate, eta);
+  }
+
+ private:
+  std::string phase_;
+  int64_t total_, seconds_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
+};
+
+// Broadcasts rank 0's error (or "") and throws it everywhere; rank 0 rethrows the original.
+void agree_on_error(dist::Communicator& comm, const std::string& error) {
+  std::string e = error;
+  comm.broadcast_bytes(e, 0);
+  if (e.empty()) return;
+  if (comm.rank() == 0) throw UserError(e);
+  throw QuietExit{static_cast<int>(ExitCode::usage)};
+}
+
+// Every rank ran `fn`; if any failed, every rank stops (rank 0 prints its own error or a summary).
+template <typename Fn>
+void on_every_rank(dist::Communicator& comm, Fn fn) {
+  std::string error;
+  try {
+    fn();
+  } catch (const UserError& e) {
+    error = e.what();
+  }
+  if (comm.all_true(error.empty())) return;
+  if (!error.empty() && comm.rank() == 0) throw UserError(error);
+  if (!error.empty()) spdlog::error("{}", error);
+  if (comm.rank() == 0) throw UserError("another rank failed (see its error above)");
+  throw QuietExit{static_cast<int>(ExitCode::usage)};
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+}  // namespace
+
+int run_job(const RunOptions& options, dist::MpiSession& session) {
+  try {
+    install_preemption_handlers();
+    log_init(session.rank(), session.size());
+    const std::string start_time = utc_now();
+    auto comm_owner = dist::make_mpi_communicator();
+    dist::Communicator& comm = *comm_owner;
+    const bool root = comm.rank() == 0;
+
+    // 1. Config: rank 0 reads and resolves it, every rank types the same YAML text.
+    Context ctx;
+    ctx.comm = &comm;
+    std::string yaml, error;
+    if (root) {
+      try {
+        config::Config c = config::load_config(options.config_path, options.overrides);
+        if (options.overwrite) c.output.overwrite = true;
+        yaml = config::to_yaml(c);
+      } catch (const UserError& e) {
+        error = e.what();
+      }
+    }
+    agree_on_error(comm, error);
+    comm.broadcast_bytes(yaml, 0);
+    ctx.cfg = config::load_config_text(yaml, options.config_path);
+    log_set_level(ctx.cfg.log_level, "log_level");
+    if (root) spdlog::info("resolved config ({} rank(s)):\n{}", comm.size(), yaml);
+    const int threads = threads_for_rank(ctx.cfg.run.threads_per_rank, session.local_size());
+    at::set_num_threads(threads);
+    spdlog::debug("{} LibTorch thread(s) on {}", threads, session.host_names()[static_cast<size_t>(comm.rank())]);
+
+    for (auto m : ctx.cfg.scoring.methods) ctx.methods.push_back(explain::parse_method(config::to_string(m), "scoring.methods"));
+    for (auto g : ctx.cfg.prune.granularities)
+      ctx.granularities.push_back(g == config::Granularity::head ? prune::Granularity::head : prune::Granularity::layer);
+    for (auto s : ctx.cfg.prune.signs) ctx.signs.push_back(s == config::Sign::positive ? prune::Sign::positive : prune::Sign::negative);
+    for (auto m : ctx.methods)
+      for (auto g : ctx.granularities)
+        for (auto s : ctx.signs) ctx.combos.push_back({m, g, s});
+    ctx.rule = count_rule(ctx.cfg.prune.count_rule);
+
+    // 2. Output: never overwrite silently; partial results must belong to this config.
+    const std::string partial = partial_dir(ctx.cfg);
+    const std::string defining = result_defining_yaml(ctx.cfg);
+    std::string run_id = std::to_string(std::time(nullptr));
+    error.clear();
+    if (root) {
+      try {
+        if (fs::exists(ctx.cfg.output.path) && !ctx.cfg.output.overwrite)
+          throw UserError(ctx.cfg.output.path + ": results file exists (pass --overwrite or output.overwrite=true to replace it)");
+        if (fs::exists(partial + "/config.yaml")) {
+          std::ifstream in(partial + "/config.yaml");
+          std::string old((std::istreambuf_iterator<char>(in)), {});
+          if (old != defining)
+            throw UserError(partial + ": partial results of a different config (remove the folder to start over, or "
+                                      "rerun with the config that made them)");
+          spdlog::info("resuming from {}", partial);
+        } else {
+          fs::create_directories(partial);
+          std::ofstream(partial + "/config.yaml") << defining;
+        }
+      } catch (const UserError& e) {
+        error = e.what();
+      } catch (const fs::filesystem_error& e) {
+        error = std::string(e.what());
+      }
+    }
+    agree_on_error(comm, error);
+    comm.broadcast_bytes(run_id, 0);
+
+    // 3. Data, model and tokenizer on every rank; the sample selection on rank 0.
+    data::SampleList list;
+    on_every_rank(comm, [&] {
+      ctx.vocab = std::make_unique<data::AnswerVocab>(data::AnswerVocab::load_dir(ctx.cfg.data.answers_dir));
+      models::LoadOptions lo{ctx.cfg.precision == config::Precision::fp64 ? at::kDouble : at::kFloat,
+                             ctx.cfg.model.strict_load, ""};
+      ctx.model = models::load_model(ctx.cfg.model.path, lo);
+      const bool family_ok = (ctx.model->family() == models::Family::lxmert) == (ctx.cfg.model.family == config::ModelFamily::lxmert);
+      if (!family_ok)
+        throw UserError("model.family = " + config::to_string(ctx.cfg.model.family) + " but " + ctx.cfg.model.path +
+                        "/config.json holds a " + models::family_name(ctx.model->family()) + " model");
+      if (ctx.model->num_answers() != ctx.vocab->size())
+        throw UserError(ctx.cfg.data.answers_dir + ": " + std::to_string(ctx.vocab->size()) + " answers, but the model at " +
+                        ctx.cfg.model.path + " has " + std::to_string(ctx.model->num_answers()) + " outputs");
+      ctx.tokenizer = std::make_unique<data::WordPieceTokenizer>(
+          data::WordPieceTokenizer::from_vocab_file(ctx.cfg.model.path + "/vocab.txt"));
+      ctx.store = std::make_unique<data::FeatureStore>(ctx.cfg.data.features);
+      ctx.builder = std::make_unique<data::BatchBuilder>(
+          *ctx.model, *ctx.tokenizer, *ctx.store,
+          data::BatchBuilderOptions{ctx.cfg.model.max_text_tokens, ctx.cfg.model.max_regions});
+      data::VqaQuestions questions =
+          ctx.cfg.data.format == config::DataFormat::lxmert_json
+              ? data::load_lxmert_questions(ctx.cfg.data.questions, *ctx.vocab)
+              : data::load_vqa_v2_questions(ctx.cfg.data.questions, ctx.cfg.data.annotations.value_or(""), *ctx.vocab);
+      data::SampleOptions so;
+      so.selection.mode = data::selection_from_string(config::to_string(ctx.cfg.data.selection), "data.selection");
+      so.selection.num_samples = ctx.cfg.data.selection == config::Selection::all ? -1 : ctx.cfg.data.num_samples;
+      so.selection.seed = ctx.cfg.data.selection_seed;
+      so.exclude_images = ctx.cfg.data.exclude_images.value_or("");
+      so.on_missing = ctx.cfg.data.on_missing == config::OnMissing::skip ? data::OnMissing::skip : data::OnMissing::error;
+      list = data::make_sample_list(questions, so, ctx.store.get());
+      ctx.samples = list.samples;
+    });
+
+    // 4. The plan: rank 0 finds what is left to do and balances it over the ranks.
+    TensorBundle done;  // rank 0: finished batches and cells (resumed + this run's)
+    std::string plan_bytes;
+    std::vector<int64_t> todo;
+    if (root) {
+      done = load_partials(partial);
+      std::vector<int64_t> cost;
+      for (const auto& s : ctx.samples) cost.push_back(ctx.builder->cost(s));
+      Plan full = make_plan(cost, ctx.cfg.run.batch_size, 1, {});
+      for (int64_t b = 0; b < full.num_batches(); ++b)
+        if (!has_prefix(done, "b" + std::to_string(b) + "/")) todo.push_back(b);
+      ctx.plan = make_plan(cost, ctx.cfg.run.batch_size, comm.size(), todo);
+      if (!done.empty())
+        spdlog::info("resume: {} of {} batches already done", full.num_batches() - static_cast<int64_t>(todo.size()),
+                     full.num_batches());
+      plan_bytes = ctx.plan.serialize();
+      std::string t(reinterpret_cast<const char*>(todo.data()), todo.size() * sizeof(int64_t));
+      plan_bytes = std::to_string(plan_bytes.size()) + ":" + plan_bytes + t;
+    }
+    comm.broadcast_bytes(plan_bytes, 0);
+    {
+      size_t colon = plan_bytes.find(':');
+      size_t n = std::stoull(plan_bytes.substr(0, colon));
+      ctx.plan = Plan::deserialize(plan_bytes.substr(colon + 1, n));
+      std::string t = plan_bytes.substr(colon + 1 + n);
+      todo.assign(reinterpret_cast<const int64_t*>(t.data()), reinterpret_cast<const int64_t*>(t.data() + t.size()));
+    }
+
+    // 5. Phase 1: score and run the per-sample protocol, batch by batch.
+    Checkpointer checkpoint(partial, run_id, comm.rank());
+    TensorBundle mine;
+    const auto my_batches = ctx.plan.batches_of(comm.rank(), todo);
+    Progress progress("scoring", static_cast<int64_t>(my_batches.size()), ctx.cfg.run.progress_seconds);
+    int64_t since_checkpoint = 0, samples_done = 0;
+    // Test hook: slows every batch down so that tests can interrupt a run mid-way.
+    const char* delay_env = std::getenv("HEADPRUNE_TEST_BATCH_DELAY_MS");
+    const int delay_ms = delay_env ? std::atoi(delay_env) : 0;
+    auto after_unit = [&](const TensorBundle& out) {
+      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      checkpoint.add(out);
+      for (const auto& [k, v] : out) mine[k] = v;
+      if (++since_checkpoint >= ctx.cfg.run.checkpoint_every || preemption_requested()) {
+        checkpoint.flush();
+        since_checkpoint = 0;
+      }
+      if (preemption_requested()) throw Preempted{};
+    };
+    for (size_t i = 0; i < my_batches.size(); ++i) {
+      after_unit(run_batch(ctx, my_batches[i]));
+      samples_done += ctx.plan.batch_begin[static_cast<size_t>(my_batches[i]) + 1] - ctx.plan.batch_begin[static_cast<size_t>(my_batches[i])];
+      if (root) progress.step(static_cast<int64_t>(i) + 1, samples_done);
+    }
+    checkpoint.flush();
+
+    // Gather phase 1 to rank 0.
+    auto gather_into_done = [&] {
+      auto parts = comm.gather_bytes(io::pack_bundle(mine), 0);
+      if (root)
+        for (size_t r = 0; r < parts.size(); ++r)
+          for (auto& [k, v] : io::unpack_bundle(parts[r], "rank " + std::to_string(r))) done[k] = v;
+      mine.clear();
+    };
+    gather_into_done();
+
+    // Assemble per-sample arrays on rank 0, in sample order.
+    const int64_t N = static_cast<int64_t>(ctx.samples.size()), nb = ctx.plan.num_batches();
+    auto assemble = [&](const std::string& suffix) {
+      std::vector<at::Tensor> parts;
+      for (int64_t b = 0; b < nb; ++b) parts.push_back(done.at("b" + std::to_string(b) + "/" + suffix));
+      return at::cat(parts);
+    };
+    io::Experiment exp;
+    exp.name = ctx.cfg.name;
+
+    // 6. Global protocol: rank 0 ranks units over all samples (sample order), masks are
+    //    broadcast, ranks evaluate (ratio x batch) cells.
+    const bool global = std::find(ctx.cfg.prune.protocols.begin(), ctx.cfg.prune.protocols.end(),
+                                  config::Protocol::global) != ctx.cfg.prune.protocols.end();
+    TensorBundle global_masks;
+    if (root) {
+      for (auto m : ctx.methods)
+        for (auto g : ctx.granularities) {
+          const std::string mg = std::string(explain::method_name(m)) + "/" + prune::granularity_name(g);
+          at::Tensor scores = assemble("scores/" + mg);
+          prune::GlobalRanking ranking(scores.sizes().slice(1));
+          ranking.add(scores);
+          at::Tensor mean = ranking.mean(ctx.cfg.prune.global_normalize);
+          exp.datasets["scores/" + mg] = scores;
+          exp.datasets["ranking/" + mg + "/mean"] = mean;
+          exp.datasets["ranking/" + mg + "/std"] = scores.std(0, /*unbiased=*/false);
+          exp.datasets["ranking/" + mg + "/order"] = at::argsort(mean.reshape({-1}), /*stable=*/true, 0, /*descending=*/true);
+          for (auto s : ctx.signs)
+            global_masks[mg + "/" + prune::sign_name(s)] =
+                ranking.masks(s, ctx.rule, ctx.cfg.prune.ratios,
+                              ctx.cfg.prune.global_normalize);
+        }
+    }
+    if (global) {
+      std::string bytes = root ? io::pack_bundle(global_masks) : std::string();
+      comm.broadcast_bytes(bytes, 0);
+      global_masks = io::unpack_bundle(bytes, "global masks");
+      const int64_t S = static_cast<int64_t>(ctx.cfg.prune.ratios.size());
+      std::string todo_cells;
+      if (root) {
+        std::vector<int64_t> cells;  // flat k * nb + b of cells not done yet
+        for (int64_t k = 0; k < S; ++k)
+          for (int64_t b = 0; b < nb; ++b)
+            if (!has_prefix(done, "c" + std::to_string(k) + "_" + std::to_string(b) + "/")) cells.push_back(k * nb + b);
+        todo_cells.assign(reinterpret_cast<const char*>(cells.data()), cells.size() * sizeof(int64_t));
+      }
+      comm.broadcast_bytes(todo_cells, 0);
+      const auto* flat = reinterpret_cast<const int64_t*>(todo_cells.data());
+      const size_t n_cells = todo_cells.size() / sizeof(int64_t);
+      Progress p2("global protocol", static_cast<int64_t>(n_cells), ctx.cfg.run.progress_seconds);
+      for (size_t i = static_cast<size_t>(comm.rank()); i < n_cells; i += static_cast<size_t>(comm.size())) {
+        Cell cell{flat[i] / nb, flat[i] % nb};
+        after_unit(run_cell(ctx, cell, global_masks));
+        if (root) p2.step(static_cast<int64_t>(i / static_cast<size_t>(comm.size())) + 1, 0);
+      }
+      checkpoint.flush();
+      gather_into_done();
+    }
+
+    // 7. Rank 0 writes the results file and removes the partial results.
+    if (root) {
+      const int64_t S = static_cast<int64_t>(ctx.cfg.prune.ratios.size());
+      at::Tensor ratios = at::tensor(ctx.cfg.prune.ratios, at::kDouble);
+      exp.datasets["meta/ratios"] = ratios;
+      exp.datasets["samples/target"] = assemble("target");
+      exp.datasets["samples/unpruned_pred"] = assemble("unpruned_pred");
+      exp.datasets["samples/unpruned_score"] = assemble("unpruned_score");
+      std::vector<std::string> qid, img;
+      std::vector<int64_t> sel(list.file_index.begin(), list.file_index.end());
+      for (const auto& s : ctx.samples) {
+        qid.push_back(s.question_id);
+        img.push_back(s.img_id);
+      }
+      exp.strings["samples/question_id"] = qid;
+      exp.strings["samples/img_id"] = img;
+      exp.datasets["samples/selection_index"] = at::tensor(sel, at::kLong);
+      std::vector<std::string> names, modality;
+      for (const auto& m : ctx.model->attention_modules()) {
+        names.push_back(m.name);
+        modality.push_back(m.modality == models::Modality::text ? "text" : "image");
+      }
+      exp.strings["meta/module_names"] = names;
+      exp.strings["meta/module_modality"] = modality;
+      exp.strings["meta/answers"] = ctx.vocab->answers();
+      auto curve = [&](const std::string& base, const at::Tensor& label, const at::Tensor& pred) {
+        exp.datasets[base + "/ratios"] = ratios;
+        exp.datasets[base + "/label_score"] = label;
+        exp.datasets[base + "/pred_index"] = pred;
+        exp.datasets[base + "/accuracy_x100"] = label.mean(0) * 100.0;
+      };
+      for (const auto& c : ctx.combos) {
+        if (std::find(ctx.cfg.prune.protocols.begin(), ctx.cfg.prune.protocols.end(), config::Protocol::per_sample) !=
+            ctx.cfg.prune.protocols.end())
+          curve("curves/per_sample/" + c.path(), assemble("curves/per_sample/" + c.path() + "/label_score"),
+                assemble("curves/per_sample/" + c.path() + "/pred_index"));
+        if (global) {
+          std::vector<at::Tensor> label_cols, pred_cols;
+          for (int64_t k = 0; k < S; ++k) {
+            std::vector<at::Tensor> lab, pr;
+            for (int64_t b = 0; b < nb; ++b) {
+              const std::string key = "c" + std::to_string(k) + "_" + std::to_string(b) + "/" + c.path();
+              lab.push_back(done.at(key + "/label_score"));
+              pr.push_back(done.at(key + "/pred_index"));
+            }
+            label_cols.push_back(at::cat(lab));
+            pred_cols.push_back(at::cat(pr));
+          }
+          const std::string base = "curves/global/" + c.path();
+          curve(base, at::stack(label_cols, 1), at::stack(pred_cols, 1));
+          exp.datasets[base + "/keep_mask"] = global_masks.at(c.path());
+        }
+      }
+      const BuildInfo& bi = build_info();
+      exp.meta_text = {{"config_yaml", yaml},
+                       {"tool_version", bi.version},
+                       {"git_commit", bi.git_commit},
+                       {"library_versions", library_versions()},
+                       {"model_family", models::family_name(ctx.model->family())},
+                       {"weights_sha256", sha256_file(models::find_weights_file(ctx.cfg.model.path, ""))},
+                       {"questions_sha256", sha256_file(ctx.cfg.data.questions)},
+                       {"features_sha256", sha256_hex(join(ctx.store->image_ids(), "\n"))},
+                       {"hosts", join(session.host_names(), "\n")},
+                       {"device", config::to_string(ctx.cfg.device)},
+                       {"start_time", start_time},
+                       {"end_time", utc_now()}};
+      exp.meta_int = {{"ranks", comm.size()},
+                      {"threads_per_rank", threads},
+                      {"questions_available", list.available},
+                      {"excluded_images", list.excluded},
+                      {"selected", list.selected},
+                      {"skipped_missing", list.skipped_missing},
+                      {"samples", N}};
+      io::write_results_file(ctx.cfg.output.path, {exp}, ctx.cfg.output.overwrite);
+      fs::remove_all(partial);
+      spdlog::info("wrote {} ({} samples, {} rank(s))", ctx.cfg.output.path, N, comm.size());
+    }
+    comm.barrier();
+    return static_cast<int>(ExitCode::ok);
+  } catch (const Preempted&) {
+    spdlog::warn("stopped by a signal after a checkpoint; rerun the same command to resume (exit code {})",
+                 static_cast<int>(ExitCode::preempted));
+    return static_cast<int>(ExitCode::preempted);
+  } catch (const QuietExit& q) {
+    return q.code;
+  }
+}
+
+}  // namespace headprune::run

@@ -1,0 +1,278 @@
+#include "headprune/train/demo.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "headprune/common/error.hpp"
+
+namespace headprune::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Bump when the demo's recipe changes in a way the hashed settings do not capture.
+constexpr int kDemoVersion = 1;
+
+std::string fnv_hex(const std::string& text) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string options_text(const TrainOptions& o) {
+  std::ostringstream s;
+  s.precision(17);
+  s << "epochs=" << o.epochs << ";batch=" << o.batch_size << ";lr=" << o.lr << ";wd=" << o.weight_decay
+    << ";b1=" << o.beta1 << ";b2=" << o.beta2 << ";eps=" << o.adam_eps << ";warmup=" << o.warmup_fraction
+    << ";clip=" << o.clip_norm << ";seed=" << o.seed << ";threads=" << o.threads << ";tokens=" << o.max_text_tokens
+    << ";regions=" << o.max_regions;
+  return s.str();
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) throw RuntimeFailure(path + ": cannot create the file (check the folder's permissions)");
+  out << text;
+  if (!out.flush()) throw RuntimeFailure(path + ": write failed (disk full?)");
+}
+
+// The saved model's figures when its training.json has `hash` (and the weights exist).
+bool load_reusable(const std::string& dir, const std::string& hash, DemoModel* m) {
+  const fs::path d(dir);
+  if (!fs::exists(d / "model.safetensors") || !fs::exists(d / "config.json") || !fs::exists(d / "vocab.txt"))
+    return false;
+  std::ifstream in(d / "training.json");
+  if (!in) return false;
+  try {
+    nlohmann::json j = nlohmann::json::parse(in);
+    if (!j.contains("metadata") || j["metadata"].value("settings_hash", "") != hash) return false;
+    m->valid_accuracy = j.at("final_valid_accuracy").get<double>();
+    m->initial_accuracy = j.at("initial_valid_accuracy").get<double>();
+    m->majority_answer = j.at("majority_answer").get<std::string>();
+    m->majority_accuracy = j.at("majority_valid_accuracy").get<double>();
+    m->seconds = j.at("seconds").get<double>();
+    return true;
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
+// A few validation questions among the first `samples` to visualise: one per kind.
+std::vector<int64_t> pick_visualized(const data::SyntheticWorld& world, int64_t samples) {
+  std::vector<int64_t> ids;
+  std::vector<std::string> kinds = {"what color is the", "how many", "is there a left of", "what shape is the"};
+  int64_t seen = 0;
+  for (const auto& q : world.questions) {
+    if (q.train) continue;
+    if (seen++ >= samples) break;
+    for (auto it = kinds.begin(); it != kinds.end(); ++it)
+      if (q.question_type == *it) {
+        ids.push_back(q.question_id);
+        kinds.erase(it);
+        break;
+      }
+  }
+  return ids;
+}
+
+}  // namespace
+
+data::SyntheticWorldOptions demo_world_options(uint64_t seed, bool small) {
+  data::SyntheticWorldOptions o;
+  o.seed = seed;
+  o.train_images = small ? 500 : 2000;
+  o.valid_images = small ? 120 : 400;
+  o.questions_per_image = 6;
+  o.feature_dim = 32;
+  return o;
+}
+
+std::string demo_model_config(const std::string& family, const data::SyntheticWorld& world, bool small) {
+  const int64_t vocab = static_cast<int64_t>(world.vocab.size());
+  const int64_t answers = static_cast<int64_t>(world.answers.size());
+  const int64_t feat = world.options.feature_dim;
+  nlohmann::json c;
+  if (family == "lxmert") {
+    const int64_t layers = small ? 1 : 2;
+    c = {{"architectures", {"LxmertForQuestionAnswering"}},
+         {"model_type", "lxmert"},
+         {"hidden_size", 64},
+         {"num_attention_heads", 4},
+         {"intermediate_size", 128},
+         {"l_layers", layers},
+         {"x_layers", layers},
+         {"r_layers", layers},
+         {"num_hidden_layers", {{"language", layers}, {"cross_encoder", layers}, {"vision", layers}}},
+         {"visual_feat_dim", feat},
+         {"visual_pos_dim", 4},
+         {"num_qa_labels", answers},
+         {"max_position_embeddings", 32},
+         {"vocab_size", vocab},
+         {"type_vocab_size", 2},
+         {"layer_norm_eps", 1e-12},
+         {"hidden_act", "gelu"},
+         {"initializer_range", 0.02},
+         {"torch_dtype", "float32"},
+         {"pad_token_id", 0}};
+  } else if (family == "visualbert") {
+    c = {{"architectures", {"VisualBERT(VisualBERTForClassification)"}},
+         {"model_type", "visual_bert"},
+         {"model", "visual_bert"},
+         {"hidden_size", 64},
+         {"num_attention_heads", 4},
+         {"intermediate_size", 128},
+         {"num_hidden_layers", small ? 2 : 4},
+         {"visual_embedding_dim", feat},
+         {"max_position_embeddings", 32},
+         {"vocab_size", vocab},
+         {"type_vocab_size", 2},
+         {"num_labels", answers},
+         {"pooler_strategy", "vqa"},
+         {"training_head_type", "classification"},
+         {"layer_norm_eps", 1e-12},
+         {"hidden_act", "gelu"},
+         {"initializer_range", 0.02},
+         {"torch_dtype", "float32"},
+         {"pad_token_id", 0}};
+  } else {
+    throw UserError("demo: unknown model family '" + family + "' (expected lxmert or visualbert)");
+  }
+  return c.dump(2) + "\n";
+}
+
+TrainOptions demo_train_options(const std::string& family, uint64_t seed, bool small, int threads) {
+  TrainOptions o;
+  o.epochs = small ? 8 : 12;
+  o.batch_size = 64;
+  o.lr = 1e-3;
+  o.seed = seed;
+  o.threads = threads;
+  o.max_text_tokens = 20;
+  o.max_regions = 0;
+  (void)family;
+  return o;
+}
+
+std::string demo_run_config(const DemoModel& model, const data::SyntheticWorldFiles& world, uint64_t seed,
+                            int64_t samples, const std::vector<int64_t>& visualize_ids) {
+  std::ostringstream y;
+  const std::string root = fs::path(model.run_config).parent_path().parent_path().string();
+  y << "# The demo's analysis of its " << model.family << " model (written by `headprune demo`; keys: docs/config.md).\n"
+    << "name: demo_" << model.family << "\n"
+    << "seed: " << seed << "\n"
+    << "model:\n"
+    << "  family: " << model.family << "\n"
+    << "  path: " << model.dir << "\n"
+    << "  max_text_tokens: 20\n"
+    << "data:\n"
+    << "  format: lxmert_json\n"
+    << "  questions: " << world.valid_questions << "\n"
+    << "  features: " << world.features << "\n"
+    << "  answers_dir: " << world.answers_dir << "\n"
+    << "  selection: first_n\n"
+    << "  num_samples: " << samples << "\n"
+    << "  image_root: " << world.images_dir << "\n"
+    << "scoring:\n"
+    << "  methods: [ours, lrp, michel, confidence, random]\n"
+    << "  random_seed: " << seed << "\n"
+    << "prune:\n"
+    << "  protocols: [per_sample, global]\n"
+    << "  granularities: [head, layer]\n"
+    << "  signs: [positive, negative]\n"
+    << "run:\n"
+    << "  batch_size: 8\n"
+    << "output:\n"
+    << "  path: " << model.results << "\n"
+    << "  overwrite: true\n"
+    << "visualize:\n"
+    << "  samples: [";
+  for (size_t i = 0; i < visualize_ids.size(); ++i) y << (i ? ", " : "") << visualize_ids[i];
+  y << "]\n"
+    << "  out_dir: " << (fs::path(root) / "visualizations" / model.family).string() << "\n";
+  return y.str();
+}
+
+DemoResult prepare_demo(const DemoOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  DemoResult result;
+  const fs::path root = fs::absolute(options.out_dir).lexically_normal();  // run configs hold absolute paths
+  const std::string world_dir = (root / "data").string();
+
+  // 1. The world (always rebuilt in memory: it is cheap; written only when it changed).
+  const data::SyntheticWorldOptions wo = demo_world_options(options.seed, options.small);
+  const data::SyntheticWorld world = data::make_synthetic_world(wo);
+  if (data::synthetic_world_hash(world_dir) == wo.hash()) {
+    result.world = data::synthetic_world_files(world_dir);
+    result.world_reused = true;
+    spdlog::info("demo: reusing the synthetic world in {} ({})", world_dir, wo.hash());
+  } else {
+    const auto tw = std::chrono::steady_clock::now();
+    result.world = data::write_synthetic_world(world, world_dir);
+    int64_t train_q = 0;
+    for (const auto& q : world.questions) train_q += q.train;
+    spdlog::info("demo: wrote the synthetic world to {}: {} images, {} train / {} valid questions ({:.1f} s)",
+                 world_dir, world.scenes.size(), train_q, static_cast<int64_t>(world.questions.size()) - train_q,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - tw).count());
+  }
+
+  // 2. The models.
+  const int64_t samples = options.analysis_samples > 0 ? options.analysis_samples : (options.small ? 48 : 200);
+  std::error_code ec;
+  fs::create_directories(root / "models", ec);
+  fs::create_directories(root / "configs", ec);
+  fs::create_directories(root / "results", ec);
+  if (ec) throw RuntimeFailure(options.out_dir + ": cannot create the demo folders (" + ec.message() + ")");
+  for (const std::string family : {"lxmert", "visualbert"}) {
+    DemoModel m;
+    m.family = family;
+    m.dir = (root / "models" / family).string();
+    m.run_config = (root / "configs" / (family + ".yaml")).string();
+    m.results = (root / "results" / (family + ".h5")).string();
+    const std::string config = demo_model_config(family, world, options.small);
+    const TrainOptions to = demo_train_options(family, options.seed, options.small, options.threads);
+    m.settings_hash = fnv_hex("demo-v" + std::to_string(kDemoVersion) + "|" + wo.hash() + "|" + config + "|" +
+                              options_text(to));
+    if (!options.retrain && load_reusable(m.dir, m.settings_hash, &m)) {
+      m.reused = true;
+      spdlog::info("demo: reusing the {} model in {} (settings {})", family, m.dir, m.settings_hash);
+    } else {
+      const std::string config_path = (root / "models" / (family + ".config.json")).string();
+      write_text(config_path, config);
+      TrainJob job;
+      job.model_config = config_path;
+      job.questions = result.world.train_questions;
+      job.valid = result.world.valid_questions;
+      job.features = result.world.features;
+      job.vocab = result.world.vocab;
+      job.answers_dir = result.world.answers_dir;
+      job.out_dir = m.dir;
+      job.overwrite = true;
+      job.options = to;
+      job.metadata = {{"settings_hash", m.settings_hash}, {"demo_seed", std::to_string(options.seed)},
+                      {"demo_setting", options.small ? "small" : "default"}};
+      spdlog::info("demo: training the {} model ({} epochs, {} threads)", family, to.epochs, to.threads);
+      TrainReport r = run_training(job);
+      fs::remove(config_path, ec);
+      m.valid_accuracy = r.final_valid_accuracy;
+      m.initial_accuracy = r.initial_valid_accuracy;
+      m.majority_answer = r.majority.answer;
+      m.majority_accuracy = r.majority.valid_accuracy;
+      m.seconds = r.seconds;
+    }
+    write_text(m.run_config, demo_run_config(m, result.world, options.seed, samples, pick_visualized(world, samples)));
+    result.models.push_back(m);
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
+}  // namespace headprune::train

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# `headprune run` as users run it: determinism across rank counts, resume after SIGTERM and
+# after SIGKILL, a dead rank, merge conflicts, config errors.
+#   test_run_job.sh HEADPRUNE_BINARY SOURCE_DIR
+set -euo pipefail
+BIN="$1"; SRC="$2"
+PY=/usr/bin/python3
+WORK="$(mktemp -d /tmp/headprune-run-test.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$PY" "$SRC/tests/support/make_tiny_dataset.py" "$WORK/data" --questions 30 --images 9
+"$BIN" import-features --tsv "$WORK/data/features.tsv" --out "$WORK/data/features.h5" 2>/dev/null
+cat > "$WORK/run.yaml" <<YAML
+name: tiny_lxmert
+model: {family: lxmert, path: $SRC/tests/data/lxmert}
+data: {questions: $WORK/data/questions.json, features: $WORK/data/features.h5, answers_dir: $WORK/data/answers, num_samples: 26}
+scoring: {methods: [ours, lrp, michel, confidence, random]}
+prune: {protocols: [per_sample, global], granularities: [head, layer]}
+run: {batch_size: 3, threads_per_rank: 1, checkpoint_every: 1, progress_seconds: 0}
+output: {path: $WORK/out.h5}
+YAML
+run() { "$BIN" run "$WORK/run.yaml" "$@" 2>"$WORK/stderr" || { cat "$WORK/stderr"; return 1; }; }
+
+echo "== 1, 2, 3 and 4 ranks write bit-identical results"
+run output.path="$WORK/np1.h5"
+for n in 2 3 4; do
+  mpirun -n $n --bind-to none "$BIN" run "$WORK/run.yaml" output.path="$WORK/np$n.h5" 2>"$WORK/stderr" \
+    || { cat "$WORK/stderr"; fail "mpirun -n $n"; }
+  "$PY" "$SRC/tests/support/compare_results.py" "$WORK/np1.h5" "$WORK/np$n.h5" || fail "np1 vs np$n differ"
+done
+h5dump -H "$WORK/np1.h5" >/dev/null || fail "h5dump cannot read the results file"
+ranks=$("$PY" -c "import h5py;print(h5py.File('$WORK/np4.h5')['experiments/tiny_lxmert/meta'].attrs['ranks'])")
+[ "$ranks" = 4 ] || fail "meta ranks = $ranks"
+
+echo "== an existing results file is never overwritten without --overwrite"
+before=$(sha256sum "$WORK/np1.h5")
+set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/np1.h5" 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] || fail "exit $code for an existing output"
+grep -q "np1.h5: results file exists" "$WORK/err" || fail "message: $(cat "$WORK/err")"
+[ "$before" = "$(sha256sum "$WORK/np1.h5")" ] || fail "existing file changed"
+
+echo "== SIGTERM: checkpoint, exit 3, rerun resumes to the same file"
+HEADPRUNE_TEST_BATCH_DELAY_MS=300 "$BIN" run "$WORK/run.yaml" output.path="$WORK/term.h5" 2>"$WORK/term.log" &
+pid=$!
+for _ in $(seq 100); do ls "$WORK"/term.h5.partial/*rank0-1.h5 >/dev/null 2>&1 && break; sleep 0.1; done
+kill -TERM $pid
+set +e; wait $pid; code=$?; set -e
+[ $code = 3 ] || { cat "$WORK/term.log"; fail "exit code $code after SIGTERM (expected 3)"; }
+[ ! -e "$WORK/term.h5" ] || fail "a results file was written by an interrupted run"
+ls "$WORK"/term.h5.partial/*.h5 >/dev/null || fail "no checkpoint left"
+run output.path="$WORK/term.h5"
+grep -q "resume:" "$WORK/stderr" || fail "the rerun did not resume"
+"$PY" "$SRC/tests/support/compare_results.py" "$WORK/np1.h5" "$WORK/term.h5" || fail "resumed run differs"
+[ ! -e "$WORK/term.h5.partial" ] || fail "partial results left behind"
+
+echo "== SIGKILL (no goodbye), then resume with another rank count"
+HEADPRUNE_TEST_BATCH_DELAY_MS=300 "$BIN" run "$WORK/run.yaml" output.path="$WORK/kill.h5" 2>/dev/null &
+pid=$!
+for _ in $(seq 100); do ls "$WORK"/kill.h5.partial/*rank0-2.h5 >/dev/null 2>&1 && break; sleep 0.1; done
+kill -KILL $pid; wait $pid 2>/dev/null || true
+mpirun -n 2 --bind-to none "$BIN" run "$WORK/run.yaml" output.path="$WORK/kill.h5" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "resume on 2 ranks"; }
+"$PY" "$SRC/tests/support/compare_results.py" "$WORK/np1.h5" "$WORK/kill.h5" || fail "resume after SIGKILL differs"
+
+echo "== a config change against partial results is refused"
+HEADPRUNE_TEST_BATCH_DELAY_MS=300 "$BIN" run "$WORK/run.yaml" output.path="$WORK/chg.h5" 2>/dev/null &
+pid=$!
+for _ in $(seq 100); do ls "$WORK"/chg.h5.partial/*rank0-1.h5 >/dev/null 2>&1 && break; sleep 0.1; done
+kill -KILL $pid; wait $pid 2>/dev/null || true
+set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/chg.h5" prune.ratios=[0,0.5] 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "partial results of a different config" "$WORK/err" || fail "config change: exit $code: $(cat "$WORK/err")"
+
+echo "== a rank that dies ends the job within 30 s"
+start=$(date +%s)
+HEADPRUNE_TEST_BATCH_DELAY_MS=500 mpirun -n 2 --bind-to none "$BIN" run "$WORK/run.yaml" output.path="$WORK/dead.h5" \
+  >"$WORK/dead.log" 2>&1 &
+mpid=$!
+victim=""
+for _ in $(seq 100); do
+  victim=$(pgrep -P $mpid -x headprune | tail -n 1 || true)  # mpirun's children are the ranks
+  [ -n "$victim" ] && ls "$WORK"/dead.h5.partial/*rank*-0.h5 >/dev/null 2>&1 && break
+  sleep 0.1
+done
+[ -n "$victim" ] || fail "no rank process found"
+kill -KILL "$victim"
+set +e; wait $mpid; code=$?; set -e
+elapsed=$(( $(date +%s) - start ))
+[ $code != 0 ] || fail "job succeeded although a rank was killed"
+[ $elapsed -lt 30 ] || fail "job took $elapsed s to end after a rank died"
+echo "   ended with exit $code after ${elapsed}s"
+
+echo "== merge: experiments combined; identical duplicates kept once; conflicts refused"
+run name=second output.path="$WORK/second.h5" prune.signs=[positive]
+"$BIN" merge "$WORK/merged.h5" "$WORK/np1.h5" "$WORK/second.h5" "$WORK/np2.h5" 2>/dev/null
+n=$("$PY" -c "import h5py;print(sorted(h5py.File('$WORK/merged.h5')['experiments']))")
+[ "$n" = "['second', 'tiny_lxmert']" ] || fail "merged experiments: $n"
+run output.path="$WORK/other.h5" scoring.random_seed=5
+set +e; "$BIN" merge "$WORK/bad.h5" "$WORK/np1.h5" "$WORK/other.h5" 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "experiment 'tiny_lxmert' is in both" "$WORK/err" || fail "merge conflict: exit $code $(cat "$WORK/err")"
+[ ! -e "$WORK/bad.h5" ] || fail "a refused merge left a file"
+
+echo "== config errors: one line, exit 2"
+set +e; "$BIN" run "$WORK/run.yaml" no.such.key=1 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && [ "$(wc -l < "$WORK/err")" = 1 ] && grep -q "no.such.key" "$WORK/err" || fail "unknown key: $code $(cat "$WORK/err")"
+set +e; "$BIN" run "$WORK/missing.yaml" 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "missing.yaml" "$WORK/err" || fail "missing config: $code $(cat "$WORK/err")"
+set +e; mpirun -n 2 --bind-to none "$BIN" run "$WORK/run.yaml" model.path=/nonexistent 2>"$WORK/err"; code=$?; set -e
+[ $code != 0 ] && grep -q "/nonexistent" "$WORK/err" || fail "bad model path on 2 ranks: $code $(cat "$WORK/err")"
+echo "all run-job checks passed"
