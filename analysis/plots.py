@@ -94,6 +94,8 @@ def _short_names(names: List[str]) -> List[str]:
     k = 0
     while all(len(p) > k + 1 for p in parts) and len({p[k] for p in parts}) == 1:
         k += 1
+    if k > 0 and all(p[k].isdigit() for p in parts):  # keep "layer" in "layer.0.attention.self"
+        k -= 1
     return [".".join(p[k:]) for p in parts]
 
 

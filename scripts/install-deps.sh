@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libstb-dev                                # PNG writing (the demo's rendered scenes)
   python3 python3-h5py python3-numpy        # fixture checks and analysis scripts
+  python3-matplotlib                        # analysis/report.py plots
 )
 
 missing=()

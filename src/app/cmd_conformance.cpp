@@ -18,6 +18,9 @@ void add_conformance_command(CLI::App& app, CommandTable& table) {
       ->check(CLI::IsMember({"auto", "float64", "float32"}));
   sub->add_option("--weights", opts->weights,
                   "weights file: safetensors, bin, or a file name in the folder (default: safetensors if present)");
+  sub->add_option("--device", opts->device, "cpu, cuda or cuda:N");
+  sub->add_option("--precision", opts->reduced_precision, "reduced precision on a GPU: tf32 or bf16 (with --dtype float32)")
+      ->check(CLI::IsMember({"tf32", "bf16"}));
   table.entries.emplace_back(sub, [opts] {
     verify::ConformanceReport report = verify::run_conformance(*opts);
     std::fputs(report.table().c_str(), stdout);

@@ -18,8 +18,10 @@ struct CommandTable {
 void add_conformance_command(CLI::App& app, CommandTable& table);
 void add_run_command(CLI::App& app, CommandTable& table);
 void add_merge_command(CLI::App& app, CommandTable& table);
+void add_bench_command(CLI::App& app, CommandTable& table);
 void add_import_features_command(CLI::App& app, CommandTable& table);
 void add_train_command(CLI::App& app, CommandTable& table);
 void add_demo_command(CLI::App& app, CommandTable& table);
+void add_visualize_command(CLI::App& app, CommandTable& table);
 
 }  // namespace headprune::app

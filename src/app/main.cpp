@@ -22,9 +22,11 @@ int main(int argc, char** argv) {
   headprune::app::add_run_command(app, table);
   headprune::app::add_merge_command(app, table);
   headprune::app::add_conformance_command(app, table);
+  headprune::app::add_bench_command(app, table);
   headprune::app::add_import_features_command(app, table);
   headprune::app::add_train_command(app, table);
   headprune::app::add_demo_command(app, table);
+  headprune::app::add_visualize_command(app, table);
 
   try {
     app.parse(argc, argv);

@@ -49,10 +49,10 @@ BuiltBatch BatchBuilder::build(const std::vector<const Sample*>& samples, int64_
     out.tokens.push_back(enc.tokens);
     out.images.push_back(std::move(img));
   }
-  out.batch = models::collate(singles);
+  out.batch = models::to_device(models::collate(singles), model_.device());
   out.batch.visual_feats = out.batch.visual_feats.to(model_.dtype());
   if (out.batch.visual_pos.defined()) out.batch.visual_pos = out.batch.visual_pos.to(model_.dtype());
-  out.labels = at::stack(labels);
+  out.labels = at::stack(labels).to(model_.device());
   return out;
 }
 

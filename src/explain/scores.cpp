@@ -37,6 +37,10 @@ at::Tensor key_mask(const models::Batch& batch, Modality modality) {
   return at::ones({batch.size(), batch.visual_feats.size(1)}, batch.text_mask.options());
 }
 
+// Scores and relevance accumulate in at least float32 (bf16 models), and leave as CPU float64.
+at::Tensor acc(const at::Tensor& t) { return t.scalar_type() == at::kDouble ? t : t.to(at::kFloat); }
+at::Tensor out64(const at::Tensor& t) { return t.to(at::kDouble).cpu(); }
+
 // Head and layer means of x [B,H,Q,K] over the valid pairs [B,1,Q,K].
 UnitScores reduce_mean(const std::vector<at::Tensor>& per_module, const std::vector<at::Tensor>& valid) {
   std::vector<at::Tensor> head, layer;
@@ -44,8 +48,8 @@ UnitScores reduce_mean(const std::vector<at::Tensor>& per_module, const std::vec
     at::Tensor v = valid[m].to(per_module[m].scalar_type());
     at::Tensor x = per_module[m] * v;
     at::Tensor count = v.sum({1, 2, 3});  // [B]
-    head.push_back((x.sum({2, 3}) / count.unsqueeze(1)).to(at::kDouble));
-    layer.push_back((x.sum({1, 2, 3}) / (count * x.size(1))).to(at::kDouble));
+    head.push_back(out64(x.sum({2, 3}) / count.unsqueeze(1)));
+    layer.push_back(out64(x.sum({1, 2, 3}) / (count * x.size(1))));
   }
   return {at::stack(head, 1), at::stack(layer, 1)};
 }
@@ -99,7 +103,7 @@ ScoringResult score_batch(const models::VqaModel& model, const models::Batch& ba
     at::AutoGradMode grad_mode(need_grad);
     fwd = model.forward(batch, fo);
   }
-  result.logits = fwd.logits.detach();
+  result.logits = fwd.logits.detach();  // on the model's device
   if (options.target == Target::ground_truth) {
     if (!labels.defined()) throw UserError("scoring.explain = ground_truth needs labels");
     result.target = labels.argmax(1);
@@ -116,7 +120,7 @@ ScoringResult score_batch(const models::VqaModel& model, const models::Batch& ba
     for (int64_t m = 0; m < M; ++m) {
       at::Tensor g = fwd.attention[static_cast<size_t>(m)].grad().detach().clone();
       grads.push_back(g);
-      grad_x_attn.push_back(g * fwd.attention[static_cast<size_t>(m)].detach());
+      grad_x_attn.push_back(acc(g) * acc(fwd.attention[static_cast<size_t>(m)].detach()));
     }
     if (wants(Method::ours)) result.scores[Method::ours] = reduce_mean(grad_x_attn, valid);
     if (options.keep_maps) {
@@ -135,7 +139,7 @@ ScoringResult score_batch(const models::VqaModel& model, const models::Batch& ba
         at::Tensor a = fwd.attention[static_cast<size_t>(m)].detach();
         at::Tensor g = fwd.attention[static_cast<size_t>(m)].grad().detach();
         // d loss / d gate_h = sum over pairs of grad ⊙ attn (gate = 1 multiplies the probabilities).
-        head.push_back((g * a * valid[static_cast<size_t>(m)].to(a.scalar_type())).sum({2, 3}).abs().to(at::kDouble));
+        head.push_back(out64((acc(g) * acc(a) * valid[static_cast<size_t>(m)].to(acc(a).scalar_type())).sum({2, 3}).abs()));
       }
       at::Tensor h = at::stack(head, 1);  // [B,M,H]
       if (options.michel_normalize) h = h / h.norm(2, {2}, true).clamp_min(1e-20);
@@ -145,11 +149,11 @@ ScoringResult score_batch(const models::VqaModel& model, const models::Batch& ba
   if (wants(Method::confidence)) {
     std::vector<at::Tensor> head;
     for (int64_t m = 0; m < M; ++m) {
-      at::Tensor a = fwd.attention[static_cast<size_t>(m)].detach();
+      at::Tensor a = acc(fwd.attention[static_cast<size_t>(m)].detach());
       at::Tensor v = valid[static_cast<size_t>(m)].to(a.scalar_type());
       at::Tensor qmask = v.amax(3);                  // [B,1,Q] real queries
       at::Tensor top = (a * v).amax(3) * qmask;      // [B,H,Q]
-      head.push_back((top.sum(2) / qmask.sum(2)).to(at::kDouble));
+      head.push_back(out64(top.sum(2) / qmask.sum(2)));
     }
     at::Tensor h = at::stack(head, 1);
     result.scores[Method::confidence] = {h, h.mean(2)};
@@ -173,8 +177,8 @@ ScoringResult score_batch(const models::VqaModel& model, const models::Batch& ba
       models::LrpResult lrp = model.relprop(f1, oh);
       std::vector<at::Tensor> hs, ls;
       for (const auto& cam : lrp.attn_cam) {
-        hs.push_back(cam[0].mean({1, 2}).to(at::kDouble));
-        ls.push_back(cam[0].mean().to(at::kDouble));
+        hs.push_back(out64(acc(cam[0]).mean({1, 2})));
+        ls.push_back(out64(acc(cam[0]).mean()));
       }
       head.push_back(at::stack(hs));
       layer.push_back(at::stack(ls));

@@ -324,7 +324,7 @@ class Lxmert final : public VqaModel {
     at::Tensor R = relprop_linear(one_hot.to(dtype_), t->head_norm, head_fc3_);  // LayerNorm, GELU: identity
     R = relprop_linear(R, t->pooled, head_fc0_);
     R = relprop_linear(R, t->first_token, pooler_);  // Tanh: identity
-    at::Tensor zero_index = at::zeros({t->lang_out.size(0)}, at::kLong);
+    at::Tensor zero_index = at::zeros({t->lang_out.size(0)}, t->lang_out.options().dtype(at::kLong));
     at::Tensor R_lang = relprop_index_select(R.unsqueeze(1), t->lang_out, zero_index);
     at::Tensor R_visn = at::zeros_like(t->x.front().visn_in);
 

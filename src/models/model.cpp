@@ -29,6 +29,11 @@ at::Tensor avg_heads(const at::Tensor& attn, const at::Tensor& grad, const at::T
   return (grad * a).clamp_min(0).mean(0);
 }
 
+Batch to_device(const Batch& b, const at::Device& device) {
+  auto mv = [&](const at::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  return {mv(b.input_ids), mv(b.token_type_ids), mv(b.text_mask), mv(b.visual_feats), mv(b.visual_pos), mv(b.region_mask)};
+}
+
 std::unique_ptr<VqaModel> load_model(const std::string& folder, const LoadOptions& options) {
   namespace fs = std::filesystem;
   const std::string config_path = (fs::path(folder) / "config.json").string();
@@ -45,6 +50,15 @@ std::unique_ptr<VqaModel> load_model(const std::string& folder, const LoadOption
   const std::string weights_path =
       options.init_from_scratch ? config_path + " (initialised from scratch)" : find_weights_file(folder, options.weights_file);
   TensorMap stored = options.init_from_scratch ? TensorMap{} : read_weights(weights_path);
+  at::Device device(at::kCPU);
+  try {
+    device = at::Device(options.device);
+  } catch (const c10::Error&) {
+    throw UserError("device '" + options.device + "': expected cpu, cuda or cuda:N");
+  }
+  if (device.is_cuda() && !at::hasCUDA())
+    throw UserError("device '" + options.device + "': this build of LibTorch has no CUDA (or no GPU is visible)");
+  for (auto& [name, t] : stored) t = t.to(device);
   spdlog::debug("{}: {} tensors", weights_path, stored.size());
   if (model_type == "lxmert") return make_lxmert(config, config_path, stored, weights_path, options);
   if (model_type == "visual_bert" || model_type == "visualbert")

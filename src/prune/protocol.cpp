@@ -91,7 +91,7 @@ at::Tensor masked_logits(const models::VqaModel& model, const models::Batch& bat
   at::NoGradGuard no_grad;
   const int64_t B = keep.size(0), S = keep.size(1);
   models::Batch rows = repeat_batch(batch, S);
-  at::Tensor flat_keep = keep.reshape({B * S, keep.size(2), keep.size(3)}).to(model.dtype());
+  at::Tensor flat_keep = keep.reshape({B * S, keep.size(2), keep.size(3)}).to(model.device(), model.dtype());
   std::vector<at::Tensor> chunks;
   for (int64_t begin = 0; begin < B * S; begin += max_rows) {
     int64_t end = std::min(B * S, begin + max_rows);
@@ -99,7 +99,7 @@ at::Tensor masked_logits(const models::VqaModel& model, const models::Batch& bat
     fo.keep = flat_keep.slice(0, begin, end);
     chunks.push_back(model.forward(models::slice(rows, begin, end), fo).logits);
   }
-  return at::cat(chunks).view({B, S, -1});
+  return at::cat(chunks).view({B, S, -1}).cpu();
 }
 
 double python_round(double x, int digits) {

@@ -124,7 +124,7 @@ std::vector<const data::Sample*> samples_of_batch(const Context& ctx, int64_t b)
 // Soft scores of predicted answer indices [B, k] for the batch's samples.
 at::Tensor label_scores(const Context& ctx, const std::vector<const data::Sample*>& samples, const at::Tensor& pred) {
   at::Tensor out = at::zeros(pred.sizes(), at::kDouble);
-  at::Tensor p = pred.reshape({pred.size(0), -1});
+  at::Tensor p = pred.reshape({pred.size(0), -1}).cpu();
   at::Tensor o = out.view({pred.size(0), -1});
   for (int64_t b = 0; b < p.size(0); ++b)
     for (int64_t k = 0; k < p.size(1); ++k)
@@ -149,8 +149,8 @@ TensorBundle run_batch(const Context& ctx, int64_t b) {
 
   TensorBundle out;
   const std::string key = "b" + std::to_string(b) + "/";
-  at::Tensor pred0 = scored.logits.argmax(1);
-  out[key + "target"] = scored.target;
+  at::Tensor pred0 = scored.logits.argmax(1).cpu();
+  out[key + "target"] = scored.target.cpu();
   out[key + "unpruned_pred"] = pred0;
   out[key + "unpruned_score"] = label_scores(ctx, samples, pred0.unsqueeze(1)).view({-1});
   for (const auto& [method, us] : scored.scores) {
@@ -336,7 +336,7 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     install_preemption_handlers();
     log_init(session.rank(), session.size());
     const std::string start_time = utc_now();
-    auto comm_owner = dist::make_mpi_communicator();
+    auto comm_owner = dist::make_mpi_communicator();  // bytes and flags only: see the determinism note
     dist::Communicator& comm = *comm_owner;
     const bool root = comm.rank() == 0;
 
@@ -404,8 +404,13 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     data::SampleList list;
     on_every_rank(comm, [&] {
       ctx.vocab = std::make_unique<data::AnswerVocab>(data::AnswerVocab::load_dir(ctx.cfg.data.answers_dir));
-      models::LoadOptions lo{ctx.cfg.precision == config::Precision::fp64 ? at::kDouble : at::kFloat,
+      models::LoadOptions lo{ctx.cfg.precision == config::Precision::fp64   ? at::kDouble
+                             : ctx.cfg.precision == config::Precision::bf16 ? at::kBFloat16
+                                                                            : at::kFloat,
                              ctx.cfg.model.strict_load, ""};
+      // One GPU per rank, by node-local rank.
+      lo.device = ctx.cfg.device == config::Device::cuda ? "cuda:" + std::to_string(session.local_rank()) : "cpu";
+      at::globalContext().setAllowTF32CuBLAS(ctx.cfg.precision == config::Precision::tf32);
       ctx.model = models::load_model(ctx.cfg.model.path, lo);
       const bool family_ok = (ctx.model->family() == models::Family::lxmert) == (ctx.cfg.model.family == config::ModelFamily::lxmert);
       if (!family_ok)

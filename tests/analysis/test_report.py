@@ -52,7 +52,8 @@ def auc(r, a):
     r, a = np.asarray(r)[o], np.asarray(a)[o]
     if len(r) == 1:
         return float(a[0])
-    return float(np.trapz(a, r) / (r[-1] - r[0]))
+    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed it
+    return float(trapezoid(a, r) / (r[-1] - r[0]))
 
 
 def read_truth(path):

@@ -7,13 +7,14 @@
 #   slurm_up DIR [PARTITION] # writes DIR/slurm.conf, starts the daemons, exports SLURM_CONF,
 #                            # waits until the node is idle (bounded); returns non-zero on failure
 #   slurm_down               # scancel all jobs, stop slurmd, slurmctld, munged (by PID); idempotent
+# A watchdog started by slurm_up runs slurm_down if the calling shell dies without doing so
+# (SIGKILL from a test timeout).
 #
 # Nothing outside DIR is touched: own munge key and socket, own state, spool, log and pid files,
 # free TCP ports picked at start. Can also be run directly for a smoke test:
 #   bash tests/cli/slurm_local.sh selftest
 
 SLURM_LOCAL_DIR=""
-SLURM_LOCAL_PIDS=()
 
 slurm_log() { echo "slurm_local: $*" >&2; }
 
@@ -52,7 +53,6 @@ slurm_up() {
     --pid-file="$dir/munge/munged.pid" --log-file="$dir/log/munged.log" --seed-file="$dir/munge/munged.seed" \
     || { slurm_log "munged failed to start:"; cat "$dir/log/munged.log" >&2; return 1; }
   local pid
-  pid="$(slurm_pid_of "$dir/munge/munged.pid")" && SLURM_LOCAL_PIDS+=("$pid")
 
   local ctld_port slurmd_port
   ctld_port="$(slurm_free_port)"
@@ -98,16 +98,24 @@ EOF
   export SLURM_CONF="$dir/slurm.conf"
 
   slurmctld -f "$SLURM_CONF" || { slurm_log "slurmctld failed:"; tail -20 "$dir/log/slurmctld.log" >&2; return 1; }
-  local i
-  for i in $(seq 1 50); do [ -s "$dir/run/slurmctld.pid" ] && break; sleep 0.1; done
-  pid="$(slurm_pid_of "$dir/run/slurmctld.pid")" && SLURM_LOCAL_PIDS+=("$pid")
+  for _ in $(seq 1 50); do [ -s "$dir/run/slurmctld.pid" ] && break; sleep 0.1; done
   slurmd -f "$SLURM_CONF" -N "$host" || { slurm_log "slurmd failed:"; tail -20 "$dir/log/slurmd.log" >&2; return 1; }
-  for i in $(seq 1 50); do [ -s "$dir/run/slurmd.pid" ] && break; sleep 0.1; done
-  pid="$(slurm_pid_of "$dir/run/slurmd.pid")" && SLURM_LOCAL_PIDS+=("$pid")
+  for _ in $(seq 1 50); do [ -s "$dir/run/slurmd.pid" ] && break; sleep 0.1; done
+
+  # A watchdog stops the daemons if this shell dies without calling slurm_down (e.g. killed by a
+  # test timeout with SIGKILL, where no trap runs). It lives in its own session so that a kill
+  # of our process group does not take it along.
+  local me=$$ lib="${BASH_SOURCE[0]}"
+  # shellcheck disable=SC2016  # expanded by the watchdog's bash
+  setsid bash -c 'while kill -0 "$1" 2>/dev/null && [ -d "$2" ]; do sleep 1; done
+                  [ -d "$2" ] || exit 0
+                  source "$3"; SLURM_LOCAL_DIR="$2"; export SLURM_CONF="$2/slurm.conf"; slurm_down' \
+    slurm-watchdog "$me" "$dir" "$lib" </dev/null >/dev/null 2>&1 &
+  echo $! >"$dir/run/watchdog.pid"
 
   # Up when the node reports idle (about a second); 30 s at most.
   local state=""
-  for i in $(seq 1 150); do
+  for _ in $(seq 1 150); do
     state="$(sinfo -h -N -o '%T' 2>/dev/null | head -1)"
     case "$state" in idle|mixed|allocated) slurm_log "cluster up (node $host: $state)"; return 0 ;; esac
     sleep 0.2
@@ -120,12 +128,12 @@ EOF
 slurm_down() {
   local dir="$SLURM_LOCAL_DIR"
   [ -n "$dir" ] || return 0
-  local f pid i
+  local f pid
   if [ -n "${SLURM_CONF:-}" ] && [ -f "$SLURM_CONF" ] && [ -s "$dir/run/slurmctld.pid" ]; then
     # Cancel every job of this cluster and give their steps up to 15 s to end, so that no
     # slurmstepd or task outlives the daemons.
     scancel --quiet --user="$(id -un)" >/dev/null 2>&1 || true
-    for i in $(seq 1 75); do
+    for _ in $(seq 1 75); do
       [ -z "$(squeue -h -o %i 2>/dev/null)" ] && break
       sleep 0.2
     done
@@ -133,12 +141,15 @@ slurm_down() {
   # Stop order: slurmd, slurmctld, munged; each by its PID (from its pid file, or the one we noted).
   for f in "$dir/run/slurmd.pid" "$dir/run/slurmctld.pid" "$dir/munge/munged.pid"; do
     pid="$(slurm_pid_of "$f")" || continue
+    rm -f "$f"   # no stale PID for a later slurm_down (or the watchdog) to hit
     kill -TERM "$pid" 2>/dev/null || continue
-    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
-  for pid in "${SLURM_LOCAL_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  SLURM_LOCAL_PIDS=()
+  if pid="$(slurm_pid_of "$dir/run/watchdog.pid")"; then
+    rm -f "$dir/run/watchdog.pid"
+    [ "$pid" = "$$" ] || kill -TERM "$pid" 2>/dev/null || true
+  fi
   SLURM_LOCAL_DIR=""
 }
 
@@ -148,6 +159,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ] && [ "${1:-}" = "selftest" ]; then
   T="$(mktemp -d)"
   trap 'slurm_down; rm -rf "$T"' EXIT
   slurm_up "$T/slurm"
+  # shellcheck disable=SC2016  # expanded by the job
   id=$(sbatch --parsable -o "$T/out.txt" --wrap 'echo hello from $SLURM_JOB_ID on $(hostname -s)')
   for _ in $(seq 1 100); do squeue -h -j "$id" 2>/dev/null | grep -q . || break; sleep 0.2; done
   cat "$T/out.txt"

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <map>
 #include <memory>
@@ -79,6 +80,7 @@ class VqaModel {
   virtual int64_t max_text_tokens() const = 0;  ///< position table size
   virtual int64_t visual_feat_dim() const = 0;
   virtual at::ScalarType dtype() const = 0;
+  at::Device device() const { return parameters().begin()->second.device(); }
 
   /// Runs the model. Padding never changes a real example's result.
   virtual ForwardResult forward(const Batch& batch, const ForwardOptions& options) const = 0;
@@ -108,7 +110,11 @@ struct LoadOptions {
   /// Training from scratch: a folder with config.json only; every parameter is initialised.
   bool init_from_scratch = false;
   uint64_t init_seed = 0;
+  std::string device = "cpu";  ///< "cpu", "cuda" or "cuda:N": where the weights live and batches run
 };
+
+/// Moves every tensor of a batch to `device`.
+Batch to_device(const Batch& batch, const at::Device& device);
 
 /// Loads a model folder (config.json + weights + vocab.txt). The family comes from config.json
 /// (model_type "lxmert", "visual_bert"), the key layout (Hugging Face or MMF) from the weights.

@@ -18,6 +18,12 @@ struct ConformanceOptions {
   bool overwrite = false;      ///< replace an existing out_path
   std::string dtype = "auto";  ///< auto (= the fixture's), float64 or float32
   std::string weights;         ///< "" (safetensors if present), "safetensors", "bin" or a file name
+  std::string device = "cpu";  ///< cpu, cuda or cuda:N
+  /// Reduced precision on a GPU: "" (none), "tf32" (float32 with TF32 matrix products) or
+  /// "bf16" (bfloat16 weights and activations). Tolerances are then the float32 ones scaled by
+  /// the ratio of unit roundoffs (tf32 2^13, bf16 2^16, capped at 0.5), normwise only, and
+  /// discrete results (masks, predictions) are reported but not required to match.
+  std::string reduced_precision;
 };
 
 /// One row of the report: a quantity group and its worst errors.

@@ -1,0 +1,243 @@
+// `headprune bench`: figures for the scoring pass and the per-sample protocol on full-size
+// random-weight models (LXMERT: hidden 768, 12 heads, 9/5/5 layers, 2048-d features, 36 regions;
+// VisualBERT: 12 layers, 100 regions; 20 tokens). Prints seconds per sample, the ratio of the
+// batched protocol to the seed's one-forward-at-a-time loop measured in the same run, FLOPs per
+// sample against the matrix-product rate measured in the same run, the OpenBLAS kernel, and
+// peak memory. Not a test: it asserts nothing, it measures.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "app/commands.hpp"
+#include "headprune/explain/scores.hpp"
+#include "headprune/models/batch.hpp"
+#include "headprune/models/model.hpp"
+#include "headprune/prune/protocol.hpp"
+
+namespace headprune::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+std::string openblas_kernel() {
+  using Fn = char* (*)();
+  auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (!fn) return "not OpenBLAS (openblas_get_corename not found: reference BLAS?)";
+  auto cfg = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
+  return std::string(fn()) + (cfg ? std::string(" (") + cfg() + ")" : "");
+}
+
+struct Shape {
+  std::string family;
+  int64_t d = 768, heads = 12, inter = 3072, l = 9, x = 5, r = 5, layers = 12, feat = 2048, regions = 36,
+          tokens = 20, answers = 3129;
+};
+
+std::unique_ptr<models::VqaModel> make_model(const Shape& s, const std::string& dir) {
+  nlohmann::json c;
+  c["hidden_size"] = s.d;
+  c["num_attention_heads"] = s.heads;
+  c["intermediate_size"] = s.inter;
+  c["max_position_embeddings"] = 512;
+  c["vocab_size"] = 30522;
+  c["type_vocab_size"] = 2;
+  c["layer_norm_eps"] = 1e-12;
+  if (s.family == "lxmert") {
+    c["model_type"] = "lxmert";
+    c["l_layers"] = s.l;
+    c["x_layers"] = s.x;
+    c["r_layers"] = s.r;
+    c["visual_feat_dim"] = s.feat;
+    c["visual_pos_dim"] = 4;
+    c["num_qa_labels"] = s.answers;
+  } else {
+    c["model_type"] = "visual_bert";
+    c["num_hidden_layers"] = s.layers;
+    c["visual_embedding_dim"] = s.feat;
+    c["num_labels"] = s.answers;
+    c["pooler_strategy"] = "vqa";
+  }
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/config.json") << c.dump(2);
+  models::LoadOptions lo{at::kFloat, true, ""};
+  lo.init_from_scratch = true;
+  lo.init_seed = 1;
+  return models::load_model(dir, lo);
+}
+
+models::Batch random_sample(const Shape& s, at::Generator& gen) {
+  models::Batch b;
+  b.input_ids = at::randint(5, 30000, {1, s.tokens}, gen, at::kLong);
+  b.input_ids[0][0] = 101;
+  b.input_ids[0][s.tokens - 1] = 102;
+  b.token_type_ids = at::zeros({1, s.tokens}, at::kLong);
+  b.text_mask = at::ones({1, s.tokens}, at::kLong);
+  b.visual_feats = at::relu(at::normal(0, 1, {1, s.regions, s.feat}, gen)).to(at::kFloat);
+  at::Tensor xy = at::rand({1, s.regions, 2}, gen) * 0.7;
+  b.visual_pos = at::cat({xy, xy + 0.25}, 2).to(at::kFloat);
+  return b;
+}
+
+// Matrix-product FLOPs of one unpruned forward of one sample.
+double forward_flops(const Shape& s) {
+  const double d = static_cast<double>(s.d), I = static_cast<double>(s.inter), T = static_cast<double>(s.tokens),
+               R = static_cast<double>(s.regions);
+  auto self_layer = [&](double n) { return 2 * n * d * d * 4 + 2 * n * n * d * 2 + 2 * n * d * I * 2; };
+  if (s.family == "lxmert") {
+    double f = 2 * R * static_cast<double>(s.feat) * d;  // visual projection
+    f += s.l * self_layer(T) + s.r * self_layer(R);
+    // cross layer: two cross attentions (q,o on own side; k,v on the other), two self layers, two FFNs
+    f += s.x * (2 * (T + R) * d * d * 4 + 2 * 2 * T * R * d * 2 + self_layer(T) + self_layer(R));
+    f += 2 * d * d + 2 * d * 2 * d + 2 * 2 * d * static_cast<double>(s.answers);
+    return f;
+  }
+  const double N = T + R;
+  return 2 * R * static_cast<double>(s.feat) * d + s.layers * self_layer(N) + 2 * d * d +
+         2 * d * static_cast<double>(s.answers);
+}
+
+double matmul_gflops(int64_t m, int64_t k, int64_t n) {
+  at::Tensor a = at::randn({m, k}), b = at::randn({k, n});
+  at::mm(a, b);  // warm up
+  int reps = 0;
+  auto t = Clock::now();
+  while (seconds_since(t) < 1.0 || reps < 3) {
+    at::mm(a, b);
+    ++reps;
+  }
+  return 2.0 * m * k * n * reps / seconds_since(t) / 1e9;
+}
+
+void bench_model(const Shape& s, int samples, bool with_lrp, const std::vector<double>& ratios) {
+  at::Generator gen = at::detail::createCPUGenerator(7);
+  auto model = make_model(s, (std::filesystem::temp_directory_path() / ("headprune-bench-" + s.family)).string());
+  std::vector<models::Batch> singles;
+  for (int i = 0; i < samples; ++i) singles.push_back(random_sample(s, gen));
+  if (s.family == "visualbert")
+    for (auto& b : singles) b.visual_pos = at::Tensor();
+  const double flops = forward_flops(s);
+  std::printf("\n%s: hidden %lld, %lld heads, %lld attention modules scored, %lld tokens, %lld regions, %d samples\n",
+              s.family.c_str(), (long long)s.d, (long long)s.heads, (long long)model->num_modules(), (long long)s.tokens,
+              (long long)s.regions, samples);
+  std::printf("  forward FLOPs (matrix products) per sample: %.2f GFLOP\n", flops / 1e9);
+  const double rate = matmul_gflops(s.tokens + s.regions, s.d, s.inter);
+  std::printf("  matrix-product rate measured now ([%lld x %lld] x [%lld x %lld], float32): %.1f GFLOP/s\n",
+              (long long)(s.tokens + s.regions), (long long)s.d, (long long)s.d, (long long)s.inter, rate);
+
+  // Warm-up.
+  {
+    at::NoGradGuard ng;
+    model->forward(singles[0], {});
+  }
+  auto time_per_sample = [&](auto fn) {
+    auto t = Clock::now();
+    for (int i = 0; i < samples; ++i) fn(i);
+    return seconds_since(t) / samples;
+  };
+  const double t_fwd = time_per_sample([&](int i) {
+    at::NoGradGuard ng;
+    model->forward(singles[static_cast<size_t>(i)], {});
+  });
+  explain::ScoringOptions ours;
+  const double t_ours = time_per_sample([&](int i) { explain::score_batch(*model, singles[static_cast<size_t>(i)], ours, {}, {i}); });
+  std::printf("  plain forward              %8.3f s/sample  (%5.1f%% of the matrix-product rate)\n", t_fwd,
+              100 * flops / t_fwd / 1e9 / rate);
+  std::printf("  scoring 'ours' (fwd + bwd) %8.3f s/sample  = %.2f x a plain forward (%5.1f%% of the rate at 3x FLOPs)\n",
+              t_ours, t_ours / t_fwd, 100 * 3 * flops / t_ours / 1e9 / rate);
+  if (with_lrp) {
+    explain::ScoringOptions both;
+    both.methods = {explain::Method::ours, explain::Method::lrp};
+    const int n = std::max(1, samples / 4);
+    auto t = Clock::now();
+    for (int i = 0; i < n; ++i) explain::score_batch(*model, singles[static_cast<size_t>(i)], both, {}, {i});
+    std::printf("  scoring 'ours' + 'lrp'     %8.3f s/sample  (%d samples)\n", seconds_since(t) / n, n);
+  }
+  std::printf("  peak memory so far: %.0f MB\n", peak_rss_mb());
+
+  // The per-sample protocol: score + one masked forward per pruned ratio.
+  const auto rule = prune::seed_count_rule(model->family());
+  std::vector<double> pruned(ratios.begin() + 1, ratios.end());
+  const int64_t M = model->num_modules(), H = model->heads();
+  // (a) the seed's loop: one sample, one forward at a time.
+  const double t_seed = time_per_sample([&](int i) {
+    const auto& b = singles[static_cast<size_t>(i)];
+    auto scored = explain::score_batch(*model, b, ours, {}, {i});
+    at::Tensor masks = prune::per_sample_masks(scored.scores[explain::Method::ours].head, prune::Granularity::head,
+                                               prune::Sign::positive, rule, pruned);
+    at::NoGradGuard ng;
+    for (size_t k = 0; k < pruned.size(); ++k) {
+      models::ForwardOptions fo;
+      fo.keep = masks[0][static_cast<int64_t>(k)].unsqueeze(0).to(at::kFloat);
+      model->forward(b, fo);
+    }
+  });
+  // (b) batched: the batch is scored at once, all its masked forwards run as one batch.
+  const int batch = std::min(samples, 8);
+  auto t = Clock::now();
+  for (int begin = 0; begin < samples; begin += batch) {
+    std::vector<models::Batch> part(singles.begin() + begin, singles.begin() + std::min(samples, begin + batch));
+    models::Batch b = models::collate(part);
+    std::vector<int64_t> idx(part.size());
+    auto scored = explain::score_batch(*model, b, ours, {}, idx);
+    at::Tensor masks = prune::per_sample_masks(scored.scores[explain::Method::ours].head, prune::Granularity::head,
+                                               prune::Sign::positive, rule, pruned);
+    prune::masked_logits(*model, b, prune::to_head_keep(masks, prune::Granularity::head, H, at::kFloat), 64);
+  }
+  const double t_batched = seconds_since(t) / samples;
+  const double protocol_flops = flops * (3 + static_cast<double>(pruned.size()));
+  std::printf("  protocol (score + %zu masked forwards; ratio 0 reuses the scoring forward), 'ours', head:\n",
+              pruned.size());
+  std::printf("    one forward at a time (the seed's loop) %8.3f s/sample (%5.1f%% of the rate)\n", t_seed,
+              100 * protocol_flops / t_seed / 1e9 / rate);
+  std::printf("    batched (batch %d, one masked forward)   %8.3f s/sample (%5.1f%% of the rate)  speed-up %.2fx\n",
+              batch, t_batched, 100 * protocol_flops / t_batched / 1e9 / rate, t_seed / t_batched);
+  std::printf("    FLOPs per sample: %.2f GFLOP (score = 3 forwards, + %zu masked forwards); %lld x %lld units\n",
+              protocol_flops / 1e9, pruned.size(), (long long)M, (long long)H);
+  std::printf("  peak memory: %.0f MB\n", peak_rss_mb());
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, CommandTable& table) {
+  struct Opts {
+    std::vector<std::string> models{"lxmert", "visualbert"};
+    int samples = 8;
+    int threads = 2;
+    bool lrp = true;
+  };
+  auto opts = std::make_shared<Opts>();
+  auto* sub = app.add_subcommand("bench", "Measure the scoring pass and the pruning protocol on full-size random models");
+  sub->add_option("--models", opts->models, "lxmert and/or visualbert")->check(CLI::IsMember({"lxmert", "visualbert"}));
+  sub->add_option("--samples", opts->samples, "samples per measurement")->check(CLI::Range(1, 1000));
+  sub->add_option("--threads", opts->threads, "LibTorch threads")->check(CLI::Range(1, 256));
+  sub->add_option("--lrp", opts->lrp, "also time the LRP pass (true/false)");
+  table.entries.emplace_back(sub, [opts] {
+    at::set_num_threads(opts->threads);
+    std::printf("headprune bench: %d thread(s); BLAS: %s\n", at::get_num_threads(), openblas_kernel().c_str());
+    const char* core = std::getenv("OPENBLAS_CORETYPE");
+    std::printf("OPENBLAS_CORETYPE=%s\n", core ? core : "(unset)");
+    const std::vector<double> ratios{0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+    for (const auto& m : opts->models) {
+      Shape s;
+      s.family = m;
+      if (m == "visualbert") s.regions = 100;
+      bench_model(s, opts->samples, opts->lrp, ratios);
+    }
+    return 0;
+  });
+}
+
+}  // namespace headprune::app

@@ -1,0 +1,111 @@
+// Relevance of pruned models for one question (visualize/relevance.hpp).
+#include "headprune/visualize/relevance.hpp"
+
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+
+#include "headprune/common/error.hpp"
+
+namespace headprune::visualize {
+
+namespace {
+
+std::vector<double> to_vector(const at::Tensor& t) {
+  at::Tensor c = t.detach().to(at::kDouble).contiguous().reshape({-1});
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+}  // namespace
+
+SampleVisualization compute_relevance(const models::VqaModel& model, const data::BuiltBatch& built,
+                                      const data::Sample& sample, const data::AnswerVocab& vocab,
+                                      const RelevanceOptions& options) {
+  HP_ASSERT(built.batch.size() == 1 && built.images.size() == 1 && built.tokens.size() == 1,
+            "compute_relevance: a batch of one");
+  if (model.num_answers() != vocab.size())
+    throw UserError("the answer vocabulary has " + std::to_string(vocab.size()) + " answers but the model has " +
+                    std::to_string(model.num_answers()) + " outputs");
+  const models::Batch& batch = built.batch;
+  const data::PaddedImage& img = built.images[0];
+  const int64_t M = model.num_modules(), H = model.heads();
+  const int64_t T = batch.input_ids.size(1);
+  const int64_t R = img.num_boxes;
+  const bool lxmert = model.family() == models::Family::lxmert;
+
+  SampleVisualization out;
+  out.question_id = sample.question_id;
+  out.question = sample.question;
+  out.img_id = sample.img_id;
+  out.model = models::family_name(model.family());
+  out.method = explain::method_name(options.method);
+  out.tokens = built.tokens[0];
+  HP_ASSERT(static_cast<int64_t>(out.tokens.size()) == T, "compute_relevance: one token per input id");
+  out.image_w = static_cast<int>(img.image_w);
+  out.image_h = static_cast<int>(img.image_h);
+  for (int64_t b = 0; b < R; ++b) {
+    const float* p = img.pixel_boxes.data() + b * 4;
+    out.boxes.push_back({p[0], p[1], p[2], p[3]});
+  }
+
+  // Unpruned forward + backward: scores, attention maps and their gradients.
+  explain::ScoringOptions so;
+  so.methods = {options.method};
+  so.target = options.target;
+  so.michel_normalize = options.michel_normalize;
+  so.random_seed = options.random_seed;
+  so.keep_maps = true;
+  explain::ScoringResult sr = explain::score_batch(model, batch, so, built.labels, {options.sample_index});
+  const at::Tensor scores = sr.scores.at(options.method).head[0];  // [M,H]
+  if (!lxmert)
+    HP_ASSERT(sr.attention.at(0).size(-1) == T + R, "compute_relevance: VisualBERT maps are not [T+R, T+R]");
+
+  // Keep masks of every ratio, then all pruned forwards as one batch.
+  std::vector<at::Tensor> keeps;
+  for (double r : options.ratios) keeps.push_back(prune::keep_mask(scores, r, prune::Sign::negative, options.rule));
+  at::Tensor keep_f = at::stack(keeps).to(model.dtype());  // [S,M,H]
+  const int64_t S = static_cast<int64_t>(options.ratios.size());
+  at::Tensor logits;
+  {
+    at::NoGradGuard no_grad;
+    logits = prune::masked_logits(model, batch, keep_f.view({1, S, M, H}))[0];  // [S, answers]
+  }
+
+  int64_t non_finite = 0;
+  auto clean = [&](std::vector<double> v) {
+    for (double& x : v)
+      if (!std::isfinite(x)) {
+        x = 0;
+        ++non_finite;
+      }
+    return v;
+  };
+  for (int64_t k = 0; k < S; ++k) {
+    RelevanceStep st;
+    st.ratio = options.ratios[static_cast<size_t>(k)];
+    st.total_heads = M * H;
+    st.pruned_heads = st.total_heads - keeps[static_cast<size_t>(k)].sum().item<int64_t>();
+    st.answer_index = logits[k].argmax().item<int64_t>();
+    st.answer = vocab.answer(st.answer_index);
+    st.answer_score = sample.score(st.answer);
+    models::RelevanceMaps rm = model.relevance_maps(sr.attention, sr.gradients, keep_f[k]);
+    if (lxmert) {
+      st.token_relevance = clean(to_vector(rm.maps.at("R_t_t")[0]));
+      st.region_relevance = clean(to_vector(rm.maps.at("R_t_i")[0]));
+    } else {
+      at::Tensor row = rm.maps.at("relevance_matrix")[T - 2].clone();
+      row[T - 2] = 0;
+      st.token_relevance = clean(to_vector(row.slice(0, 0, T)));
+      st.region_relevance = clean(to_vector(row.slice(0, T, T + R)));
+    }
+    HP_ASSERT(static_cast<int64_t>(st.token_relevance.size()) == T, "compute_relevance: token relevance size");
+    HP_ASSERT(static_cast<int64_t>(st.region_relevance.size()) == R, "compute_relevance: region relevance size");
+    out.steps.push_back(std::move(st));
+  }
+  if (non_finite)
+    spdlog::warn("question {}: {} non-finite relevance value(s) drawn as 0", sample.question_id, non_finite);
+  return out;
+}
+
+}  // namespace headprune::visualize

@@ -1,0 +1,175 @@
+// `headprune visualize` from a Config (visualize/visualize.hpp).
+#include "headprune/visualize/visualize.hpp"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+#include <unordered_map>
+
+#include "headprune/common/error.hpp"
+#include "headprune/data/answer_vocab.hpp"
+#include "headprune/data/batch_builder.hpp"
+#include "headprune/data/feature_store.hpp"
+#include "headprune/data/tokenizer.hpp"
+#include "headprune/data/vqa_dataset.hpp"
+#include "headprune/explain/scores.hpp"
+#include "headprune/models/model.hpp"
+#include "headprune/prune/protocol.hpp"
+#include "headprune/visualize/relevance.hpp"
+
+namespace headprune::visualize {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+prune::CountRule count_rule(config::CountRule r) {
+  switch (r) {
+    case config::CountRule::keep_floor: return prune::CountRule::keep_floor;
+    case config::CountRule::prune_floor: return prune::CountRule::prune_floor;
+    case config::CountRule::nearest: return prune::CountRule::nearest;
+  }
+  HP_ASSERT(false, "unknown count rule");
+}
+
+// What `headprune run` loads in its step 3 (src/run/job.cpp), for one process.
+struct Inputs {
+  std::unique_ptr<data::AnswerVocab> vocab;
+  std::unique_ptr<models::VqaModel> model;
+  std::unique_ptr<data::WordPieceTokenizer> tokenizer;
+  std::unique_ptr<data::FeatureStore> store;
+  std::unique_ptr<data::BatchBuilder> builder;
+  data::VqaQuestions questions;
+};
+
+Inputs load_inputs(const config::Config& c) {
+  Inputs in;
+  in.vocab = std::make_unique<data::AnswerVocab>(data::AnswerVocab::load_dir(c.data.answers_dir));
+  models::LoadOptions lo{c.precision == config::Precision::fp64 ? at::kDouble : at::kFloat, c.model.strict_load, ""};
+  in.model = models::load_model(c.model.path, lo);
+  if ((in.model->family() == models::Family::lxmert) != (c.model.family == config::ModelFamily::lxmert))
+    throw UserError("model.family = " + config::to_string(c.model.family) + " but " + c.model.path +
+                    "/config.json holds a " + models::family_name(in.model->family()) + " model");
+  if (in.model->num_answers() != in.vocab->size())
+    throw UserError(c.data.answers_dir + ": " + std::to_string(in.vocab->size()) + " answers, but the model at " +
+                    c.model.path + " has " + std::to_string(in.model->num_answers()) + " outputs");
+  in.tokenizer = std::make_unique<data::WordPieceTokenizer>(
+      data::WordPieceTokenizer::from_vocab_file(c.model.path + "/vocab.txt"));
+  in.store = std::make_unique<data::FeatureStore>(c.data.features);
+  in.builder = std::make_unique<data::BatchBuilder>(*in.model, *in.tokenizer, *in.store,
+                                                    data::BatchBuilderOptions{c.model.max_text_tokens, c.model.max_regions});
+  in.questions = c.data.format == config::DataFormat::lxmert_json
+                     ? data::load_lxmert_questions(c.data.questions, *in.vocab)
+                     : data::load_vqa_v2_questions(c.data.questions, c.data.annotations.value_or(""), *in.vocab);
+  return in;
+}
+
+}  // namespace
+
+std::string visualize_method(const config::Config& config) {
+  const auto& m = config.scoring.methods;
+  if (std::find(m.begin(), m.end(), config::Method::ours) != m.end() || m.empty()) return "ours";
+  return config::to_string(m.front());
+}
+
+std::string visualize_out_dir(const config::Config& config, const std::string& override_dir) {
+  if (!override_dir.empty()) return override_dir;
+  if (config.visualize.out_dir && !config.visualize.out_dir->empty()) return *config.visualize.out_dir;
+  return (fs::path("visualizations") / config.name).string();
+}
+
+std::string find_image_file(const std::string& image_root, const std::string& img_id) {
+  std::string tried;
+  for (const char* ext : {".jpg", ".png", ".jpeg"}) {
+    const std::string p = (fs::path(image_root) / (img_id + ext)).string();
+    std::error_code ec;
+    if (fs::is_regular_file(p, ec)) return p;
+    tried += (tried.empty() ? "" : ", ") + p;
+  }
+  throw UserError("image file not found for image " + img_id + " (tried " + tried + "; data.image_root = " +
+                  image_root + ")");
+}
+
+Image box_canvas(int width, int height, const std::vector<Box>& boxes) {
+  Image img = image_canvas(width, height, {225, 225, 225});
+  for (const Box& b : boxes) draw_rect_outline(img, box_pixels(b, width, height), 1, {150, 150, 150});
+  return img;
+}
+
+VisualizeReport visualize(const config::Config& c, const VisualizeOptions& options) {
+  if (c.visualize.samples.empty())
+    throw UserError("visualize.samples is empty: list the question ids to draw, e.g. visualize.samples=[262148000]");
+  VisualizeReport report;
+  report.out_dir = visualize_out_dir(c, options.out_dir);
+  const std::string method_name = options.method.empty() ? visualize_method(c) : options.method;
+  RelevanceOptions ro;
+  ro.method = explain::parse_method(method_name, options.method.empty() ? "scoring.methods" : "--method");
+  ro.target = c.scoring.explain == config::ExplainTarget::ground_truth ? explain::Target::ground_truth
+                                                                      : explain::Target::predicted;
+  ro.rule = count_rule(c.prune.count_rule);
+  ro.ratios = c.visualize.ratios;
+  ro.michel_normalize = c.scoring.michel_normalize;
+  ro.random_seed = static_cast<uint64_t>(c.scoring.random_seed);
+  if (c.run.threads_per_rank > 0) at::set_num_threads(static_cast<int>(c.run.threads_per_rank));
+
+  Inputs in = load_inputs(c);
+  std::unordered_map<std::string, size_t> by_id;
+  for (size_t i = 0; i < in.questions.samples.size(); ++i) by_id.emplace(in.questions.samples[i].question_id, i);
+  const bool skip_missing = c.data.on_missing == config::OnMissing::skip;
+  std::string ratios;
+  for (double r : ro.ratios) ratios += (ratios.empty() ? "" : ", ") + ratio_percent(r) + "%";
+  spdlog::info("visualize: {} question(s), pruning [{}] of the heads ranked by '{}', output {}",
+               c.visualize.samples.size(), ratios, method_name, report.out_dir);
+
+  for (int64_t qid : c.visualize.samples) {
+    const std::string id = std::to_string(qid);
+    auto it = by_id.find(id);
+    if (it == by_id.end())
+      throw UserError("visualize.samples: question id " + id + " is not in " + in.questions.source);
+    const data::Sample& sample = in.questions.samples[it->second];
+    if (!in.store->contains(sample.img_id)) {
+      const std::string msg = c.data.features + ": no features for image " + sample.img_id + " of question " + id;
+      if (!skip_missing) throw UserError(msg + " (data.on_missing: skip leaves such questions out)");
+      spdlog::warn("{}; question skipped (data.on_missing: skip)", msg);
+      report.skipped.push_back(id);
+      continue;
+    }
+    data::BuiltBatch built = in.builder->build({&sample}, in.vocab->size());
+    ro.sample_index = static_cast<int64_t>(it->second);
+    SampleVisualization vis = compute_relevance(*in.model, built, sample, *in.vocab, ro);
+
+    Image image;
+    if (c.data.image_root) {
+      try {
+        image = image_read(find_image_file(*c.data.image_root, sample.img_id));
+      } catch (const UserError& e) {
+        if (!skip_missing) throw UserError("question " + id + ": " + e.what() + " (data.on_missing: skip draws on a plain canvas)");
+        spdlog::warn("question {}: {}; drawing on a plain canvas (data.on_missing: skip)", id, e.what());
+      }
+      if (!image.empty() && (image.width != vis.image_w || image.height != vis.image_h))
+        spdlog::warn("question {}: image {} is {}x{} but its features were computed on {}x{}; boxes scaled", id,
+                     sample.img_id, image.width, image.height, vis.image_w, vis.image_h);
+    }
+    if (image.empty()) {
+      image = box_canvas(vis.image_w, vis.image_h, vis.boxes);
+      ++report.canvases;
+    }
+    SampleFiles files = write_sample(vis, image, report.out_dir);
+    std::string answers;
+    for (const auto& st : vis.steps) answers += (answers.empty() ? "" : ", ") + ratio_percent(st.ratio) + "%: " + st.answer;
+    spdlog::info("question {} ({}): {} -> {}", id, sample.question, answers, files.strip);
+    report.samples.push_back(std::move(vis));
+    report.files.push_back(std::move(files));
+  }
+  report.index_html = write_index(report.out_dir, "headprune visualize: " + c.name, report.samples, report.files);
+  spdlog::info("visualize: {} question(s) drawn{}; open {}", report.samples.size(),
+               report.skipped.empty() ? std::string() : ", " + std::to_string(report.skipped.size()) + " skipped",
+               report.index_html);
+  return report;
+}
+
+}  // namespace headprune::visualize
