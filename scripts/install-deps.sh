@@ -10,7 +10,7 @@ PACKAGES=(
   libhdf5-dev hdf5-tools                    # results and feature files (h5dump, h5diff)
   libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libicu-dev
   libgtest-dev libgmock-dev
-  libstb-dev                                # PNG writing (the demo's rendered scenes)
+  libstb-dev                                # PNG/JPEG I/O (the demo's rendered scenes, visualisations)
   python3 python3-h5py python3-numpy        # fixture checks and analysis scripts
   python3-matplotlib                        # analysis/report.py plots
 )

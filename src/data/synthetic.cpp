@@ -651,7 +651,8 @@ SyntheticWorldFiles write_synthetic_world(const SyntheticWorld& w, const std::st
   if (o.write_images) {
     fs::create_directories(f.images_dir, ec);
     if (ec) throw RuntimeFailure(f.images_dir + ": cannot create the folder (" + ec.message() + ")");
-    stbi_write_png_compression_level = 3;
+    stbi_write_png_compression_level = 1;
+    stbi_write_force_png_filter = 1;  // "sub": flat colours compress well without trying every filter
     for (const auto& s : w.scenes) {
       std::vector<uint8_t> px = render_synthetic_scene(s, o.canvas_w, o.canvas_h);
       const std::string path = (fs::path(f.images_dir) / (s.img_id + ".png")).string();

@@ -409,7 +409,12 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
                                                                             : at::kFloat,
                              ctx.cfg.model.strict_load, ""};
       // One GPU per rank, by node-local rank.
-      lo.device = ctx.cfg.device == config::Device::cuda ? "cuda:" + std::to_string(session.local_rank()) : "cpu";
+      // (Ranks beyond the node's GPU count share GPUs round-robin, e.g. tests on one GPU.)
+      if (ctx.cfg.device == config::Device::cuda) {
+        const int gpus = static_cast<int>(at::getNumGPUs());
+        if (gpus == 0) throw UserError("device: cuda, but no GPU is visible to rank " + std::to_string(comm.rank()));
+        lo.device = "cuda:" + std::to_string(session.local_rank() % gpus);
+      }
       at::globalContext().setAllowTF32CuBLAS(ctx.cfg.precision == config::Precision::tf32);
       ctx.model = models::load_model(ctx.cfg.model.path, lo);
       const bool family_ok = (ctx.model->family() == models::Family::lxmert) == (ctx.cfg.model.family == config::ModelFamily::lxmert);
@@ -528,7 +533,7 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
           at::Tensor mean = ranking.mean(ctx.cfg.prune.global_normalize);
           exp.datasets["scores/" + mg] = scores;
           exp.datasets["ranking/" + mg + "/mean"] = mean;
-          exp.datasets["ranking/" + mg + "/std"] = scores.std(0, /*unbiased=*/false);
+          exp.datasets["ranking/" + mg + "/std"] = (scores - scores.mean(0)).pow(2).mean(0).sqrt();  // population std
           exp.datasets["ranking/" + mg + "/order"] = at::argsort(mean.reshape({-1}), /*stable=*/true, 0, /*descending=*/true);
           for (auto s : ctx.signs)
             global_masks[mg + "/" + prune::sign_name(s)] =

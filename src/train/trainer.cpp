@@ -27,32 +27,48 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Examples as model inputs: either built once and kept (small datasets) or built per batch.
+// Examples as model inputs: either packed once into padded tensors of the whole set (small
+// datasets: a batch is then a few index_select calls) or built from the store per batch.
 class ExampleSource {
  public:
   ExampleSource(const data::BatchBuilder& builder, const std::vector<data::Sample>& samples, int64_t answers,
                 bool cache)
       : builder_(builder), samples_(samples), answers_(answers), cache_(cache) {
     if (!cache_) return;
-    batches_.reserve(samples.size());
-    labels_.reserve(samples.size());
-    for (const auto& s : samples) {
-      data::BuiltBatch one = builder.build({&s}, answers);
-      batches_.push_back(std::move(one.batch));
-      labels_.push_back(std::move(one.labels));
+    constexpr size_t kChunk = 256;
+    std::vector<models::Batch> chunks;
+    std::vector<at::Tensor> labels;
+    for (size_t begin = 0; begin < samples.size(); begin += kChunk) {
+      std::vector<const data::Sample*> ptrs;
+      for (size_t i = begin; i < std::min(samples.size(), begin + kChunk); ++i) ptrs.push_back(&samples[i]);
+      data::BuiltBatch built = builder.build(ptrs, answers);
+      if (!built.batch.region_mask.defined())
+        built.batch.region_mask = at::ones({built.batch.size(), built.batch.visual_feats.size(1)}, at::kLong);
+      chunks.push_back(std::move(built.batch));
+      labels.push_back(std::move(built.labels));
     }
+    all_ = models::collate(chunks);
+    labels_ = at::cat(labels, 0);
+    at::Tensor tlen = all_.text_mask.sum(1).contiguous(), rlen = all_.region_mask.sum(1).contiguous();
+    text_len_.assign(tlen.data_ptr<int64_t>(), tlen.data_ptr<int64_t>() + tlen.numel());
+    regions_.assign(rlen.data_ptr<int64_t>(), rlen.data_ptr<int64_t>() + rlen.numel());
   }
 
   /// The examples `indices` as one padded batch and their soft labels [B, answers].
   std::pair<models::Batch, at::Tensor> get(const std::vector<int64_t>& indices) const {
     if (cache_) {
-      std::vector<models::Batch> parts;
-      std::vector<at::Tensor> labels;
+      int64_t T = 1, R = 1;
       for (int64_t i : indices) {
-        parts.push_back(batches_[static_cast<size_t>(i)]);
-        labels.push_back(labels_[static_cast<size_t>(i)]);
+        T = std::max(T, text_len_[static_cast<size_t>(i)]);
+        R = std::max(R, regions_[static_cast<size_t>(i)]);
       }
-      return {models::collate(parts), at::cat(labels, 0)};
+      const at::Tensor idx = at::tensor(indices, at::kLong);
+      auto take = [&](const at::Tensor& t, int64_t len) {
+        return t.defined() ? t.index_select(0, idx).narrow(1, 0, len) : t;
+      };
+      models::Batch b{take(all_.input_ids, T),    take(all_.token_type_ids, T), take(all_.text_mask, T),
+                      take(all_.visual_feats, R), take(all_.visual_pos, R),     take(all_.region_mask, R)};
+      return {b, labels_.index_select(0, idx)};
     }
     std::vector<const data::Sample*> ptrs;
     for (int64_t i : indices) ptrs.push_back(&samples_[static_cast<size_t>(i)]);
@@ -65,8 +81,9 @@ class ExampleSource {
   const std::vector<data::Sample>& samples_;
   int64_t answers_;
   bool cache_;
-  std::vector<models::Batch> batches_;
-  std::vector<at::Tensor> labels_;
+  models::Batch all_;
+  at::Tensor labels_;
+  std::vector<int64_t> text_len_, regions_;
 };
 
 double evaluate(const models::VqaModel& model, const ExampleSource& source, int64_t n, int64_t batch_size) {

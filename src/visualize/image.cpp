@@ -131,6 +131,13 @@ void image_write_png(const Image& image, const std::string& path) {
     throw RuntimeFailure(path + ": cannot write PNG (check that the folder exists and is writable)");
 }
 
+void image_write_jpeg(const Image& image, const std::string& path, int quality) {
+  HP_ASSERT(!image.empty() && image.pixels.size() == static_cast<size_t>(image.width) * image.height * 3,
+            "image_write_jpeg: inconsistent image");
+  if (!stbi_write_jpg(path.c_str(), image.width, image.height, 3, image.pixels.data(), std::clamp(quality, 1, 100)))
+    throw RuntimeFailure(path + ": cannot write JPEG (check that the folder exists and is writable)");
+}
+
 void fill_rect(Image& image, Rect r, Rgb color) { fill_clipped(image, r, color); }
 
 void draw_rect_outline(Image& image, Rect r, int thickness, Rgb color) {

@@ -13,7 +13,7 @@ namespace headprune::visualize {
 namespace {
 
 std::vector<double> to_vector(const at::Tensor& t) {
-  at::Tensor c = t.detach().to(at::kDouble).contiguous().reshape({-1});
+  at::Tensor c = t.detach().to(at::kDouble).cpu().contiguous().reshape({-1});
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
@@ -64,7 +64,7 @@ SampleVisualization compute_relevance(const models::VqaModel& model, const data:
   // Keep masks of every ratio, then all pruned forwards as one batch.
   std::vector<at::Tensor> keeps;
   for (double r : options.ratios) keeps.push_back(prune::keep_mask(scores, r, prune::Sign::negative, options.rule));
-  at::Tensor keep_f = at::stack(keeps).to(model.dtype());  // [S,M,H]
+  at::Tensor keep_f = at::stack(keeps).to(model.device(), model.dtype());  // [S,M,H]
   const int64_t S = static_cast<int64_t>(options.ratios.size());
   at::Tensor logits;
   {

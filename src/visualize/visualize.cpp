@@ -36,7 +36,8 @@ prune::CountRule count_rule(config::CountRule r) {
   HP_ASSERT(false, "unknown count rule");
 }
 
-// What `headprune run` loads in its step 3 (src/run/job.cpp), for one process.
+// What `headprune run` loads in its step 3 (src/run/job.cpp), for one process (the first GPU with
+// device: cuda).
 struct Inputs {
   std::unique_ptr<data::AnswerVocab> vocab;
   std::unique_ptr<models::VqaModel> model;
@@ -49,7 +50,15 @@ struct Inputs {
 Inputs load_inputs(const config::Config& c) {
   Inputs in;
   in.vocab = std::make_unique<data::AnswerVocab>(data::AnswerVocab::load_dir(c.data.answers_dir));
-  models::LoadOptions lo{c.precision == config::Precision::fp64 ? at::kDouble : at::kFloat, c.model.strict_load, ""};
+  models::LoadOptions lo{c.precision == config::Precision::fp64   ? at::kDouble
+                         : c.precision == config::Precision::bf16 ? at::kBFloat16
+                                                                  : at::kFloat,
+                         c.model.strict_load, ""};
+  if (c.device == config::Device::cuda) {
+    if (at::getNumGPUs() == 0) throw UserError("device: cuda, but no GPU is visible (device=cpu runs on the CPU)");
+    lo.device = "cuda";
+  }
+  at::globalContext().setAllowTF32CuBLAS(c.precision == config::Precision::tf32);
   in.model = models::load_model(c.model.path, lo);
   if ((in.model->family() == models::Family::lxmert) != (c.model.family == config::ModelFamily::lxmert))
     throw UserError("model.family = " + config::to_string(c.model.family) + " but " + c.model.path +
@@ -125,11 +134,13 @@ VisualizeReport visualize(const config::Config& c, const VisualizeOptions& optio
   spdlog::info("visualize: {} question(s), pruning [{}] of the heads ranked by '{}', output {}",
                c.visualize.samples.size(), ratios, method_name, report.out_dir);
 
+  for (int64_t qid : c.visualize.samples)  // every id before any work
+    if (!by_id.count(std::to_string(qid)))
+      throw UserError("visualize.samples: question id " + std::to_string(qid) + " is not in " + in.questions.source);
+
   for (int64_t qid : c.visualize.samples) {
     const std::string id = std::to_string(qid);
     auto it = by_id.find(id);
-    if (it == by_id.end())
-      throw UserError("visualize.samples: question id " + id + " is not in " + in.questions.source);
     const data::Sample& sample = in.questions.samples[it->second];
     if (!in.store->contains(sample.img_id)) {
       const std::string msg = c.data.features + ": no features for image " + sample.img_id + " of question " + id;
@@ -138,25 +149,27 @@ VisualizeReport visualize(const config::Config& c, const VisualizeOptions& optio
       report.skipped.push_back(id);
       continue;
     }
-    data::BuiltBatch built = in.builder->build({&sample}, in.vocab->size());
-    ro.sample_index = static_cast<int64_t>(it->second);
-    SampleVisualization vis = compute_relevance(*in.model, built, sample, *in.vocab, ro);
-
+    // The image first: a missing file should not wait for the model.
     Image image;
     if (c.data.image_root) {
       try {
         image = image_read(find_image_file(*c.data.image_root, sample.img_id));
       } catch (const UserError& e) {
-        if (!skip_missing) throw UserError("question " + id + ": " + e.what() + " (data.on_missing: skip draws on a plain canvas)");
+        if (!skip_missing)
+          throw UserError("question " + id + ": " + e.what() + " (data.on_missing: skip draws on a plain canvas)");
         spdlog::warn("question {}: {}; drawing on a plain canvas (data.on_missing: skip)", id, e.what());
       }
-      if (!image.empty() && (image.width != vis.image_w || image.height != vis.image_h))
-        spdlog::warn("question {}: image {} is {}x{} but its features were computed on {}x{}; boxes scaled", id,
-                     sample.img_id, image.width, image.height, vis.image_w, vis.image_h);
     }
+
+    data::BuiltBatch built = in.builder->build({&sample}, in.vocab->size());
+    ro.sample_index = static_cast<int64_t>(it->second);
+    SampleVisualization vis = compute_relevance(*in.model, built, sample, *in.vocab, ro);
     if (image.empty()) {
       image = box_canvas(vis.image_w, vis.image_h, vis.boxes);
       ++report.canvases;
+    } else if (image.width != vis.image_w || image.height != vis.image_h) {
+      spdlog::warn("question {}: image {} is {}x{} but its boxes were detected on {}x{}; boxes scaled", id,
+                   sample.img_id, image.width, image.height, vis.image_w, vis.image_h);
     }
     SampleFiles files = write_sample(vis, image, report.out_dir);
     std::string answers;

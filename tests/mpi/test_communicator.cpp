@@ -268,6 +268,7 @@ TEST(Communicator, MpiErrorsBecomeRuntimeFailureWithTheMpiMessage) {
 TEST(Communicator, MakeCommunicatorPicksMpiForCpuAndFallsBackForCuda) {
   auto cpu = make_communicator("cpu");
   EXPECT_EQ(cpu->backend(), "mpi");
+  if (at::hasCUDA()) GTEST_SKIP() << "a GPU is visible: the NCCL test below covers device: cuda";
   // No GPU on these machines: with or without NCCL compiled in, every rank ends on MPI, together.
   auto cuda = make_communicator("cuda");
   EXPECT_EQ(cuda->backend(), "mpi");
@@ -275,4 +276,23 @@ TEST(Communicator, MakeCommunicatorPicksMpiForCpuAndFallsBackForCuda) {
   cuda->allreduce_sum(x);
   EXPECT_TRUE(at::equal(x, at::full({3}, cuda->size(), at::kLong)));
   EXPECT_THROW(make_communicator("tpu"), headprune::UserError);
+}
+
+// On a GPU machine (scripts/gpu-check.sh runs this with one rank per GPU): NCCL reduces CUDA
+// tensors correctly. Skipped where no GPU is visible or NCCL is not compiled in.
+TEST(Communicator, NcclAllreduceAndBroadcastOnCudaTensors) {
+  if (!at::hasCUDA() || !nccl_compiled()) GTEST_SKIP() << "needs a GPU and the NCCL backend";
+  auto c = make_communicator("cuda");
+  ASSERT_EQ(c->backend(), "nccl");
+  const auto dev = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(c->local_rank() % at::getNumGPUs()));
+  for (auto type : {at::kFloat, at::kDouble, at::kLong}) {
+    at::Tensor x = (at::arange(1000, at::TensorOptions().dtype(type)) * (c->rank() + 1)).to(dev);
+    c->allreduce_sum(x);
+    const double factor = c->size() * (c->size() + 1) / 2.0;
+    at::Tensor expected = at::arange(1000, at::TensorOptions().dtype(type)) * factor;
+    EXPECT_TRUE(at::equal(x.cpu(), expected.to(type))) << c10::toString(type);
+  }
+  at::Tensor y = at::full({17}, static_cast<double>(c->rank() + 5), at::TensorOptions().dtype(at::kFloat)).to(dev);
+  c->broadcast(y, c->size() - 1);
+  EXPECT_TRUE(at::equal(y.cpu(), at::full({17}, static_cast<double>(c->size() + 4), at::TensorOptions().dtype(at::kFloat))));
 }

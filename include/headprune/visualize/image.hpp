@@ -45,6 +45,9 @@ Image image_read(const std::string& path);
 /// Writes a PNG. RuntimeFailure naming the path when it cannot be written.
 void image_write_png(const Image& image, const std::string& path);
 
+/// Writes a baseline JPEG, `quality` 1..100. RuntimeFailure naming the path when it cannot be written.
+void image_write_jpeg(const Image& image, const std::string& path, int quality = 90);
+
 /// Axis-aligned pixel rectangle [x0, x1) x [y0, y1).
 struct Rect {
   int x0 = 0, y0 = 0, x1 = 0, y1 = 0;

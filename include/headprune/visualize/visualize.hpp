@@ -9,7 +9,8 @@
 // relevance maps (visualize/relevance.hpp) and write the files of visualize/render.hpp under
 // the output folder, then OUT/index.html.
 //
-// Image: <data.image_root>/<img_id>.jpg (or .png, .jpeg) when data.image_root is set; without
+// The model is loaded as `headprune run` loads it (model.*, precision; device: cuda uses the first
+// GPU). Image: <data.image_root>/<img_id>.jpg (or .png, .jpeg) when data.image_root is set; without
 // it, a plain grey canvas of the stored image size with the boxes drawn faintly.
 //
 // Failure (UserError, one line): visualize.samples empty; a question id not in data.questions;
