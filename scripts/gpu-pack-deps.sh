@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs the Debian files headprune builds against (Open MPI, HDF5, yaml-cpp, spdlog, fmt, CLI11,
 # nlohmann-json, ICU, GoogleTest and their shared-library dependencies; not LibTorch) into
-# .gpu/gpu-deps.tar.xz, for a GPU machine that has CUDA LibTorch but no network and no
+# .gpu/gpu-deps.tar.gz, for a GPU machine that has CUDA LibTorch but no network and no
 # Debian packages. scripts/gpu-check.sh unpacks it there with --skip-old-files (never
 # replacing a file the machine already has). Run on a machine where scripts/install-deps.sh ran.
 set -euo pipefail
@@ -27,6 +27,6 @@ for a in mpi mpicxx mpic++ mpiCC mpirun mpiexec mpi-x86_64-linux-gnu mpi.pc-x86_
 done >>"$list"
 for b in mpicc mpicxx mpic++ mpiCC mpirun mpiexec; do if [ -L "/usr/bin/$b" ]; then echo "usr/bin/$b"; fi; done >>"$list"
 mkdir -p "$ROOT/.gpu"
-tar -C / -cJf "$ROOT/.gpu/gpu-deps.tar.xz" -T "$list"
+tar -C / -czf "$ROOT/.gpu/gpu-deps.tar.gz" -T "$list"
 rm -f "$list"
-ls -la "$ROOT/.gpu/gpu-deps.tar.xz"
+ls -la "$ROOT/.gpu/gpu-deps.tar.gz"
