@@ -42,8 +42,12 @@ if [ $DRY = 0 ]; then
   echo "NCCL: $NCCL_DIR ($NCCL_LIB)"
   export LD_LIBRARY_PATH="$($PY -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))'):$NCCL_DIR/lib:${LD_LIBRARY_PATH:-}"
   BUILD=build-gpu
+  # torch ships its own fmt (v12) in its include folder, which Debian's spdlog (built for fmt 9)
+  # cannot use: put the carried fmt 9 and spdlog headers first on the include path.
+  mkdir -p /tmp/dbinc && tar -C /tmp/dbinc -xzf .gpu/gpu-deps.tar.gz usr/include/fmt usr/include/spdlog
   CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=Release -DHEADPRUNE_PCH=OFF -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DHEADPRUNE_NCCL=ON -DNCCL_INCLUDE_DIR="$NCCL_DIR/include"
-              -DNCCL_LIBRARY="$NCCL_LIB" -DCUDAToolkit_ROOT=/usr/local/cuda)
+              -DNCCL_LIBRARY="$NCCL_LIB" -DCUDAToolkit_ROOT=/usr/local/cuda
+              -DCMAKE_CXX_FLAGS="-I/tmp/dbinc/usr/include")
   JOBS=$(nproc)
 else
   BUILD="${HEADPRUNE_BUILD_DIR:-build}"  # the local build tree (CPU LibTorch)
@@ -59,10 +63,12 @@ command -v ninja >/dev/null && GEN=(-G Ninja)
 cmake -S . -B "$BUILD" "${GEN[@]}" "${CMAKE_ARGS[@]}" >"$OUT/configure.log" 2>&1 \
   || { tail -40 "$OUT/configure.log"; record "configure" "FAILED"; cat "$SUMMARY"; exit 1; }
 grep -E "NCCL backend|Torch|CUDA" "$OUT/configure.log" | head -5
-if cmake --build "$BUILD" -j "$JOBS" --target headprune test_communicator >"$OUT/build.log" 2>&1; then
+KEEP_GOING=()
+[ ${#GEN[@]} -gt 0 ] && KEEP_GOING=(-- -k 0)  # report every failing file at once
+if cmake --build "$BUILD" -j "$JOBS" --target headprune test_communicator "${KEEP_GOING[@]}" >"$OUT/build.log" 2>&1; then
   record "build (headprune, test_communicator)" "ok ($(( $(date +%s) - T0 ))s since start)"
 else
-  grep -E "error" -A3 "$OUT/build.log" | head -60
+  grep -E "error:" "$OUT/build.log" | sort | uniq -c | sort -rn | head -40
   record "build" "FAILED"
   cat "$SUMMARY"
   exit 1

@@ -5,6 +5,7 @@
 // sample against the matrix-product rate measured in the same run, the OpenBLAS kernel, and
 // peak memory. Not a test: it asserts nothing, it measures.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <sys/resource.h>

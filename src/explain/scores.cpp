@@ -1,6 +1,7 @@
 #include "headprune/explain/scores.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include "headprune/common/error.hpp"
 #include "headprune/models/batch.hpp"

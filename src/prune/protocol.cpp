@@ -1,6 +1,7 @@
 #include "headprune/prune/protocol.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <cmath>
 #include <cstdio>

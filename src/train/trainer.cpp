@@ -1,6 +1,7 @@
 #include "headprune/train/trainer.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>

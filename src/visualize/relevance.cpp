@@ -2,6 +2,7 @@
 #include "headprune/visualize/relevance.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <spdlog/spdlog.h>
 
 #include <cmath>

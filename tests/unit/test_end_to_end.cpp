@@ -3,6 +3,7 @@
 // TSV go through the real importer, feature store, tokenizer and batch builder into the fixture
 // models, and give the seed's logits.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <fstream>

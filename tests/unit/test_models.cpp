@@ -1,6 +1,7 @@
 // ctest-labels: fast fixture
 // Model invariants on the fixture models: padding, masks, key layouts, bad checkpoints.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -1,6 +1,7 @@
 // ctest-labels: fast fixture
 // Pruning protocols: count rules, orders, batched masked evaluation, the global ranking.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include "fixtures.hpp"

@@ -2,6 +2,7 @@
 // Scoring methods against second computations: batched = one-by-one, 'ours' = a finite
 // difference, 'michel' = the gradient of an explicit gate tensor, 'random' from its seed.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include "fixtures.hpp"
