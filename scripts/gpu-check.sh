@@ -28,6 +28,9 @@ step() { echo; echo "=== $* [$(( $(date +%s) - T0 ))s]"; }
 record() { printf '%-58s %s\n' "$1" "$2" | tee -a "$SUMMARY"; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+# Open MPI's memory patcher hooks munmap; CUDA's teardown after MPI_Finalize then crashed a run on
+# the H200 (segfault at exit, after the results file was complete). Not yet confirmed as the cause.
+export OMPI_MCA_memory=^patcher
 
 if [ $DRY = 0 ]; then
   step "dependencies"
@@ -127,7 +130,7 @@ fi
 step "protocol benchmark on $DEVICE"
 if [ $DRY = 0 ]; then
   for dt in float32 tf32 bfloat16; do
-    "$HP" bench --device cuda --dtype $dt --samples 96 --batch 32 --lrp false >"$OUT/bench-$dt.txt" 2>&1 \
+    timeout 120 "$HP" bench --device cuda --dtype $dt --samples 48 --batch 16 --lrp false >"$OUT/bench-$dt.txt" 2>&1 \
       || echo "bench $dt failed"
     cat "$OUT/bench-$dt.txt"
     grep -E "samples/s|batched \(" "$OUT/bench-$dt.txt" | sed "s/^/[$dt] /" >>"$SUMMARY"

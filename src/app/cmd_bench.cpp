@@ -261,6 +261,7 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
       ->check(CLI::IsMember({"float32", "bfloat16", "tf32"}));
   sub->add_option("--batch", opts->batch, "samples per batch in the batched protocol")->check(CLI::Range(1, 4096));
   table.entries.emplace_back(sub, [opts] {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they are measured, also into a file
     at::set_num_threads(opts->threads);
     std::printf("headprune bench: %d thread(s); BLAS: %s\n", at::get_num_threads(), openblas_kernel().c_str());
     const char* core = std::getenv("OPENBLAS_CORETYPE");

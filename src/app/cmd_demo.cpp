@@ -70,16 +70,22 @@ void add_demo_command(CLI::App& app, CommandTable& table) {
   sub->add_option("--seed", opts->demo.seed, "seed of the world, the initialisation and the analysis (default 1)");
   sub->add_flag("--retrain", opts->demo.retrain, "train the models even if models for the same settings exist");
   sub->add_flag("--small", opts->demo.small, "a smaller world, models and schedule (quick look, tests)");
-  sub->add_option("--threads", opts->demo.threads, "training threads (default 2; models depend on it)")
+  sub->add_option("--threads", opts->demo.threads,
+                  "LibTorch threads per trained model (default 1; the two models train at the same time; the "
+                  "trained weights depend on it)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--samples", opts->demo.analysis_samples,
-                  "validation questions per analysis run (default 200, small 48)")
+                  "validation questions per analysis run (default 500, small 64)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--ranks", opts->ranks, "MPI ranks of the analysis (default 2)")->check(CLI::PositiveNumber);
   sub->add_flag("--no-analysis", opts->no_analysis, "stop after training and writing the run configs");
   CLI::App* root = &app;
   table.entries.emplace_back(sub, [opts, root] {
     const auto t0 = std::chrono::steady_clock::now();
+    std::error_code ec;
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    if (ec) throw RuntimeFailure("cannot find this executable (/proc/self/exe): " + ec.message());
+    opts->demo.executable = self;  // train both models at once, as `headprune train` processes
     train::DemoResult r = train::prepare_demo(opts->demo);
     std::printf("\nheadprune demo (seed %llu%s): world %s%s\n", static_cast<unsigned long long>(opts->demo.seed),
                 opts->demo.small ? ", small" : "", r.world.dir.c_str(), r.world_reused ? " (reused)" : "");
@@ -104,9 +110,6 @@ void add_demo_command(CLI::App& app, CommandTable& table) {
       for (const auto& m : r.models) std::printf("  headprune run %s\n", m.run_config.c_str());
       return static_cast<int>(ExitCode::ok);
     }
-    std::error_code ec;
-    const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-    if (ec) throw RuntimeFailure("cannot find this executable (/proc/self/exe): " + ec.message());
     const std::string launch = launcher(opts->ranks);
     std::vector<std::string> results;
     for (const auto& m : r.models) {

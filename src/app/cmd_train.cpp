@@ -2,6 +2,8 @@
 // write a checkpoint folder that load_model() (and `headprune run`) reads (train/trainer.hpp).
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "app/commands.hpp"
 #include "headprune/common/error.hpp"
@@ -43,7 +45,16 @@ void add_train_command(CLI::App& app, CommandTable& table) {
       ->check(CLI::Range(3, 100000));
   sub->add_option("--max-regions", o.max_regions, "regions per image (default 0: 36 LXMERT, 100 VisualBERT)")
       ->check(CLI::NonNegativeNumber);
-  table.entries.emplace_back(sub, [job] {
+  auto metadata = std::make_shared<std::vector<std::string>>();
+  sub->add_option("--metadata", *metadata, "KEY=VALUE noted in training.json (repeatable; the demo stores its "
+                                           "settings hash this way)");
+  table.entries.emplace_back(sub, [job, metadata] {
+    for (const auto& kv : *metadata) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw UserError("--metadata '" + kv + "': expected KEY=VALUE");
+      job->metadata[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
     train::TrainReport r = train::run_training(*job);
     std::printf("trained %s: valid accuracy %.2f (before training %.2f), majority answer '%s' %.2f; %lld steps, "
                 "%.1f s\n",

@@ -1,15 +1,21 @@
 #include "headprune/train/demo.hpp"
 
 #include <nlohmann/json.hpp>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "headprune/common/error.hpp"
+
+extern char** environ;
 
 namespace headprune::train {
 
@@ -84,12 +90,56 @@ std::vector<int64_t> pick_visualized(const data::SyntheticWorld& world, int64_t 
   return ids;
 }
 
+std::string number(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+// The `headprune train` command line of a job (every option the demo sets).
+std::vector<std::string> train_command(const std::string& exe, const TrainJob& job) {
+  const TrainOptions& o = job.options;
+  std::vector<std::string> args = {exe, "train", "--model-config", job.model_config, "--questions", job.questions,
+                                   "--valid", job.valid, "--features", job.features, "--vocab", job.vocab,
+                                   "--answers", job.answers_dir, "--out", job.out_dir,
+                                   "--epochs", std::to_string(o.epochs), "--lr", number(o.lr),
+                                   "--batch-size", std::to_string(o.batch_size), "--seed", std::to_string(o.seed),
+                                   "--threads", std::to_string(o.threads), "--weight-decay", number(o.weight_decay),
+                                   "--warmup", number(o.warmup_fraction),
+                                   "--max-text-tokens", std::to_string(o.max_text_tokens),
+                                   "--max-regions", std::to_string(o.max_regions)};
+  if (job.overwrite) args.push_back("--overwrite");
+  for (const auto& [key, value] : job.metadata) {
+    args.push_back("--metadata");
+    args.push_back(key + "=" + value);
+  }
+  return args;
+}
+
+pid_t spawn(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
+  if (rc != 0) throw RuntimeFailure("cannot start " + args[0] + " (" + std::strerror(rc) + ")");
+  return pid;
+}
+
+// The exit code of a child; 128 + signal when it was killed.
+int wait_exit(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return 1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 }  // namespace
 
 data::SyntheticWorldOptions demo_world_options(uint64_t seed, bool small) {
   data::SyntheticWorldOptions o;
   o.seed = seed;
-  o.train_images = small ? 500 : 2000;
+  o.train_images = small ? 500 : 2000;  // 3000 / 12000 training questions
   o.valid_images = small ? 120 : 400;
   o.questions_per_image = 6;
   o.feature_dim = 32;
@@ -101,17 +151,17 @@ std::string demo_model_config(const std::string& family, const data::SyntheticWo
   const int64_t answers = static_cast<int64_t>(world.answers.size());
   const int64_t feat = world.options.feature_dim;
   nlohmann::json c;
+  (void)small;  // one architecture for both settings: the small setting only shrinks data and schedule
   if (family == "lxmert") {
-    const int64_t layers = small ? 1 : 2;
     c = {{"architectures", {"LxmertForQuestionAnswering"}},
          {"model_type", "lxmert"},
          {"hidden_size", 64},
          {"num_attention_heads", 4},
          {"intermediate_size", 128},
-         {"l_layers", layers},
-         {"x_layers", layers},
-         {"r_layers", layers},
-         {"num_hidden_layers", {{"language", layers}, {"cross_encoder", layers}, {"vision", layers}}},
+         {"l_layers", 1},
+         {"x_layers", 2},
+         {"r_layers", 1},
+         {"num_hidden_layers", {{"language", 1}, {"cross_encoder", 2}, {"vision", 1}}},
          {"visual_feat_dim", feat},
          {"visual_pos_dim", 4},
          {"num_qa_labels", answers},
@@ -130,7 +180,7 @@ std::string demo_model_config(const std::string& family, const data::SyntheticWo
          {"hidden_size", 64},
          {"num_attention_heads", 4},
          {"intermediate_size", 128},
-         {"num_hidden_layers", small ? 2 : 4},
+         {"num_hidden_layers", 4},
          {"visual_embedding_dim", feat},
          {"max_position_embeddings", 32},
          {"vocab_size", vocab},
@@ -151,8 +201,10 @@ std::string demo_model_config(const std::string& family, const data::SyntheticWo
 
 TrainOptions demo_train_options(const std::string& family, uint64_t seed, bool small, int threads) {
   TrainOptions o;
-  o.epochs = small ? 8 : 12;
-  o.batch_size = 64;
+  // Grounding (attending from a question word to the right region) appears only after a few
+  // thousand steps; small batches give more steps for the same compute.
+  o.epochs = small ? 20 : 18;
+  o.batch_size = 32;
   o.lr = 1e-3;
   o.seed = seed;
   o.threads = threads;
@@ -225,12 +277,14 @@ DemoResult prepare_demo(const DemoOptions& options) {
   }
 
   // 2. The models.
-  const int64_t samples = options.analysis_samples > 0 ? options.analysis_samples : (options.small ? 48 : 200);
+  const int64_t samples = options.analysis_samples > 0 ? options.analysis_samples : (options.small ? 64 : 500);
   std::error_code ec;
   fs::create_directories(root / "models", ec);
   fs::create_directories(root / "configs", ec);
   fs::create_directories(root / "results", ec);
   if (ec) throw RuntimeFailure(options.out_dir + ": cannot create the demo folders (" + ec.message() + ")");
+  std::vector<TrainJob> jobs;          // models to train
+  std::vector<size_t> job_model;       // index into result.models
   for (const std::string family : {"lxmert", "visualbert"}) {
     DemoModel m;
     m.family = family;
@@ -259,18 +313,40 @@ DemoResult prepare_demo(const DemoOptions& options) {
       job.options = to;
       job.metadata = {{"settings_hash", m.settings_hash}, {"demo_seed", std::to_string(options.seed)},
                       {"demo_setting", options.small ? "small" : "default"}};
-      spdlog::info("demo: training the {} model ({} epochs, {} threads)", family, to.epochs, to.threads);
-      TrainReport r = run_training(job);
-      fs::remove(config_path, ec);
-      m.valid_accuracy = r.final_valid_accuracy;
-      m.initial_accuracy = r.initial_valid_accuracy;
-      m.majority_answer = r.majority.answer;
-      m.majority_accuracy = r.majority.valid_accuracy;
-      m.seconds = r.seconds;
+      jobs.push_back(job);
+      job_model.push_back(result.models.size());
     }
-    write_text(m.run_config, demo_run_config(m, result.world, options.seed, samples, pick_visualized(world, samples)));
     result.models.push_back(m);
   }
+
+  if (!options.executable.empty() && jobs.size() > 1) {
+    // One `headprune train` process per model, at the same time (one core each).
+    std::vector<pid_t> pids;
+    for (const TrainJob& job : jobs) {
+      spdlog::info("demo: training {} ({} epochs, {} thread(s) each, in parallel)", job.out_dir, job.options.epochs,
+                   job.options.threads);
+      pids.push_back(spawn(train_command(options.executable, job)));
+    }
+    std::string failed;
+    for (size_t i = 0; i < pids.size(); ++i) {
+      const int code = wait_exit(pids[i]);
+      if (code != 0) failed += (failed.empty() ? "" : ", ") + jobs[i].out_dir + " (exit " + std::to_string(code) + ")";
+    }
+    if (!failed.empty())
+      throw RuntimeFailure("demo: training failed for " + failed + "; see the messages above");
+  } else {
+    for (const TrainJob& job : jobs) {
+      spdlog::info("demo: training {} ({} epochs, {} thread(s))", job.out_dir, job.options.epochs, job.options.threads);
+      run_training(job);
+    }
+  }
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    DemoModel& m = result.models[job_model[i]];
+    if (!load_reusable(m.dir, m.settings_hash, &m))
+      throw RuntimeFailure(m.dir + ": training finished but training.json lacks the demo's settings hash");
+  }
+  for (const DemoModel& m : result.models)
+    write_text(m.run_config, demo_run_config(m, result.world, options.seed, samples, pick_visualized(world, samples)));
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;
 }

@@ -263,8 +263,8 @@ TrainReport train_model(models::VqaModel& model, const data::BatchBuilder& build
                            " (loss is not finite): lower --lr or raise the warm-up");
     e.valid_accuracy = evaluate(model, valid_src, V, o.eval_batch_size);
     e.seconds = seconds_since(t_epoch);
-    spdlog::info("epoch {}/{}: train loss {:.4f}, valid accuracy {:.2f} ({:.1f} s)", epoch, o.epochs, e.train_loss,
-                 e.valid_accuracy, e.seconds);
+    spdlog::info("{} epoch {}/{}: train loss {:.4f}, valid accuracy {:.2f} ({:.1f} s)", models::family_name(model.family()),
+                 epoch, o.epochs, e.train_loss, e.valid_accuracy, e.seconds);
     report.epochs.push_back(e);
     if (on_epoch) on_epoch(e);
   }
@@ -314,6 +314,14 @@ TrainReport run_training(const TrainJob& job, const EpochCallback& on_epoch) {
   fs::remove_all(staging, ec);
   fs::create_directories(staging, ec);
   if (ec) throw RuntimeFailure(staging + ": cannot create the folder (" + ec.message() + ")");
+  struct RemoveStaging {  // a failed run leaves no half-written folder behind
+    const std::string& dir;
+    bool keep = false;
+    ~RemoveStaging() {
+      std::error_code ignored;
+      if (!keep) fs::remove_all(dir, ignored);
+    }
+  } cleanup{staging};
   copy_file(job.model_config, (fs::path(staging) / "config.json").string());
   models::LoadOptions load;
   load.dtype = at::kFloat;
@@ -378,6 +386,7 @@ TrainReport run_training(const TrainJob& job, const EpochCallback& on_epoch) {
   }
   fs::rename(staging, out, ec);
   if (ec) throw RuntimeFailure("cannot rename " + staging + " to " + job.out_dir + " (" + ec.message() + ")");
+  cleanup.keep = true;
   return report;
 }
 

@@ -34,6 +34,7 @@ struct Tol {
 Tol tolerance(const std::string& group, bool f64) {
   static const std::map<std::string, std::pair<Tol, Tol>> table = {
       {"logits", {{5e-12, 5e-13, false}, {2e-4, 2e-5, false}}},
+      {"logits (pruned)", {{5e-12, 5e-13, false}, {2e-4, 2e-5, false}}},
       {"forward", {{1e-12, 5e-13, false}, {5e-5, 1e-5, false}}},
       {"attn", {{5e-13, 5e-13, false}, {2e-5, 2e-5, false}}},
       {"attn_grad", {{5e-12, 2e-12, false}, {2e-4, 1e-4, false}}},
@@ -49,6 +50,19 @@ Tol tolerance(const std::string& group, bool f64) {
   return f64 ? it->second.first : it->second.second;
 }
 
+// Reduced precision on a GPU (tf32, bf16): normwise tolerances per quantity, stated from the
+// H200 runs recorded in docs/gpu.md. LRP relevance amplifies rounding ~2e5-fold and the protocol's
+// results depend on score cuts, so in reduced precision those are reported, not required.
+struct ReducedTol {
+  const char* group;
+  double tf32, bf16;  // normwise; 0 = informational
+};
+constexpr ReducedTol kReducedTol[] = {
+    {"logits", 2e-2, 1e-1},   {"forward", 2e-2, 1e-1},     {"attn", 2e-2, 1e-1},
+    {"attn_grad", 5e-2, 0},   {"scores/ours", 5e-2, 0},    {"vis/R", 5e-2, 0},
+    {"relevance", 5e-2, 0},
+};
+
 class Checker {
  public:
   /// `scale` > 1: reduced precision (tolerances scaled, normwise only, discrete results informative).
@@ -59,7 +73,14 @@ class Checker {
   void close(const std::string& group, const std::string& path, const at::Tensor& value) {
     GroupReport& g = group_report(group, false);
     Tol tol = tolerance(group, f64_);
-    if (scale_ > 1) tol = {0, std::min(0.5, tol.norm * scale_), true};
+    bool informational = false;
+    if (scale_ > 1) {  // reduced precision
+      double norm = 0;
+      for (const auto& r : kReducedTol)
+        if (group == r.group) norm = scale_ < 10000 ? r.tf32 : r.bf16;
+      informational = norm == 0;
+      tol = {0, informational ? INFINITY : norm, true};
+    }
     g.tol_abs = tol.normwise_only ? 0 : tol.abs;
     g.tol_norm = tol.norm;
     at::Tensor ref = h5::read_tensor(ref_, path).to(at::kDouble);
@@ -74,6 +95,7 @@ class Checker {
     g.max_abs = std::max(g.max_abs, max_abs);
     g.max_norm = std::max(g.max_norm, norm);
     bool ok = norm <= tol.norm && (tol.normwise_only || max_abs <= tol.abs);
+    if (informational) g.computed = true, g.tol_norm = 0, g.tol_abs = 0, g.informational = true;
     fail_unless(g, ok, path);
   }
 
@@ -128,7 +150,7 @@ class Checker {
     return it->second;
   }
   void fail_unless(GroupReport& g, bool ok, const std::string& path) {
-    if (ok || (scale_ > 1 && g.tol_norm == 0 && g.tol_abs == 0)) return;
+    if (ok || g.informational || (scale_ > 1 && g.tol_norm == 0 && g.tol_abs == 0)) return;
     if (g.failures++ == 0) g.first_failure = path;
   }
 
@@ -282,7 +304,7 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
         check.close("relevance", v + "/relevance", rel.unsqueeze(0));
       }
       at::Tensor logits = prune::masked_logits(*model, batch, keep_f.view({1, 1, M, H}))[0][0];
-      check.close("logits", v + "/logits", logits);
+      check.close("logits (pruned)", v + "/logits", logits);
       check.exact_attr("vis/pred_index", v, "pred_index", logits.argmax().item<int64_t>());
     }
 
@@ -318,7 +340,7 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
           at::Tensor logits = prune::masked_logits(*model, batch, keep)[0];      // [S,L]
           at::Tensor pred = logits.argmax(1);
           at::Tensor label = sample.label_vector.index_select(0, pred);
-          check.close("logits", p + "/logits", logits);
+          check.close("logits (pruned)", p + "/logits", logits);
           check.exact("prune/pred_index", p + "/pred_index", pred);
           check.exact("prune/label_score", p + (lxmert ? "/label_score" : "/target_score"), label);
           auto& acc = acc_sum[combo];
@@ -422,9 +444,15 @@ std::string ConformanceReport::table() const {
                 "quantity", "datasets", "max abs", "max norm", "tol abs", "tol norm", "status");
   out << line;
   for (const auto& g : groups) {
-    std::string status = !g.computed ? "not computed" : g.failures ? "FAIL (" + std::to_string(g.failures) + ", first " + g.first_failure + ")" : "ok";
-    const bool exact = g.tol_abs == 0 && g.tol_norm == 0;
-    if (exact)
+    std::string status = !g.computed ? "not computed"
+                         : g.failures ? "FAIL (" + std::to_string(g.failures) + ", first " + g.first_failure + ")"
+                         : g.informational ? "reported (not required in reduced precision)"
+                                           : "ok";
+    const bool exact = g.tol_abs == 0 && g.tol_norm == 0 && !g.informational;
+    if (g.informational)
+      std::snprintf(line, sizeof line, "%-34s %8lld %11.3e %11.3e %9s %9s  %s\n", g.group.c_str(),
+                    static_cast<long long>(g.datasets), g.max_abs, g.max_norm, "-", "-", status.c_str());
+    else if (exact)
       std::snprintf(line, sizeof line, "%-34s %8lld %11s %11s %9s %9s  %s\n", g.group.c_str(),
                     static_cast<long long>(g.datasets), g.max_abs > 0 ? std::to_string(g.max_abs).c_str() : "-", "-",
                     "exact", "exact", status.c_str());
