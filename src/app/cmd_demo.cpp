@@ -69,7 +69,7 @@ void add_demo_command(CLI::App& app, CommandTable& table) {
   sub->add_option("--out", opts->demo.out_dir, "demo folder (default out/demo)");
   sub->add_option("--seed", opts->demo.seed, "seed of the world, the initialisation and the analysis (default 1)");
   sub->add_flag("--retrain", opts->demo.retrain, "train the models even if models for the same settings exist");
-  sub->add_flag("--small", opts->demo.small, "a smaller world, models and schedule (quick look, tests)");
+  sub->add_flag("--small", opts->demo.small, "a smaller world and a shorter schedule (quick look, tests)");
   sub->add_option("--threads", opts->demo.threads,
                   "LibTorch threads per trained model (default 1; the two models train at the same time; the "
                   "trained weights depend on it)")

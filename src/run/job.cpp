@@ -31,6 +31,7 @@
 #include "headprune/prune/global_ranking.hpp"
 #include "headprune/prune/protocol.hpp"
 #include "headprune/run/plan.hpp"
+#include "headprune/visualize/visualize.hpp"
 
 namespace headprune::run {
 namespace fs = std::filesystem;
@@ -643,6 +644,11 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       io::write_results_file(ctx.cfg.output.path, {exp}, ctx.cfg.output.overwrite);
       fs::remove_all(partial);
       spdlog::info("wrote {} ({} samples, {} rank(s))", ctx.cfg.output.path, N, comm.size());
+      if (!ctx.cfg.visualize.samples.empty()) {  // visualize.samples inside a run: drawn by rank 0
+        ctx = Context{};                         // free the model first: visualize loads its own
+        auto report = visualize::visualize(config::load_config_text(yaml, options.config_path), {});
+        spdlog::info("visualizations of {} sample(s): {}", report.samples.size(), report.index_html);
+      }
     }
     comm.barrier();
     return static_cast<int>(ExitCode::ok);
