@@ -13,6 +13,7 @@
 #include <string>
 
 #include "app/commands.hpp"
+#include "headprune/common/build_info.hpp"
 #include "headprune/common/error.hpp"
 #include "headprune/train/demo.hpp"
 
@@ -129,8 +130,19 @@ void add_demo_command(CLI::App& app, CommandTable& table) {
       if (const int code = run_shell(cmd + " --overwrite"); code != 0) return code;
       where = merged;
     }
+    // The report: tables, plots and report.md (analysis/report.py, Debian's python3 + h5py + matplotlib).
+    const std::string script = build_info().source_dir + "/analysis/report.py";
+    std::string report;
+    if (results.size() > 0 && std::filesystem::exists(script) && std::filesystem::exists("/usr/bin/python3")) {
+      const std::string dir = (std::filesystem::path(r.world.dir).parent_path() / "report").string();
+      if (run_shell("/usr/bin/python3 " + quote(script) + " " + quote(where) + " --out " + quote(dir)) == 0)
+        report = dir + "/report.md";
+    }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("demo done in %.1f s; results: %s\n", seconds, where.c_str());
+    std::printf("visualizations: %s\n",
+                (std::filesystem::path(r.world.dir).parent_path() / "visualizations").string().c_str());
+    if (!report.empty()) std::printf("report: %s\n", report.c_str());
     return static_cast<int>(ExitCode::ok);
   });
 }

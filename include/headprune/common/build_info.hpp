@@ -9,6 +9,7 @@ struct BuildInfo {
   std::string version;     ///< project version (CMake)
   std::string git_commit;  ///< short commit at configure time, or "unknown"
   bool with_nccl;          ///< NCCL backend compiled in
+  std::string source_dir;  ///< the source tree it was built from (for analysis/ scripts)
 };
 
 const BuildInfo& build_info();
