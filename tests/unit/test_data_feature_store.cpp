@@ -22,16 +22,7 @@ using namespace headprune::data;
 using headprune::UserError;
 
 namespace {
-template <typename F>
-std::string user_error(F&& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a UserError";
-  return "";
-}
+using headprune::testing::user_error;
 
 // Deterministic values that exercise the float bit patterns: signed zeros, denormals, extremes.
 ImageRecord make_record(const std::string& id, int64_t num_boxes, int64_t dim, uint32_t seed) {

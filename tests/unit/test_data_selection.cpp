@@ -14,16 +14,7 @@ using namespace headprune::data;
 using headprune::UserError;
 
 namespace {
-template <typename F>
-std::string user_error(F&& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a UserError";
-  return "";
-}
+using headprune::testing::user_error;
 
 void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 

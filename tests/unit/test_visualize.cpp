@@ -37,16 +37,7 @@ namespace hptest = headprune::testing;
 
 namespace {
 
-template <typename F>
-std::string user_error(F&& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a UserError";
-  return "";
-}
+using headprune::testing::user_error;
 
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
