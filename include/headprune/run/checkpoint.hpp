@@ -1,0 +1,42 @@
+// Checkpoints of a run: what each rank finished, saved so that a rerun resumes.
+//
+//   <output>.partial/config.yaml              the result-defining config the partial results belong to
+//   <output>.partial/<run>-rank<r>-<seq>.h5   one u8 dataset "bundle": finished batches ("b<i>/...")
+//                                             and global-protocol cells ("c<k>_<i>/...")
+// Each file is written to a temporary name and renamed: a checkpoint is complete or absent.
+#pragma once
+
+#include <string>
+
+#include "headprune/config/config.hpp"
+#include "headprune/io/tensor_bundle.hpp"
+
+namespace headprune::run {
+
+std::string partial_dir(const config::Config& cfg);
+
+/// The config with the keys that do not change results (threads, logging, checkpoint cadence,
+/// overwrite) reset: partial results may be resumed only under the same text.
+std::string result_defining_yaml(config::Config cfg);
+
+/// Collects finished units and writes them to the rank's next checkpoint file on flush().
+class Checkpointer {
+ public:
+  Checkpointer(const std::string& dir, const std::string& run_id, int rank) : dir_(dir), run_id_(run_id), rank_(rank) {}
+  void add(const io::TensorBundle& b);
+  void flush();
+
+ private:
+  std::string dir_, run_id_;
+  int rank_;
+  int seq_ = 0;
+  io::TensorBundle pending_;
+};
+
+/// Every finished unit of every checkpoint file in `dir` (empty when there is none).
+io::TensorBundle load_partials(const std::string& dir);
+
+/// Whether `b` holds a key starting with `prefix` (a finished unit "b3/", "c2_5/").
+bool has_prefix(const io::TensorBundle& b, const std::string& prefix);
+
+}  // namespace headprune::run

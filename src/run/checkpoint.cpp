@@ -1,0 +1,61 @@
+#include "headprune/run/checkpoint.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "headprune/io/h5.hpp"
+
+namespace headprune::run {
+namespace fs = std::filesystem;
+using io::TensorBundle;
+
+std::string partial_dir(const config::Config& cfg) { return cfg.output.path + ".partial"; }
+
+std::string result_defining_yaml(config::Config cfg) {
+  cfg.output.overwrite = false;
+  cfg.log_level = "info";
+  cfg.run.threads_per_rank = 0;
+  cfg.run.checkpoint_every = 1;
+  cfg.run.progress_seconds = 0;
+  return config::to_yaml(cfg);
+}
+
+void Checkpointer::add(const TensorBundle& b) {
+  for (const auto& [k, v] : b) pending_[k] = v;
+}
+
+void Checkpointer::flush() {
+  if (pending_.empty()) return;
+  const std::string path = dir_ + "/" + run_id_ + "-rank" + std::to_string(rank_) + "-" + std::to_string(seq_++) + ".h5";
+  {
+    h5::File f(path + ".tmp", h5::File::Mode::create_truncate);
+    std::string bytes = io::pack_bundle(pending_);
+    f.write_u8("/bundle", std::vector<uint8_t>(bytes.begin(), bytes.end()), {static_cast<int64_t>(bytes.size())});
+  }
+  fs::rename(path + ".tmp", path);  // a checkpoint is complete or absent
+  pending_.clear();
+}
+
+TensorBundle load_partials(const std::string& dir) {
+  TensorBundle done;
+  if (!fs::is_directory(dir)) return done;
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".h5") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    h5::File h(f, h5::File::Mode::read);
+    auto bytes = h.read_u8("/bundle");
+    for (auto& [k, v] : io::unpack_bundle(std::string(bytes.begin(), bytes.end()), f)) done[k] = v;
+  }
+  return done;
+}
+
+bool has_prefix(const TensorBundle& b, const std::string& prefix) {
+  auto it = b.lower_bound(prefix);
+  return it != b.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+}
+
+}  // namespace headprune::run
