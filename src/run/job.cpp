@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <sched.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -222,20 +223,38 @@ TensorBundle run_cell(const Context& ctx, const Cell& cell, const TensorBundle& 
 // ---- progress -------------------------------------------------------------------------------
 class Progress {
  public:
-  Progress(const std::string& phase, int64_t total, int64_t seconds) : phase_(phase), total_(total), seconds_(seconds) {}
-  void step(int64_t done, int64_t samples_done) {
+  /// `total` units on rank 0, `samples_total` in the whole job (ranks get equal shares of the cost).
+  Progress(const std::string& phase, int64_t total, int64_t samples_total, int64_t seconds, const char* unit = "samples")
+      : phase_(phase), unit_(unit), total_(total), samples_total_(samples_total), seconds_(seconds),
+        tty_(isatty(STDERR_FILENO)) {}
+  void step(int64_t done) {
     auto now = std::chrono::steady_clock::now();
-    if (seconds_ <= 0 || now - last_ < std::chrono::seconds(seconds_)) return;
+    const bool last = done == total_;
+    if (seconds_ <= 0 || (!last && now - last_ < std::chrono::seconds(tty_ ? 1 : seconds_))) return;
     last_ = now;
-    double elapsed = std::chrono::duration<double>(now - start_).count();
-    double rate = samples_done / std::max(elapsed, 1e-9);
-    double eta = done ? elapsed * (total_ - done) / done : 0;
-    spdlog::info("{}: {}/{} on rank 0 ({:.1f} samples/s, ETA {:.0f} s)", phase_, done, total_, rate, eta);
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double fraction = total_ ? static_cast<double>(done) / total_ : 1.0;
+    const double samples = fraction * samples_total_;
+    const double eta = done ? elapsed * (total_ - done) / done : 0;
+    if (tty_) {  // a progress bar on a terminal, a log line otherwise
+      const int width = 30, filled = static_cast<int>(fraction * width);
+      std::fprintf(stderr, "\r%s [%s%s] ~%.0f/%lld %s, %.1f/s, ETA %.0f s%s", phase_.c_str(),
+                   std::string(static_cast<size_t>(filled), '#').c_str(),
+                   std::string(static_cast<size_t>(width - filled), ' ').c_str(), samples,
+                   static_cast<long long>(samples_total_), unit_, samples / std::max(elapsed, 1e-9), eta,
+                   last ? "\n" : "");
+      std::fflush(stderr);
+    } else {
+      spdlog::info("{}: ~{:.0f}/{} {} ({}/{} units on rank 0), {:.1f}/s, ETA {:.0f} s", phase_, samples, samples_total_,
+                   unit_, done, total_, samples / std::max(elapsed, 1e-9), eta);
+    }
   }
 
  private:
   std::string phase_;
-  int64_t total_, seconds_;
+  const char* unit_;
+  int64_t total_, samples_total_, seconds_;
+  bool tty_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
 };
 
@@ -417,8 +436,10 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     Checkpointer checkpoint(partial, run_id, comm.rank());
     TensorBundle mine;
     const auto my_batches = ctx.plan.batches_of(comm.rank(), todo);
-    Progress progress("scoring", static_cast<int64_t>(my_batches.size()), ctx.cfg.run.progress_seconds);
-    int64_t since_checkpoint = 0, samples_done = 0;
+    int64_t todo_samples = 0;
+    for (int64_t b : todo) todo_samples += ctx.plan.batch_begin[static_cast<size_t>(b) + 1] - ctx.plan.batch_begin[static_cast<size_t>(b)];
+    Progress progress("scoring", static_cast<int64_t>(my_batches.size()), todo_samples, ctx.cfg.run.progress_seconds);
+    int64_t since_checkpoint = 0;
     // Test hook: slows every batch down so that tests can interrupt a run mid-way.
     const char* delay_env = std::getenv("HEADPRUNE_TEST_BATCH_DELAY_MS");
     const int delay_ms = delay_env ? std::atoi(delay_env) : 0;
@@ -434,8 +455,7 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     };
     for (size_t i = 0; i < my_batches.size(); ++i) {
       after_unit(run_batch(ctx, my_batches[i]));
-      samples_done += ctx.plan.batch_begin[static_cast<size_t>(my_batches[i]) + 1] - ctx.plan.batch_begin[static_cast<size_t>(my_batches[i])];
-      if (root) progress.step(static_cast<int64_t>(i) + 1, samples_done);
+      if (root) progress.step(static_cast<int64_t>(i) + 1);
     }
     checkpoint.flush();
 
@@ -498,11 +518,12 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       comm.broadcast_bytes(todo_cells, 0);
       const auto* flat = reinterpret_cast<const int64_t*>(todo_cells.data());
       const size_t n_cells = todo_cells.size() / sizeof(int64_t);
-      Progress p2("global protocol", static_cast<int64_t>(n_cells), ctx.cfg.run.progress_seconds);
+      const int64_t my_cells = (static_cast<int64_t>(n_cells) + comm.size() - 1 - comm.rank()) / comm.size();
+      Progress p2("global protocol", my_cells, N * S, ctx.cfg.run.progress_seconds, "sample x ratio evaluations");
       for (size_t i = static_cast<size_t>(comm.rank()); i < n_cells; i += static_cast<size_t>(comm.size())) {
         Cell cell{flat[i] / nb, flat[i] % nb};
         after_unit(run_cell(ctx, cell, global_masks));
-        if (root) p2.step(static_cast<int64_t>(i / static_cast<size_t>(comm.size())) + 1, 0);
+        if (root) p2.step(static_cast<int64_t>(i / static_cast<size_t>(comm.size())) + 1);
       }
       checkpoint.flush();
       gather_into_done();
