@@ -1,0 +1,73 @@
+// The run plan: fixed batches, contiguous cost-balanced shards, the global protocol's cells.
+#include <gtest/gtest.h>
+
+#include <numeric>
+#include <set>
+
+#include "headprune/run/plan.hpp"
+
+using headprune::run::cells_of;
+using headprune::run::make_plan;
+using headprune::run::Plan;
+
+TEST(Plan, BatchesDependOnlyOnSampleOrderAndBatchSize) {
+  std::vector<int64_t> cost(23, 10);
+  std::vector<int64_t> all(6);
+  std::iota(all.begin(), all.end(), 0);
+  Plan one = make_plan(cost, 4, 1, all), four = make_plan(cost, 4, 4, all);
+  EXPECT_EQ(one.batch_begin, (std::vector<int64_t>{0, 4, 8, 12, 16, 20, 23}));
+  EXPECT_EQ(one.batch_begin, four.batch_begin);
+}
+
+TEST(Plan, ShardsAreContiguousCoverEveryBatchOnceAndBalanceCost) {
+  // Expensive samples at the front: a count-balanced split would give rank 0 most of the work.
+  std::vector<int64_t> cost;
+  for (int i = 0; i < 64; ++i) cost.push_back(i < 16 ? 400 : 100);
+  std::vector<int64_t> all(16);
+  std::iota(all.begin(), all.end(), 0);
+  for (int ranks : {1, 2, 3, 4}) {
+    Plan p = make_plan(cost, 4, ranks, all);
+    ASSERT_EQ(p.num_ranks(), ranks);
+    std::vector<int64_t> seen;
+    std::vector<int64_t> rank_cost;
+    for (int r = 0; r < ranks; ++r) {
+      auto mine = p.batches_of(r, all);
+      for (size_t i = 1; i < mine.size(); ++i) EXPECT_EQ(mine[i], mine[i - 1] + 1) << "contiguous";
+      seen.insert(seen.end(), mine.begin(), mine.end());
+      int64_t c = 0;
+      for (int64_t b : mine)
+        for (int64_t s = p.batch_begin[b]; s < p.batch_begin[b + 1]; ++s) c += cost[s];
+      rank_cost.push_back(c);
+    }
+    EXPECT_EQ(seen, all) << ranks << " ranks";
+    const int64_t total = std::accumulate(rank_cost.begin(), rank_cost.end(), int64_t{0});
+    for (int64_t c : rank_cost) EXPECT_LE(c, total / ranks + 1600) << "within one batch of the fair share";
+  }
+}
+
+TEST(Plan, ResumePlansOnlyWhatIsLeftAndRoundTrips) {
+  std::vector<int64_t> cost(40, 1);
+  std::vector<int64_t> todo = {1, 2, 5, 7, 8, 9};
+  Plan p = make_plan(cost, 4, 2, todo);
+  std::vector<int64_t> seen;
+  for (int r = 0; r < 2; ++r)
+    for (int64_t b : p.batches_of(r, todo)) seen.push_back(b);
+  EXPECT_EQ(seen, todo);
+  Plan q = Plan::deserialize(p.serialize());
+  EXPECT_EQ(q.batch_begin, p.batch_begin);
+  EXPECT_EQ(q.rank_begin, p.rank_begin);
+  EXPECT_EQ(q.num_samples, 40);
+}
+
+TEST(Plan, GlobalCellsCoverTheRatioBatchGridOnce) {
+  std::vector<int64_t> batches = {0, 1, 2, 3, 4};
+  std::set<std::pair<int64_t, int64_t>> cells;
+  size_t count = 0;
+  for (int r = 0; r < 3; ++r)
+    for (const auto& c : cells_of(r, 3, 10, batches)) {
+      cells.insert({c.ratio, c.batch});
+      ++count;
+    }
+  EXPECT_EQ(count, 50u);
+  EXPECT_EQ(cells.size(), 50u);
+}
