@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ccache git pkg-config
+  build-essential cmake ccache git pkg-config procps      # procps: pgrep in the job tests
   libtorch-dev libopenblas0-openmp          # LibTorch (CPU) + an optimized BLAS (OpenMP build, see README)
   libopenmpi-dev openmpi-bin                # MPI
   libhdf5-dev hdf5-tools                    # results and feature files (h5dump, h5diff)
