@@ -31,6 +31,8 @@ export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_btl_vader_single_copy_m
 # Open MPI's memory patcher hooks munmap; CUDA's teardown after MPI_Finalize then crashed a run on
 # the H200 (segfault at exit, after the results file was complete). Not yet confirmed as the cause.
 export OMPI_MCA_memory=^patcher
+# Debian's Open MPI needs no CUDA awareness here (NCCL does the device reductions).
+export OMPI_MCA_opal_cuda_support=0 OMPI_MCA_opal_warn_on_missing_libcuda=0
 
 if [ $DRY = 0 ]; then
   step "dependencies"
