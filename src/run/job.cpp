@@ -23,8 +23,6 @@
 #include "headprune/data/batch_builder.hpp"
 #include "headprune/dist/communicator.hpp"
 #include "headprune/explain/scores.hpp"
-#include "headprune/io/h5.hpp"
-#include "headprune/io/h5_tensor.hpp"
 #include "headprune/io/results_file.hpp"
 #include "headprune/io/tensor_bundle.hpp"
 #include "headprune/models/model.hpp"
