@@ -356,7 +356,7 @@ class Lxmert final : public VqaModel {
   }
 
   RelevanceMaps relevance_maps(const std::vector<at::Tensor>& attention, const std::vector<at::Tensor>& gradients,
-                               const at::Tensor& keep) const override {
+                               const at::Tensor& keep, int64_t /*text_tokens: read off the maps*/) const override {
     const int64_t T = attention[0].size(-1);  // module 0 is text self-attention
     const int64_t R = attention[static_cast<size_t>(n_text_)].size(-1);
     const auto opts = attention[0].options().requires_grad(false);

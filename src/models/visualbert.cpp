@@ -219,16 +219,19 @@ class VisualBert final : public VqaModel {
   }
 
   RelevanceMaps relevance_maps(const std::vector<at::Tensor>& attention, const std::vector<at::Tensor>& gradients,
-                               const at::Tensor& keep) const override {
-    const int64_t N = attention[0].size(-1);
-    at::Tensor R = at::eye(N, attention[0].options().requires_grad(false));
+                               const at::Tensor& keep, int64_t text_tokens) const override {
+    HP_ASSERT(text_tokens >= 2, "relevance_maps needs the question length");
+    at::Tensor R = at::eye(attention[0].size(-1), attention[0].options().requires_grad(false));
     for (size_t i = 0; i < attention.size(); ++i) {
       at::Tensor k = keep.defined() ? keep[static_cast<int64_t>(i)] : at::Tensor();
       R = R + at::matmul(avg_heads(attention[i][0].detach(), gradients[i][0], k), R);
     }
-    (void)N;
+    // The classifier token's row, without its relevance to itself (SelfAttentionGenerator).
+    const int64_t cls = text_tokens - 2;
+    at::Tensor row = R[cls].clone();
+    row[cls] = 0;
     RelevanceMaps maps;
-    maps.maps["relevance_matrix"] = R;
+    maps.maps["relevance"] = row;
     return maps;
   }
 

@@ -125,11 +125,12 @@ std::vector<const data::Sample*> samples_of_batch(const Context& ctx, int64_t b)
 // Soft scores of predicted answer indices [B, k] for the batch's samples.
 at::Tensor label_scores(const Context& ctx, const std::vector<const data::Sample*>& samples, const at::Tensor& pred) {
   at::Tensor out = at::zeros(pred.sizes(), at::kDouble);
-  at::Tensor p = pred.reshape({pred.size(0), -1}).cpu();
+  at::Tensor p = pred.reshape({pred.size(0), -1}).cpu().to(at::kLong).contiguous();
+  auto pa = p.accessor<int64_t, 2>();
   at::Tensor o = out.view({pred.size(0), -1});
+  auto oa = o.accessor<double, 2>();
   for (int64_t b = 0; b < p.size(0); ++b)
-    for (int64_t k = 0; k < p.size(1); ++k)
-      o[b][k] = samples[static_cast<size_t>(b)]->score(ctx.vocab->answer(p[b][k].item<int64_t>()));
+    for (int64_t k = 0; k < p.size(1); ++k) oa[b][k] = samples[static_cast<size_t>(b)]->score(ctx.vocab->answer(pa[b][k]));
   return out;
 }
 

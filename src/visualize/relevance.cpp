@@ -90,13 +90,12 @@ SampleVisualization compute_relevance(const models::VqaModel& model, const data:
     st.answer_index = logits[k].argmax().item<int64_t>();
     st.answer = vocab.answer(st.answer_index);
     st.answer_score = sample.score(st.answer);
-    models::RelevanceMaps rm = model.relevance_maps(sr.attention, sr.gradients, keep_f[k]);
+    models::RelevanceMaps rm = model.relevance_maps(sr.attention, sr.gradients, keep_f[k], T);
     if (lxmert) {
       st.token_relevance = clean(to_vector(rm.maps.at("R_t_t")[0]));
       st.region_relevance = clean(to_vector(rm.maps.at("R_t_i")[0]));
     } else {
-      at::Tensor row = rm.maps.at("relevance_matrix")[T - 2].clone();
-      row[T - 2] = 0;
+      const at::Tensor& row = rm.maps.at("relevance");
       st.token_relevance = clean(to_vector(row.slice(0, 0, T)));
       st.region_relevance = clean(to_vector(row.slice(0, T, T + R)));
     }

@@ -66,7 +66,9 @@ struct LrpResult {
 
 /// Relevance maps of the seed's generic attention-explainability rules (visualisations).
 struct RelevanceMaps {
-  std::map<std::string, at::Tensor> maps;  ///< LXMERT: R_t_t, R_t_i, R_i_i, R_i_t; VisualBERT: relevance
+  /// LXMERT: R_t_t, R_t_i, R_i_i, R_i_t; VisualBERT: relevance [N] = the classifier token's row
+  /// (entry T-2 set to 0; tokens are columns 0..T-1, regions T..N-1)
+  std::map<std::string, at::Tensor> maps;
   int64_t nan_entries_zeroed = 0;          ///< LXMERT: NaN entries of the cross rule set to 0
 };
 
@@ -91,8 +93,9 @@ class VqaModel {
 
   /// The seed's relevance maps from one example's attention maps and their gradients
   /// (`attention` / `gradients` per module, [1,H,Q,K]); `keep` [modules, heads] masks the maps.
-  virtual RelevanceMaps relevance_maps(const std::vector<at::Tensor>& attention,
-                                       const std::vector<at::Tensor>& gradients, const at::Tensor& keep) const = 0;
+  /// `text_tokens`: the example's question length (VisualBERT reads its classifier token at T - 2).
+  virtual RelevanceMaps relevance_maps(const std::vector<at::Tensor>& attention, const std::vector<at::Tensor>& gradients,
+                                       const at::Tensor& keep, int64_t text_tokens) const = 0;
 
   /// Every parameter by checkpoint name, sharing storage with the model (for training and
   /// saving: write_safetensors(parameters()) gives a checkpoint load_model reads back).

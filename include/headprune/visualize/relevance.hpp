@@ -4,12 +4,12 @@
 // One unpruned forward + backward gives the head scores of `method` and every module's
 // attention map and gradient (explain::score_batch with keep_maps). For each ratio r:
 //   keep   = prune::keep_mask(scores, r, Sign::negative, rule): the least important heads go;
-//   maps   = model.relevance_maps(attention, gradients, keep): the mask multiplies the attention
+//   maps   = model.relevance_maps(attention, gradients, keep, T): the mask multiplies the attention
 //            maps only, the gradients are those of the unpruned forward (as the seed);
 //   answer = argmax of a separate pruned forward (prune::masked_logits), all ratios in one batch.
 // The relevance drawn is the answer's row of the maps:
 //   LXMERT      tokens: R_t_t[0] ([CLS] row, entry 0 zeroed by the rules); regions: R_t_i[0]
-//   VisualBERT  r = relevance_matrix[T-2] (the classifier token) with r[T-2] = 0;
+//   VisualBERT  r = maps["relevance"]: the classifier token T-2's row with r[T-2] = 0;
 //               tokens: r[0 .. T-1], regions: r[T .. T+R-1]
 // which is what src/verify/conformance.cpp checks against the seed's numbers.
 #pragma once
