@@ -29,6 +29,7 @@ fi
 cmd=("${mpi[@]}" "$(hp_binary)" run "$config")
 [ -z "$HP_DEVICE" ] || cmd+=("device=$HP_DEVICE")
 cmd+=("$@")
-echo "debug.sh: $(hp_print_cmd "${cmd[@]}")" >&2
+hp_gpu_mpi_env "$HP_DEVICE"
+echo "debug.sh: ${HP_GPU_ENV_NOTE:+$HP_GPU_ENV_NOTE }$(hp_print_cmd "${cmd[@]}")" >&2
 [ "$dry" -eq 1 ] && exit 0
 exec "${cmd[@]}"

@@ -24,6 +24,21 @@ hp_device() {
   fi
 }
 
+# GPU runs start without Open MPI's memory patcher, which rewrites munmap & co. inside the process
+# for its registration cache: on the lent H200 a CUDA run crashed in library teardown after
+# MPI_Finalize (results complete, exit status 139) with it loaded (docs/gpu.md). A value the
+# cluster or the user set already wins. DEVICE: the run's device (cuda or anything else).
+# Sets HP_GPU_ENV_NOTE to what it exported, for the job log ("" if nothing).
+# shellcheck disable=SC2034  # HP_GPU_ENV_NOTE is read by the calling job script
+hp_gpu_mpi_env() {
+  HP_GPU_ENV_NOTE=""
+  [ "${1:-}" = cuda ] || return 0
+  if [ -z "${OMPI_MCA_memory+x}" ]; then
+    export OMPI_MCA_memory='^patcher'
+    HP_GPU_ENV_NOTE="OMPI_MCA_memory=^patcher"
+  fi
+}
+
 # Loads $HP_MODULES with the cluster's `module` command (environment modules or Lmod).
 hp_load_modules() {
   [ -n "${HP_MODULES:-}" ] || return 0

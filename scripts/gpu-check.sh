@@ -29,7 +29,8 @@ record() { printf '%-58s %s\n' "$1" "$2" | tee -a "$SUMMARY"; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 # Open MPI's memory patcher hooks munmap; CUDA's teardown after MPI_Finalize then crashed a run on
-# the H200 (segfault at exit, after the results file was complete). Not yet confirmed as the cause.
+# the H200 (segfault at exit, after the results file was complete). Not yet confirmed as the cause:
+# the determinism step runs once with it loaded to find out (jobs/lib.sh turns it off on GPUs).
 export OMPI_MCA_memory=^patcher
 # Debian's Open MPI needs no CUDA awareness here (NCCL does the device reductions).
 export OMPI_MCA_opal_cuda_support=0 OMPI_MCA_opal_warn_on_missing_libcuda=0
@@ -122,11 +123,23 @@ prune: {protocols: [per_sample, global], granularities: [head, layer]}
 run: {batch_size: 5, threads_per_rank: 1, progress_seconds: 0}
 output: {path: $D/np1.h5}
 YAML
-if "$HP" run "$D/run.yaml" 2>"$D/np1.log" && mpirun -n 2 --bind-to none "$HP" run "$D/run.yaml" output.path="$D/np2.h5" 2>"$D/np2.log"; then
+# First with Open MPI's memory patcher loaded (its default; a singleton run, as the one that
+# crashed at exit on the H200), to confirm or rule out the patcher as the cause (the crash handler
+# prints a backtrace if it crashes).
+env -u OMPI_MCA_memory timeout 180 "$HP" run "$D/run.yaml" output.path="$D/np1_patcher.h5" >"$D/np1_patcher.log" 2>&1
+rc=$?
+record "1-rank run on $DEVICE, memory patcher loaded" "exit $rc$([ -s "$D/np1_patcher.h5" ] && echo ', results written')"
+grep -A12 "fatal signal" "$D/np1_patcher.log" | head -14
+# Then without it (OMPI_MCA_memory=^patcher, exported above): 1 and 2 ranks. A crash at exit
+# does not stop the comparison: the results files are complete before MPI_Finalize.
+timeout 180 "$HP" run "$D/run.yaml" 2>"$D/np1.log"; rc1=$?
+timeout 180 mpirun -n 2 --bind-to none "$HP" run "$D/run.yaml" output.path="$D/np2.h5" 2>"$D/np2.log"; rc2=$?
+record "1-rank / 2-rank run on $DEVICE, patcher off" "exit $rc1 / $rc2"
+if [ -s "$D/np1.h5" ] && [ -s "$D/np2.h5" ]; then
   if "$PYTHON" tests/support/compare_results.py "$D/np1.h5" "$D/np2.h5"; then record "determinism 1 vs 2 ranks ($DEVICE)" "identical"
   else record "determinism 1 vs 2 ranks ($DEVICE)" "DIFFERENT"; fi
 else
-  tail -5 "$D"/np*.log; record "determinism run ($DEVICE)" "FAILED"
+  tail -5 "$D"/np*.log; record "determinism run ($DEVICE)" "FAILED (no results file)"
 fi
 
 step "protocol benchmark on $DEVICE"

@@ -21,6 +21,14 @@ void add_conformance_command(CLI::App& app, CommandTable& table) {
   sub->add_option("--device", opts->device, "cpu, cuda or cuda:N");
   sub->add_option("--precision", opts->reduced_precision, "reduced precision on a GPU: tf32 or bf16 (with --dtype float32)")
       ->check(CLI::IsMember({"tf32", "bf16"}));
+  sub->add_option("--probes", opts->stability_probes,
+                  "float32: float64 replays with perturbed weights that find ill-conditioned datasets (0 = off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
+  sub->add_option("--perturb", opts->perturb_relative_eps,
+                  "sensitivity study: scale every weight of the replay by (1 + EPS U(-1,1))")
+      ->check(CLI::Range(0.0, 1e-2));
+  sub->add_option("--perturb-seed", opts->perturb_seed, "seed of --perturb")->capture_default_str();
   table.entries.emplace_back(sub, [opts] {
     verify::ConformanceReport report = verify::run_conformance(*opts);
     std::fputs(report.table().c_str(), stdout);

@@ -9,11 +9,13 @@
 
 #include "app/commands.hpp"
 #include "headprune/common/build_info.hpp"
+#include "headprune/common/crash.hpp"
 #include "headprune/common/error.hpp"
 #include "headprune/common/log.hpp"
 
 int main(int argc, char** argv) {
   using headprune::ExitCode;
+  headprune::install_crash_handlers("the command");
   CLI::App app{"headprune: explain and prune the attention heads of vision-language transformers"};
   app.set_version_flag("--version", "headprune " + headprune::build_info().version + " (" +
                                         headprune::build_info().git_commit + ")");

@@ -14,6 +14,7 @@
 #include <tuple>
 
 #include "dist/backends.hpp"
+#include "headprune/common/crash.hpp"
 #include "headprune/common/error.hpp"
 
 namespace headprune::dist {
@@ -272,6 +273,8 @@ MpiSession::~MpiSession() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized) MPI_Finalize();
+  // Open MPI's handlers are gone; a crash in library teardown from here on is still reported.
+  install_crash_handlers("exit, after MPI_Finalize");
 }
 
 void abort_job(int exit_code) {

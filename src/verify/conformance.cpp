@@ -1,6 +1,7 @@
 #include "headprune/verify/conformance.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/grad_mode.h>
 #include <spdlog/spdlog.h>
 
@@ -63,11 +64,40 @@ constexpr ReducedTol kReducedTol[] = {
     {"relevance", 5e-2, 0},
 };
 
+/// Per dataset path: the largest normwise deviation of a perturbed float64 replay from the
+/// unperturbed one (not from the reference: a wrong reference must not look like instability).
+using ProbeSpread = std::map<std::string, double>;
+
+struct ProbeRecorder {
+  bool baseline_pass = true;
+  std::map<std::string, at::Tensor> baseline;
+  ProbeSpread spread;
+
+  void observe(const std::string& path, const at::Tensor& value) {
+    if (baseline_pass) {
+      baseline[path] = value;
+      return;
+    }
+    const at::Tensor& base = baseline.at(path);
+    double base_norm = base.norm().item<double>();
+    double diff = (value - base).norm().item<double>();
+    double dev = base_norm > 0 ? diff / base_norm : diff;
+    if (std::isnan(dev)) dev = INFINITY;
+    double& s = spread[path];
+    s = std::max(s, dev);
+  }
+};
+
 class Checker {
  public:
   /// `scale` > 1: reduced precision (tolerances scaled, normwise only, discrete results informative).
   Checker(const h5::File& ref, h5::File* out, bool f64, double scale = 1.0)
       : ref_(ref), out_(out), f64_(f64), scale_(scale) {}
+
+  /// Probe mode: float quantities only go to `recorder`; nothing is judged.
+  void record_into(ProbeRecorder* recorder) { record_ = recorder; }
+  /// Datasets whose probe deviation exceeds their tolerance are excluded as ill-conditioned.
+  void exclude_unstable(const ProbeSpread* spread) { probe_ = spread; }
 
   // Float quantity within the group's tolerance.
   void close(const std::string& group, const std::string& path, const at::Tensor& value) {
@@ -91,7 +121,20 @@ class Checker {
     double ref_norm = ref.norm().item<double>();
     double norm = ref_norm > 0 ? (port - ref).norm().item<double>() / ref_norm : (port - ref).norm().item<double>();
     if (std::isnan(max_abs) || std::isnan(norm)) max_abs = norm = INFINITY;
+    if (record_) {
+      record_->observe(path, port);
+      return;
+    }
     g.datasets++;
+    if (probe_) {
+      auto it = probe_->find(path);
+      if (it != probe_->end() && it->second > tol.norm) {
+        if (g.ill_conditioned++ == 0) g.first_ill_conditioned = path;
+        g.excluded_max_norm = std::max(g.excluded_max_norm, norm);
+        g.probe_max_norm = std::max(g.probe_max_norm, it->second);
+        return;
+      }
+    }
     g.max_abs = std::max(g.max_abs, max_abs);
     g.max_norm = std::max(g.max_norm, norm);
     bool ok = norm <= tol.norm && (tol.normwise_only || max_abs <= tol.abs);
@@ -158,6 +201,8 @@ class Checker {
   h5::File* out_;
   bool f64_;
   double scale_;
+  ProbeRecorder* record_ = nullptr;
+  const ProbeSpread* probe_ = nullptr;
   std::map<std::string, GroupReport> groups_;
   std::vector<std::string> order_;
 };
@@ -169,7 +214,7 @@ std::string sample_name(int64_t i) {
 }
 
 std::string module_name(int64_t m) {
-  char buf[16];
+  char buf[24];
   std::snprintf(buf, sizeof buf, "m%02lld", static_cast<long long>(m));
   return buf;
 }
@@ -214,8 +259,22 @@ FixtureSample read_fixture_sample(const h5::File& ref, int64_t index, models::Fa
 
 namespace {
 
+// Scales every floating-point weight by (1 + eps * U(-1, 1)), drawn in float64 on the CPU from a
+// generator seeded with `seed` in the (sorted) order of parameters(): the same on any device.
+void perturb_weights(const models::VqaModel& model, double eps, uint64_t seed) {
+  at::NoGradGuard no_grad;
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  for (const auto& [name, w] : model.parameters()) {
+    if (!at::isFloatingType(w.scalar_type())) continue;
+    at::Tensor u = at::empty(w.sizes(), at::kDouble).uniform_(-1.0, 1.0, gen);
+    w.copy_(w.to(at::kCPU, at::kDouble) * (1.0 + eps * u));
+  }
+}
+
+// `scoring_only`: the unpruned forward, attention, gradients, LRP and scores, without the
+// visualisation and protocol parts (the stability probe needs no more).
 void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* out, Checker& check,
-                  const std::string& kind, bool f64) {
+                  const std::string& kind, bool f64, bool scoring_only = false) {
   const at::ScalarType dtype = f64 ? at::kDouble : opt.reduced_precision == "bf16" ? at::kBFloat16 : at::kFloat;
   models::LoadOptions lo{dtype, true, ""};
   lo.device = opt.device;
@@ -226,6 +285,7 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
   auto model = models::load_model(opt.reference_dir, lo);
   const bool lxmert = model->family() == models::Family::lxmert;
   if ((kind == "lxmert") != lxmert) throw UserError(opt.reference_dir + ": reference.h5 kind '" + kind + "' does not match config.json");
+  if (opt.perturb_relative_eps > 0) perturb_weights(*model, opt.perturb_relative_eps, opt.perturb_seed);
   const int64_t n_samples = ref.attr_i64("/", "n_samples");
   const int64_t M = model->num_modules(), H = model->heads();
   const auto steps = read_vec(ref, "/meta/prune_steps");
@@ -278,6 +338,7 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
     check.close("scores/ours", s + "/scores/ours_layer", sr.scores[Method::ours].layer[0]);
     check.close("scores/lrp", s + "/scores/lrp_head", sr.scores[Method::lrp].head[0]);
     check.close("scores/lrp", s + "/scores/lrp_layer", sr.scores[Method::lrp].layer[0]);
+    if (scoring_only) continue;
 
     // Relevance maps of pruned models (visualisation): prune the lowest 'ours' head scores.
     const at::Tensor ours_head = sr.scores[Method::ours].head[0];
@@ -352,6 +413,7 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
   }
 
   // Accuracies as the seed prints them.
+  if (scoring_only) return;
   for (const auto& [combo, acc] : acc_sum) {
     const std::string r = "/results/" + combo;
     at::Tensor acc_t = at::tensor(acc, at::kDouble);
@@ -435,14 +497,23 @@ bool ConformanceReport::passed() const {
 std::string ConformanceReport::table() const {
   std::ostringstream out;
   char line[512];
-  std::snprintf(line, sizeof line, "conformance %s (%s)\n%-34s %8s %11s %11s %9s %9s  %s\n", kind.c_str(), dtype.c_str(),
-                "quantity", "datasets", "max abs", "max norm", "tol abs", "tol norm", "status");
+  out << "conformance " << kind << " (" << dtype << ")\n";
+  if (!probe.empty()) out << "stability probe: " << probe << "\n";
+  std::snprintf(line, sizeof line, "%-34s %8s %11s %11s %9s %9s  %s\n", "quantity", "datasets", "max abs", "max norm",
+                "tol abs", "tol norm", "status");
   out << line;
   for (const auto& g : groups) {
     std::string status = !g.computed ? "not computed"
                          : g.failures ? "FAIL (" + std::to_string(g.failures) + ", first " + g.first_failure + ")"
                          : g.informational ? "reported (not required in reduced precision)"
                                            : "ok";
+    if (g.ill_conditioned) {
+      char note[320];
+      std::snprintf(note, sizeof note, "; %lld ill-conditioned, excluded (first %s: probe %.1e, this run %.1e)",
+                    static_cast<long long>(g.ill_conditioned), g.first_ill_conditioned.c_str(), g.probe_max_norm,
+                    g.excluded_max_norm);
+      status += note;
+    }
     const bool exact = g.tol_abs == 0 && g.tol_norm == 0 && !g.informational;
     if (g.informational)
       std::snprintf(line, sizeof line, "%-34s %8lld %11.3e %11.3e %9s %9s  %s\n", g.group.c_str(),
@@ -491,8 +562,28 @@ ConformanceReport run_conformance(const ConformanceOptions& opt) {
     const double scale = opt.reduced_precision == "tf32" ? 8192.0 : opt.reduced_precision == "bf16" ? 65536.0 : 1.0;
     if (!opt.reduced_precision.empty()) report.dtype += "/" + opt.reduced_precision;
     report.dtype += " on " + opt.device;
-    Checker check(ref, out.get(), report.dtype.rfind("float64", 0) == 0, scale);
-    replay_model(opt, ref, out.get(), check, report.kind, report.dtype.rfind("float64", 0) == 0);
+    const bool f64 = report.dtype.rfind("float64", 0) == 0;
+    Checker check(ref, out.get(), f64, scale);
+    ProbeRecorder recorder;
+    if (!f64 && opt.reduced_precision.empty() && opt.stability_probes > 0) {
+      // Pass 0: the unperturbed float64 replay; passes 1..N: perturbed weights, seeds 1..N.
+      for (int k = 0; k <= opt.stability_probes; ++k) {
+        ConformanceOptions probe_opt = opt;
+        probe_opt.device = "cpu";
+        probe_opt.perturb_relative_eps = k == 0 ? 0.0 : opt.probe_relative_eps;
+        probe_opt.perturb_seed = static_cast<uint64_t>(k);
+        recorder.baseline_pass = k == 0;
+        Checker probe(ref, nullptr, /*f64=*/true);
+        probe.record_into(&recorder);
+        replay_model(probe_opt, ref, nullptr, probe, report.kind, /*f64=*/true, /*scoring_only=*/true);
+      }
+      char what[160];
+      std::snprintf(what, sizeof what, "%d float64 replays on the CPU with weights x (1 + %.2g U(-1,1)), against the unperturbed one",
+                    opt.stability_probes, opt.probe_relative_eps);
+      report.probe = what;
+      check.exclude_unstable(&recorder.spread);
+    }
+    replay_model(opt, ref, out.get(), check, report.kind, f64);
     report.groups = check.groups();
   } else {
     throw UserError(ref_path + ": attribute 'kind' is '" + report.kind + "' (expected lxmert, visualbert or tokenizer)");

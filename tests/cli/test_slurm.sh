@@ -122,6 +122,14 @@ HEADPRUNE_TEST_BATCH_DELAY_MS=0 "$SRC/jobs/debug.sh" "$WORK/configs/tiny_lxmert.
   >"$WORK/debug.log" 2>&1 || { cat "$WORK/debug.log"; fail "jobs/debug.sh"; }
 grep -q "debug.sh: mpirun -n 1 " "$WORK/debug.log" || fail "debug.sh: no mpirun -n 1 line"
 [ -s "$WORK/debug.h5" ] || fail "debug.sh wrote no results"
+# GPU runs go without Open MPI's memory patcher unless the user set OMPI_MCA_memory (jobs/lib.sh).
+env -u OMPI_MCA_memory HP_DEVICE=cuda "$SRC/jobs/debug.sh" --dry-run "$WORK/configs/tiny_lxmert.yaml" 2>"$WORK/dbg_gpu.txt"
+grep -q "debug.sh: OMPI_MCA_memory=^patcher mpirun -n 1 .* device=cuda" "$WORK/dbg_gpu.txt" \
+  || { cat "$WORK/dbg_gpu.txt"; fail "debug.sh on cuda: no OMPI_MCA_memory=^patcher"; }
+OMPI_MCA_memory=patcher HP_DEVICE=cuda "$SRC/jobs/debug.sh" --dry-run "$WORK/configs/tiny_lxmert.yaml" 2>"$WORK/dbg_gpu.txt"
+if grep -q "OMPI_MCA_memory" "$WORK/dbg_gpu.txt"; then cat "$WORK/dbg_gpu.txt"; fail "debug.sh replaced the user's OMPI_MCA_memory"; fi
+env -u OMPI_MCA_memory HP_DEVICE=cpu "$SRC/jobs/debug.sh" --dry-run "$WORK/configs/tiny_lxmert.yaml" 2>"$WORK/dbg_cpu.txt"
+if grep -q "OMPI_MCA_memory" "$WORK/dbg_cpu.txt"; then cat "$WORK/dbg_cpu.txt"; fail "debug.sh on cpu set OMPI_MCA_memory"; fi
 
 # --- dry run: the sbatch lines, nothing submitted ------------------------------------------------
 "${submit[@]}" --dry-run >"$WORK/dry.txt" 2>&1 || { cat "$WORK/dry.txt"; fail "submit.sh --dry-run"; }

@@ -24,6 +24,20 @@ struct ConformanceOptions {
   /// (and for tf32 gradients, 'ours' scores, relevance maps) are checked normwise against the
   /// stated tolerances of docs/gpu.md; LRP and protocol results are reported, not required.
   std::string reduced_precision;
+
+  /// Stability probe (float32 without reduced precision): before the comparison, replay the
+  /// scoring part `stability_probes` times in float64 on the CPU with every weight scaled by
+  /// (1 + probe_relative_eps * U(-1, 1)) (seeds 1..N). A float dataset whose probe results already
+  /// differ from the reference by more than its float32 tolerance is ill-conditioned at that
+  /// precision (LXMERT's LRP at the encoder input: a relevance ratio with a near-zero denominator
+  /// flips sign), so any float32 summation order may land on either side: it is reported and
+  /// excluded, not required. 0 = off.
+  int stability_probes = 8;
+  double probe_relative_eps = 0x1p-22;  ///< 4 x float32's unit roundoff
+  /// The same perturbation applied to the replay under test (sensitivity studies; tests emulate
+  /// another summation order with it). 0 = the fixture's weights as they are.
+  double perturb_relative_eps = 0;
+  uint64_t perturb_seed = 1;
 };
 
 /// One row of the report: a quantity group and its worst errors.
@@ -36,11 +50,18 @@ struct GroupReport {
   bool computed = true;
   bool informational = false;  ///< reduced precision: reported, not required
   std::string first_failure;  ///< path of the first failing dataset
+  /// Datasets the stability probe found ill-conditioned at this precision: not required, and not
+  /// folded into max_abs / max_norm (their own worst error is excluded_max_norm).
+  int64_t ill_conditioned = 0;
+  double excluded_max_norm = 0;
+  double probe_max_norm = 0;           ///< the probe's largest deviation among them
+  std::string first_ill_conditioned;  ///< path of the first one
 };
 
 struct ConformanceReport {
   std::string kind;  ///< lxmert, visualbert or tokenizer
   std::string dtype;
+  std::string probe;  ///< how the stability probe ran ("" = not run)
   std::vector<GroupReport> groups;
   bool passed() const;
   std::string table() const;  ///< the printed table
