@@ -26,10 +26,11 @@ mpi=(mpirun -n "${HP_DEBUG_RANKS:-1}" --bind-to none)
 if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
-cmd=("${mpi[@]}" "$(hp_binary)" run "$config")
-[ -z "$HP_DEVICE" ] || cmd+=("device=$HP_DEVICE")
-cmd+=("$@")
-hp_gpu_mpi_env "$HP_DEVICE"
+overrides=()
+[ -z "$HP_DEVICE" ] || overrides+=("device=$HP_DEVICE")
+overrides+=("$@")
+cmd=("${mpi[@]}" "$(hp_binary)" run "$config" "${overrides[@]}")
+hp_gpu_mpi_env "$(hp_config_device "$config" "${overrides[@]}")"
 echo "debug.sh: ${HP_GPU_ENV_NOTE:+$HP_GPU_ENV_NOTE }$(hp_print_cmd "${cmd[@]}")" >&2
 [ "$dry" -eq 1 ] && exit 0
 exec "${cmd[@]}"

@@ -32,11 +32,26 @@ hp_device() {
 # shellcheck disable=SC2034  # HP_GPU_ENV_NOTE is read by the calling job script
 hp_gpu_mpi_env() {
   HP_GPU_ENV_NOTE=""
-  [ "${1:-}" = cuda ] || return 0
+  case "${1:-}" in cuda | cuda:*) ;; *) return 0 ;; esac
+  # Set but empty counts as the user's choice too (Open MPI's defaults).
   if [ -z "${OMPI_MCA_memory+x}" ]; then
     export OMPI_MCA_memory='^patcher'
     HP_GPU_ENV_NOTE="OMPI_MCA_memory=^patcher"
   fi
+}
+
+# The device a run of CONFIG with OVERRIDES will use: the last device=... override, else the
+# config's top-level `device:` line (block-style YAML, as configs/ are written), else cpu.
+hp_config_device() {
+  local config="$1" dev="" arg
+  shift
+  for arg in "$@"; do
+    case "$arg" in device=*) dev="${arg#device=}" ;; esac
+  done
+  if [ -z "$dev" ] && [ -r "$config" ]; then
+    dev="$(sed -n -E 's/^device:[[:space:]]*["'\'']?([A-Za-z0-9:]+).*/\1/p' "$config" | tail -n 1)"
+  fi
+  echo "${dev:-cpu}"
 }
 
 # Loads $HP_MODULES with the cluster's `module` command (environment modules or Lmod).

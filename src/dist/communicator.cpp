@@ -252,6 +252,7 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   mpi_check(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "MPI_Comm_rank");
   mpi_check(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
   std::tie(local_rank_, local_size_) = node_local(MPI_COMM_WORLD);
+  if (size_ > 1) set_crash_rank(rank_);
   if (provided < MPI_THREAD_FUNNELED && rank_ == 0)
     spdlog::warn("MPI provides thread level {} < MPI_THREAD_FUNNELED; only the main thread may call MPI", provided);
 
@@ -273,7 +274,8 @@ MpiSession::~MpiSession() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized) MPI_Finalize();
-  // Open MPI's handlers are gone; a crash in library teardown from here on is still reported.
+  // A crash in library teardown (CUDA, NCCL, MPI) from here on is reported as such. Installing
+  // again also covers an MPI that replaced the handlers main() installed.
   install_crash_handlers("exit, after MPI_Finalize");
 }
 

@@ -128,6 +128,10 @@ grep -q "debug.sh: OMPI_MCA_memory=^patcher mpirun -n 1 .* device=cuda" "$WORK/d
   || { cat "$WORK/dbg_gpu.txt"; fail "debug.sh on cuda: no OMPI_MCA_memory=^patcher"; }
 OMPI_MCA_memory=patcher HP_DEVICE=cuda "$SRC/jobs/debug.sh" --dry-run "$WORK/configs/tiny_lxmert.yaml" 2>"$WORK/dbg_gpu.txt"
 if grep -q "OMPI_MCA_memory" "$WORK/dbg_gpu.txt"; then cat "$WORK/dbg_gpu.txt"; fail "debug.sh replaced the user's OMPI_MCA_memory"; fi
+{ cat "$WORK/configs/tiny_lxmert.yaml"; echo "device: cuda:0"; } >"$WORK/gpu_config.yaml"
+env -u OMPI_MCA_memory HP_DEVICE= "$SRC/jobs/debug.sh" --dry-run "$WORK/gpu_config.yaml" 2>"$WORK/dbg_gpu.txt"
+grep -q "debug.sh: OMPI_MCA_memory=^patcher mpirun" "$WORK/dbg_gpu.txt" \
+  || { cat "$WORK/dbg_gpu.txt"; fail "debug.sh, config on cuda:0: no OMPI_MCA_memory=^patcher"; }
 env -u OMPI_MCA_memory HP_DEVICE=cpu "$SRC/jobs/debug.sh" --dry-run "$WORK/configs/tiny_lxmert.yaml" 2>"$WORK/dbg_cpu.txt"
 if grep -q "OMPI_MCA_memory" "$WORK/dbg_cpu.txt"; then cat "$WORK/dbg_cpu.txt"; fail "debug.sh on cpu set OMPI_MCA_memory"; fi
 

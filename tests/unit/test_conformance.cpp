@@ -129,8 +129,13 @@ TEST(ConformanceStabilityProbe, FindsTheIllConditionedLrpDatasetAndNothingWellCo
   EXPECT_EQ(relprop.ill_conditioned, 1) << report.table();
   EXPECT_EQ(relprop.first_ill_conditioned, "/sample_004/relprop/cam_lang");
   EXPECT_GT(relprop.probe_max_norm, 1.0);  // a sign flip, not drift
-  for (const char* well : {"logits", "forward", "attn", "attn_grad", "scores/ours", "vis/R", "logits (pruned)"})
+  // Every float group of the scoring pass is probed; none but relprop has an excluded dataset,
+  // and the datasets kept are well inside the exclusion threshold (2 x the tolerance).
+  for (const char* well : {"logits", "forward", "attn", "attn_grad", "attn_cam", "scores/ours", "scores/lrp"}) {
+    EXPECT_TRUE(group(report, well).probed) << well;
     EXPECT_EQ(group(report, well).ill_conditioned, 0) << well << "\n" << report.table();
+    EXPECT_LT(group(report, well).probe_max_kept, group(report, well).tol_norm) << well;
+  }
 }
 
 TEST(ConformanceStabilityProbe, ExcludesTheFlippedDatasetWhenAnotherRoundingFlipsIt) {
@@ -152,21 +157,39 @@ TEST(ConformanceStabilityProbe, ExcludesTheFlippedDatasetWhenAnotherRoundingFlip
   EXPECT_LT(group(with, "relprop").max_norm, 0.2);  // the other eleven still within tolerance
 }
 
+namespace {
+// A copy of the LXMERT fixture whose reference dataset `path` is multiplied by `factor`.
+std::string tampered_lxmert(const std::string& name, const std::string& path, double factor) {
+  std::string dir = hptest::scratch_dir(name);
+  for (const auto& f : std::filesystem::directory_iterator(hptest::data_path("lxmert")))
+    std::filesystem::copy(f.path(), dir + "/" + f.path().filename().string());
+  h5::File ref(dir + "/reference.h5", h5::File::Mode::read_write);
+  at::Tensor t = h5::read_tensor(ref, path);
+  std::vector<double> scaled = ref.read_f64(path);
+  for (double& x : scaled) x *= factor;
+  H5Ldelete(ref.id(), path.c_str(), H5P_DEFAULT);
+  ref.write_f64(path, scaled, t.sizes().vec());
+  return dir;
+}
+}  // namespace
+
+TEST(ConformanceStabilityProbe, AnExcludedDatasetStillFailsBeyondWhatTheInstabilityExplains) {
+  // Reference of the ill-conditioned dataset x 0.1: this run's error becomes ~9, far more than
+  // twice the probe's deviation (~1.9), so the exclusion does not cover it.
+  const std::string path = "/sample_004/relprop/cam_lang";
+  verify::ConformanceReport report =
+      verify::run_conformance(float32_options(tampered_lxmert("conf-probe-bound", path, 0.1)));
+  EXPECT_FALSE(report.passed());
+  EXPECT_EQ(group(report, "relprop").ill_conditioned, 1) << report.table();
+  EXPECT_EQ(group(report, "relprop").failures, 1) << report.table();
+  EXPECT_EQ(group(report, "relprop").first_failure, path);
+}
+
 TEST(ConformanceStabilityProbe, AWrongReferenceValueIsNotMistakenForInstability) {
   // The probe measures perturbed against unperturbed replays of our own code, never against the
   // reference: a reference entry off by 50 % in a well-conditioned dataset still fails.
-  std::string dir = hptest::scratch_dir("conf-probe-tampered");
-  for (const auto& f : std::filesystem::directory_iterator(hptest::data_path("lxmert")))
-    std::filesystem::copy(f.path(), dir + "/" + f.path().filename().string());
   const std::string path = "/sample_001/relprop/cam_lang";
-  {
-    h5::File ref(dir + "/reference.h5", h5::File::Mode::read_write);
-    at::Tensor t = h5::read_tensor(ref, path);
-    std::vector<double> scaled = ref.read_f64(path);
-    for (double& x : scaled) x *= 1.5;
-    H5Ldelete(ref.id(), path.c_str(), H5P_DEFAULT);
-    ref.write_f64(path, scaled, t.sizes().vec());
-  }
+  const std::string dir = tampered_lxmert("conf-probe-tampered", path, 1.5);
   verify::ConformanceReport report = verify::run_conformance(float32_options(dir));
   EXPECT_FALSE(report.passed());
   EXPECT_EQ(group(report, "relprop").failures, 1) << report.table();

@@ -26,12 +26,13 @@ struct ConformanceOptions {
   std::string reduced_precision;
 
   /// Stability probe (float32 without reduced precision): before the comparison, replay the
-  /// scoring part `stability_probes` times in float64 on the CPU with every weight scaled by
-  /// (1 + probe_relative_eps * U(-1, 1)) (seeds 1..N). A float dataset whose probe results already
-  /// differ from the reference by more than its float32 tolerance is ill-conditioned at that
-  /// precision (LXMERT's LRP at the encoder input: a relevance ratio with a near-zero denominator
-  /// flips sign), so any float32 summation order may land on either side: it is reported and
-  /// excluded, not required. 0 = off.
+  /// scoring part in float64 on the CPU once as it is and `stability_probes` times with every
+  /// weight scaled by (1 + probe_relative_eps * U(-1, 1)) (seeds 1..N). A float dataset whose
+  /// perturbed replays deviate from the unperturbed one by more than twice its float32 tolerance
+  /// is ill-conditioned at that precision (LXMERT's LRP at the encoder input: a relevance ratio
+  /// with a near-zero denominator flips sign), so a float32 summation order may land on either
+  /// side: it is excluded from the verdict as long as its error stays within twice the probe's
+  /// deviation (a NaN or a larger error still fails). 0 = off.
   int stability_probes = 8;
   double probe_relative_eps = 0x1p-22;  ///< 4 x float32's unit roundoff
   /// The same perturbation applied to the replay under test (sensitivity studies; tests emulate
@@ -56,6 +57,8 @@ struct GroupReport {
   double excluded_max_norm = 0;
   double probe_max_norm = 0;           ///< the probe's largest deviation among them
   std::string first_ill_conditioned;  ///< path of the first one
+  bool probed = false;                ///< the stability probe covered this group
+  double probe_max_kept = 0;          ///< the probe's largest deviation among the datasets kept
 };
 
 struct ConformanceReport {
