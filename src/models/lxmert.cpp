@@ -359,14 +359,16 @@ class Lxmert final : public VqaModel {
                                const at::Tensor& keep, int64_t /*text_tokens: read off the maps*/) const override {
     const int64_t T = attention[0].size(-1);  // module 0 is text self-attention
     const int64_t R = attention[static_cast<size_t>(n_text_)].size(-1);
-    const auto opts = attention[0].options().requires_grad(false);
+    // Accumulated in at least float32, whatever the model's dtype (bf16 models).
+    const auto opts = attention[0].options().requires_grad(false).dtype(accumulation_dtype(attention[0].scalar_type()));
     at::Tensor eye_t = at::eye(T, opts), eye_i = at::eye(R, opts);
     at::Tensor R_tt = eye_t.clone(), R_ii = eye_i.clone();
     at::Tensor R_ti = at::zeros({T, R}, opts), R_it = at::zeros({R, T}, opts);
     int64_t nan_zeroed = 0;
     auto cam = [&](int64_t m) {
       at::Tensor k = keep.defined() ? keep[m] : at::Tensor();
-      return avg_heads(attention[static_cast<size_t>(m)][0].detach(), gradients[static_cast<size_t>(m)][0], k);
+      return avg_heads(attention[static_cast<size_t>(m)][0].detach().to(opts.dtype()),
+                       gradients[static_cast<size_t>(m)][0].to(opts.dtype()), k);
     };
     auto clean = [&](at::Tensor x) {  // every addition has its NaN entries set to 0
       at::Tensor nan = x.isnan();

@@ -32,6 +32,10 @@ inline at::Tensor keep_row(const at::Tensor& keep, int64_t m) {
   return keep.defined() ? keep.select(1, m) : at::Tensor();
 }
 
+/// The dtype relevance is accumulated in: float64 stays, anything else (float32, bf16, fp16)
+/// becomes float32.
+inline at::ScalarType accumulation_dtype(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
+
 /// Mean over heads of (grad * (attn * keep[h])).clamp(min=0): the seed's avg_heads, [Q,K].
 at::Tensor avg_heads(const at::Tensor& attn, const at::Tensor& grad, const at::Tensor& keep_row);
 

@@ -221,10 +221,12 @@ class VisualBert final : public VqaModel {
   RelevanceMaps relevance_maps(const std::vector<at::Tensor>& attention, const std::vector<at::Tensor>& gradients,
                                const at::Tensor& keep, int64_t text_tokens) const override {
     HP_ASSERT(text_tokens >= 2, "relevance_maps needs the question length");
-    at::Tensor R = at::eye(attention[0].size(-1), attention[0].options().requires_grad(false));
+    // Accumulated in at least float32, whatever the model's dtype (bf16 models).
+    const auto opts = attention[0].options().requires_grad(false).dtype(accumulation_dtype(attention[0].scalar_type()));
+    at::Tensor R = at::eye(attention[0].size(-1), opts);
     for (size_t i = 0; i < attention.size(); ++i) {
       at::Tensor k = keep.defined() ? keep[static_cast<int64_t>(i)] : at::Tensor();
-      R = R + at::matmul(avg_heads(attention[i][0].detach(), gradients[i][0], k), R);
+      R = R + at::matmul(avg_heads(attention[i][0].detach().to(opts.dtype()), gradients[i][0].to(opts.dtype()), k), R);
     }
     // The classifier token's row, without its relevance to itself (SelfAttentionGenerator).
     const int64_t cls = text_tokens - 2;

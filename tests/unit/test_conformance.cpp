@@ -196,3 +196,41 @@ TEST(ConformanceStabilityProbe, AWrongReferenceValueIsNotMistakenForInstability)
   EXPECT_EQ(group(report, "relprop").first_failure, path);
   EXPECT_EQ(group(report, "relprop").ill_conditioned, 1);  // still only sample 4
 }
+
+// Reduced precision, checked on the CPU with real bfloat16 arithmetic (LibTorch's CPU kernels):
+// the stated bf16 tolerances hold for the required groups, discrete results are counted and
+// reported, and a wrong value in a required group still fails.
+TEST(ConformanceReducedPrecision, Bf16OnTheCpuMeetsTheStatedTolerances) {
+  for (const char* name : {"lxmert", "visualbert"}) {
+    verify::ConformanceOptions opt = float32_options(hptest::data_path(name));
+    opt.reduced_precision = "bf16";
+    verify::ConformanceReport report = verify::run_conformance(opt);
+    EXPECT_TRUE(report.passed()) << report.table();
+    for (const char* required : {"logits", "forward", "attn"}) {
+      const auto& g = group(report, required);
+      EXPECT_FALSE(g.informational) << name << " " << required;
+      EXPECT_DOUBLE_EQ(g.tol_norm, 1e-1) << name << " " << required;
+      EXPECT_GT(g.max_norm, 1e-3) << name << " " << required << ": not computed in bf16?";
+    }
+    const auto& masks = group(report, "prune/keep_mask");
+    EXPECT_TRUE(masks.informational && masks.discrete) << report.table();
+    EXPECT_LE(masks.mismatches, masks.datasets);
+  }
+}
+
+TEST(ConformanceReducedPrecision, AWrongLogitStillFailsInBf16) {
+  std::string dir = hptest::scratch_dir("conf-bf16-tampered");
+  for (const auto& f : std::filesystem::directory_iterator(hptest::data_path("visualbert")))
+    std::filesystem::copy(f.path(), dir + "/" + f.path().filename().string());
+  {
+    h5::File ref(dir + "/reference.h5", h5::File::Mode::read_write);
+    H5Ldelete(ref.id(), "/sample_002/logits", H5P_DEFAULT);
+    ref.write_f64("/sample_002/logits", std::vector<double>(12, 0.5), {1, 12});
+  }
+  verify::ConformanceOptions opt = float32_options(dir);
+  opt.reduced_precision = "bf16";
+  verify::ConformanceReport report = verify::run_conformance(opt);
+  EXPECT_FALSE(report.passed());
+  EXPECT_EQ(group(report, "logits").failures, 1) << report.table();
+  EXPECT_EQ(group(report, "logits").first_failure, "/sample_002/logits");
+}

@@ -130,3 +130,31 @@ TEST(ConfidenceScores, MeanOfTheLargestWeightPerQuery) {
     EXPECT_LT(hptest::max_abs_diff(s.scores[Method::confidence].head[0][m], expected), 1e-14);
   }
 }
+
+// bf16 models: attention and gradients are bf16, the relevance maps are accumulated in float32 -
+// the maps of bf16 inputs equal, bit for bit, the maps of the same values widened to float32.
+TEST_P(ScoresPerModel, RelevanceMapsOfABf16ModelAccumulateInFloat32) {
+  auto model = hptest::fixture_model(GetParam(), at::kBFloat16);
+  auto samples = hptest::fixture_samples(GetParam(), at::kBFloat16);
+  explain::ScoringOptions o;
+  o.keep_maps = true;
+  const models::Batch& batch = samples[1].batch;
+  explain::ScoringResult sr = explain::score_batch(*model, batch, o, {}, {1});
+  ASSERT_EQ(sr.attention[0].scalar_type(), at::kBFloat16);
+  std::vector<at::Tensor> att32, grad32;
+  for (size_t m = 0; m < sr.attention.size(); ++m) {
+    att32.push_back(sr.attention[m].to(at::kFloat));
+    grad32.push_back(sr.gradients[m].to(at::kFloat));
+  }
+  const int64_t T = batch.text_mask.sum().item<int64_t>();
+  at::Tensor keep = at::ones({model->num_modules(), model->heads()}, at::kBFloat16);
+  keep[0][1] = 0;
+  keep[2][0] = 0;
+  models::RelevanceMaps bf = model->relevance_maps(sr.attention, sr.gradients, keep, T);
+  models::RelevanceMaps f32 = model->relevance_maps(att32, grad32, keep.to(at::kFloat), T);
+  ASSERT_EQ(bf.maps.size(), f32.maps.size());
+  for (const auto& [name, map] : bf.maps) {
+    EXPECT_EQ(map.scalar_type(), at::kFloat) << name;
+    EXPECT_TRUE(at::equal(map, f32.maps.at(name))) << name;
+  }
+}

@@ -50,6 +50,8 @@ struct GroupReport {
   int64_t failures = 0;
   bool computed = true;
   bool informational = false;  ///< reduced precision: reported, not required
+  bool discrete = false;       ///< masks, indices, label scores, accuracies (exact, or counted)
+  int64_t mismatches = 0;      ///< discrete datasets that differ (reported in reduced precision)
   std::string first_failure;  ///< path of the first failing dataset
   /// Datasets the stability probe found ill-conditioned at this precision: not required, and not
   /// folded into max_abs / max_norm (their own worst error is excluded_max_norm).
