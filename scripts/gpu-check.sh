@@ -86,7 +86,7 @@ DEVICE=cuda
 step "conformance on $DEVICE"
 for model in lxmert visualbert; do
   for args in "--dtype float64" "--dtype float32" "--dtype float32 --precision tf32" "--dtype float32 --precision bf16"; do
-    [ $DRY = 1 ] && [[ "$args" == *precision* ]] && continue
+    [ $DRY = 1 ] && [[ "$args" == *tf32* ]] && continue  # on a CPU, tf32 is float32; bf16 is real
     name="conformance $model ${args//--/}"
     if "$HP" conformance --reference "tests/data/$model" --device "$DEVICE" $args >"$OUT/conf.txt" 2>&1; then
       record "$name" "PASSED"
@@ -151,7 +151,11 @@ if [ $DRY = 0 ]; then
     grep -E "samples/s|batched \(" "$OUT/bench-$dt.txt" | sed "s/^/[$dt] /" >>"$SUMMARY"
   done
 else
-  "$HP" bench --models lxmert --samples 2 --lrp false >"$OUT/bench-dry.txt" 2>&1 && record "bench (dry run, CPU)" "ok"
+  for dt in float32 bfloat16; do
+    "$HP" bench --models lxmert --samples 2 --batch 2 --dtype $dt --lrp false >"$OUT/bench-dry-$dt.txt" 2>&1 \
+      && record "bench $dt (dry run, CPU)" "ok: $(grep -o 'batched [0-9.]*' "$OUT/bench-dry-$dt.txt" | tail -n 1) samples/s" \
+      || record "bench $dt (dry run, CPU)" "FAILED"
+  done
 fi
 
 step "summary"

@@ -4,10 +4,16 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "headprune/dist/communicator.hpp"
 
 namespace headprune::dist::detail {
+
+/// NCCL needs one GPU per rank. `gpus[r]` names rank r's GPU as "host<TAB>PCI bus id" (each rank
+/// sees its own CUDA_VISIBLE_DEVICES, so device numbers do not compare across ranks; bus ids do).
+/// Returns "" when all differ, else e.g. "ranks 0 and 2 share GPU 0000:1a:00.0 on node7".
+std::string shared_gpu_clash(const std::vector<std::string>& gpus);
 
 #ifdef HEADPRUNE_WITH_NCCL
 /// Starts NCCL on every rank (collective over `host`). On success the returned communicator owns

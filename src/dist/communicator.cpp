@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <tuple>
 
 #include "dist/backends.hpp"
@@ -319,6 +320,25 @@ std::unique_ptr<Communicator> make_communicator(const std::string& device) {
 #endif
   return mpi;
 }
+
+namespace detail {
+
+std::string shared_gpu_clash(const std::vector<std::string>& gpus) {
+  std::map<std::string, size_t> first_rank;
+  for (size_t r = 0; r < gpus.size(); ++r) {
+    auto [it, fresh] = first_rank.emplace(gpus[r], r);
+    if (fresh) continue;
+    const std::string& id = gpus[r];
+    const size_t tab = id.find('\t');
+    const std::string host = tab == std::string::npos ? "" : id.substr(0, tab);
+    const std::string bus = tab == std::string::npos ? id : id.substr(tab + 1);
+    return "ranks " + std::to_string(it->second) + " and " + std::to_string(r) + " share GPU " + bus +
+           (host.empty() ? "" : " on " + host);
+  }
+  return "";
+}
+
+}  // namespace detail
 
 bool nccl_compiled() {
 #ifdef HEADPRUNE_WITH_NCCL

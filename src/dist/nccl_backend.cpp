@@ -8,8 +8,12 @@
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "dist/backends.hpp"
 #include "headprune/common/error.hpp"
@@ -103,26 +107,33 @@ class NcclCommunicator final : public Communicator {
   int device_ = 0;
 };
 
-/// This rank's part of starting CUDA: its GPU is the one of its node-local rank.
+/// This rank's part of starting CUDA: the GPU of its node-local rank, modulo the GPUs it sees
+/// (with --gpus-per-task=1 or --gpu-bind each rank sees one GPU, its own, as device 0).
 bool select_device(int local_rank, int* device, std::string* why) {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || count == 0) {
+    *why = e != cudaSuccess ? "no usable CUDA device (" + cuda_error(e) + ")" : "no CUDA device visible";
+    return false;
+  }
+  const int dev = local_rank % count;
+  e = cudaSetDevice(dev);
   if (e != cudaSuccess) {
-    *why = "no usable CUDA device (" + cuda_error(e) + ")";
+    *why = "cudaSetDevice(" + std::to_string(dev) + "): " + cuda_error(e);
     return false;
   }
-  if (local_rank >= count) {
-    *why = "node-local rank " + std::to_string(local_rank) + " has no GPU of its own (" + std::to_string(count) +
-           " on this node; NCCL needs one GPU per rank)";
-    return false;
-  }
-  e = cudaSetDevice(local_rank);
-  if (e != cudaSuccess) {
-    *why = "cudaSetDevice(" + std::to_string(local_rank) + "): " + cuda_error(e);
-    return false;
-  }
-  *device = local_rank;
+  *device = dev;
   return true;
+}
+
+/// "host<TAB>PCI bus id" of `device`: comparable across ranks whatever each one's
+/// CUDA_VISIBLE_DEVICES.
+std::string gpu_identity(int device) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  char bus[32] = {};
+  if (cudaDeviceGetPCIBusId(bus, sizeof bus, device) != cudaSuccess) std::snprintf(bus, sizeof bus, "cuda:%d", device);
+  return std::string(host) + "\t" + bus;
 }
 
 }  // namespace
@@ -138,11 +149,16 @@ std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicato
     if (ok) *why = "";
     return nullptr;
   }
-  // 2. Rank 0 makes the id and broadcasts it (first byte: 1 = valid) over MPI.
+  // 2. One GPU per rank (NCCL refuses two ranks on one GPU): rank 0 compares the bus ids, makes
+  //    the id if they all differ and broadcasts it (first byte: 1 = valid) over MPI.
+  std::vector<std::string> gpus = host->gather_bytes(gpu_identity(device), 0);
   ncclUniqueId id;
   std::memset(&id, 0, sizeof id);
   std::string packet(1 + sizeof id, '\0');
-  if (host->rank() == 0) {
+  const std::string clash = host->rank() == 0 ? shared_gpu_clash(gpus) : "";
+  if (!clash.empty()) {
+    *why = clash + " (NCCL needs one GPU per rank)";
+  } else if (host->rank() == 0) {
     ncclResult_t r = ncclGetUniqueId(&id);
     if (r == ncclSuccess) {
       packet[0] = 1;

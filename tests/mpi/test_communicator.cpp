@@ -15,6 +15,7 @@
 #include <set>
 
 #include "headprune/common/error.hpp"
+#include "dist/backends.hpp"
 #include "headprune/dist/communicator.hpp"
 
 using headprune::RuntimeFailure;
@@ -295,4 +296,16 @@ TEST(Communicator, NcclAllreduceAndBroadcastOnCudaTensors) {
   at::Tensor y = at::full({17}, static_cast<double>(c->rank() + 5), at::TensorOptions().dtype(at::kFloat)).to(dev);
   c->broadcast(y, c->size() - 1);
   EXPECT_TRUE(at::equal(y.cpu(), at::full({17}, static_cast<double>(c->size() + 4), at::TensorOptions().dtype(at::kFloat))));
+}
+
+// NCCL's one-GPU-per-rank check compares PCI bus ids per host: device numbers do not compare
+// across ranks that each see their own CUDA_VISIBLE_DEVICES.
+TEST(GpuAssignment, NamesTheFirstTwoRanksThatShareAGpu) {
+  using headprune::dist::detail::shared_gpu_clash;
+  EXPECT_EQ(shared_gpu_clash({}), "");
+  EXPECT_EQ(shared_gpu_clash({"n1\t0000:1a:00.0"}), "");
+  // Four ranks on two nodes, each seeing "its" GPU as device 0: all different.
+  EXPECT_EQ(shared_gpu_clash({"n1\t0000:1a:00.0", "n1\t0000:1b:00.0", "n2\t0000:1a:00.0", "n2\t0000:1b:00.0"}), "");
+  EXPECT_EQ(shared_gpu_clash({"n1\t0000:1a:00.0", "n1\t0000:1b:00.0", "n1\t0000:1a:00.0", "n1\t0000:1b:00.0"}),
+            "ranks 0 and 2 share GPU 0000:1a:00.0 on n1");
 }
