@@ -215,7 +215,38 @@ TEST(ConformanceReducedPrecision, Bf16OnTheCpuMeetsTheStatedTolerances) {
     const auto& masks = group(report, "prune/keep_mask");
     EXPECT_TRUE(masks.informational && masks.discrete) << report.table();
     EXPECT_LE(masks.mismatches, masks.datasets);
+    // bf16 'ours' scores are ~10 % off on these fixtures: some LXMERT cuts fall elsewhere.
+    if (std::string(name) == "lxmert") EXPECT_GT(masks.mismatches, 0) << report.table();
   }
+}
+
+TEST(ConformanceReducedPrecision, AWrongDiscreteResultIsCountedInBf16AndFailsInFloat32) {
+  const std::string path = "/sample_003/prune/ours_head_positive/pred_index";
+  std::string dir = hptest::scratch_dir("conf-bf16-discrete");
+  for (const auto& f : std::filesystem::directory_iterator(hptest::data_path("lxmert")))
+    std::filesystem::copy(f.path(), dir + "/" + f.path().filename().string());
+  {
+    h5::File ref(dir + "/reference.h5", h5::File::Mode::read_write);
+    std::vector<int64_t> wrong = ref.read_i64(path);
+    for (auto& x : wrong) x = (x + 1) % 12;  // every step's prediction changed
+    H5Ldelete(ref.id(), path.c_str(), H5P_DEFAULT);
+    ref.write_i64(path, wrong, {static_cast<int64_t>(wrong.size())});
+  }
+  verify::ConformanceReport f32 = verify::run_conformance(float32_options(dir));
+  EXPECT_FALSE(f32.passed());
+  EXPECT_EQ(group(f32, "prune/pred_index").first_failure, path) << f32.table();
+
+  verify::ConformanceOptions opt = float32_options(dir);
+  opt.reduced_precision = "bf16";
+  verify::ConformanceReport bf16 = verify::run_conformance(opt);
+  EXPECT_TRUE(bf16.passed()) << bf16.table();
+  EXPECT_EQ(group(bf16, "prune/pred_index").failures, 0);
+  // Counted: the tampered dataset differs now whatever bf16 itself changes elsewhere.
+  verify::ConformanceOptions clean = float32_options(hptest::data_path("lxmert"));
+  clean.reduced_precision = "bf16";
+  const int64_t baseline = group(verify::run_conformance(clean), "prune/pred_index").mismatches;
+  EXPECT_GE(group(bf16, "prune/pred_index").mismatches, 1);
+  EXPECT_GE(group(bf16, "prune/pred_index").mismatches, baseline) << bf16.table();
 }
 
 TEST(ConformanceReducedPrecision, AWrongLogitStillFailsInBf16) {

@@ -103,9 +103,10 @@ class Communicator {
 /// The MPI backend over a duplicate of MPI_COMM_WORLD. Needs an MpiSession. Collective.
 std::unique_ptr<Communicator> make_mpi_communicator();
 
-/// "cpu": MPI. "cuda": NCCL when compiled in and it starts on every rank (each rank on the GPU
-/// of its local rank, the NCCL id created on rank 0 and broadcast over MPI); otherwise MPI, with
-/// a warning on rank 0 giving the reason. Collective; throws UserError for another device name.
+/// "cpu": MPI. "cuda": NCCL when compiled in and it starts on every rank (each rank on GPU
+/// node-local rank mod visible GPUs, no two ranks on one GPU - PCI bus ids compared per host -,
+/// the NCCL id created on rank 0 and broadcast over MPI); otherwise MPI, with a warning on rank 0
+/// giving the reason. Collective; throws UserError for another device name.
 std::unique_ptr<Communicator> make_communicator(const std::string& device);
 
 /// Whether this build contains the NCCL backend (HEADPRUNE_WITH_NCCL).
