@@ -104,6 +104,20 @@ to_cells() { # "a,b c" -> lines "a,b" and "c"
   for w in $1; do echo "$w"; done
 }
 
+# Checks a run's config and overrides with `headprune run --check` here, before anything is
+# queued: a typo in --set or --methods would otherwise fail every task after its wait in the queue.
+# Skipped (with a note) where the binary is not on the submit host.
+check_run() { # CONFIG OVERRIDE...
+  local bin
+  bin="$(hp_binary)"
+  if [ ! -x "$bin" ]; then
+    [ -n "${warned_no_binary:-}" ] || echo "submit.sh: $bin not found here; the tasks check their configs themselves" >&2
+    warned_no_binary=1
+    return 0
+  fi
+  "$bin" run --check "$@" >/dev/null || die "$1: the config check failed (the line above; nothing was submitted)"
+}
+
 # --- multinode: one job per config ---------------------------------------------------------------
 if [ "$multinode" -eq 1 ]; then
   mapfile -t site < <(hp_sbatch_site_args)
@@ -111,6 +125,7 @@ if [ "$multinode" -eq 1 ]; then
     [ -f "$cfg" ] || die "no such config: $cfg"
     name="$(yaml_get "$cfg" "" name)"
     [ -n "$name" ] || name="$(basename "$cfg" .yaml)"
+    check_run "$(abspath "$cfg")" "${sets[@]}"
     cmd=(sbatch --parsable "${site[@]}" --nodes="$HP_NODES_MULTINODE" --ntasks-per-node="$HP_RANKS_PER_TASK"
          --job-name="hp-$name" --output="$out/logs/multinode-$name-%j.out" --chdir="$HP_REPO"
          --export=ALL "$HP_REPO/jobs/multinode.sbatch" "$(abspath "$cfg")" "${sets[@]}")
@@ -154,6 +169,11 @@ overrides=()
 device="$(hp_device)"
 [ -z "$device" ] || overrides+=("device=$device")
 overrides+=("${sets[@]}")
+for line in "${grid[@]}"; do  # exactly the overrides jobs/grid.sbatch passes
+  IFS=$'\t' read -r _ cell cfg_abs mc gc sc <<<"$line"
+  check_run "$cfg_abs" "${overrides[@]}" "name=$cell" "scoring.methods=[$mc]" "prune.granularities=[$gc]" \
+    "prune.signs=[$sc]" "output.path=$out/runs/$cell.h5"
+done
 
 mapfile -t site < <(hp_sbatch_site_args)
 array="0-$((n - 1))"

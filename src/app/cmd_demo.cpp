@@ -68,17 +68,18 @@ void add_demo_command(CLI::App& app, CommandTable& table) {
   auto* sub = app.add_subcommand("demo", "The embedded default: a synthetic VQA world, two small models trained on it, "
                                          "and the full analysis of both");
   sub->add_option("--out", opts->demo.out_dir, "demo folder (default out/demo)");
-  sub->add_option("--seed", opts->demo.seed, "seed of the world, the initialisation and the analysis (default 1)");
+  sub->add_option("--seed", opts->demo.seed, "seed of the world, the initialisation and the analysis (default 1)")
+      ->check(AtLeast(0));
   sub->add_flag("--retrain", opts->demo.retrain, "train the models even if models for the same settings exist");
   sub->add_flag("--small", opts->demo.small, "a smaller world and a shorter schedule (quick look, tests)");
   sub->add_option("--threads", opts->demo.threads,
                   "LibTorch threads per trained model (default 1; the two models train at the same time; the "
                   "trained weights depend on it)")
-      ->check(CLI::PositiveNumber);
+      ->check(AtLeast(1));
   sub->add_option("--samples", opts->demo.analysis_samples,
                   "validation questions per analysis run (default 500, small 64)")
-      ->check(CLI::PositiveNumber);
-  sub->add_option("--ranks", opts->ranks, "MPI ranks of the analysis (default 2)")->check(CLI::PositiveNumber);
+      ->check(AtLeast(1));
+  sub->add_option("--ranks", opts->ranks, "MPI ranks of the analysis (default 2)")->check(AtLeast(1));
   sub->add_flag("--no-analysis", opts->no_analysis, "stop after training and writing the run configs");
   CLI::App* root = &app;
   table.entries.emplace_back(sub, [opts, root] {

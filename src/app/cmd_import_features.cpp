@@ -29,8 +29,9 @@ void add_import_features_command(CLI::App& app, CommandTable& table) {
   sub->add_flag("--overwrite", opts->import.overwrite, "replace an existing --out file");
   sub->add_flag("--skip-nonfinite", opts->import.skip_nonfinite,
                 "skip and count images with NaN/Inf features or boxes instead of stopping");
-  sub->add_option("--progress-every", opts->import.progress_interval_s, "seconds between progress lines (default 10)")
-      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--progress-every", opts->import.progress_interval_s,
+                  "seconds between progress lines (default 10; 0 = none)")
+      ->check(AtLeast(0, /*integer=*/false));
   table.entries.emplace_back(sub, [opts] {
     data::import_obj_tsv(opts->tsv, opts->out, opts->import);
     return static_cast<int>(ExitCode::ok);

@@ -3,6 +3,7 @@
 
 #include "app/commands.hpp"
 #include "headprune/common/error.hpp"
+#include "headprune/config/config.hpp"
 #include "headprune/dist/communicator.hpp"
 #include "headprune/run/job.hpp"
 
@@ -14,8 +15,17 @@ void add_run_command(CLI::App& app, CommandTable& table) {
   sub->add_option("config", opts->config_path, "experiment YAML file (configs/*.yaml; keys: docs/config.md)")->required();
   sub->add_option("overrides", opts->overrides, "dotted overrides, e.g. prune.ratios=[0,0.5] model.path=/data/lxmert");
   sub->add_flag("--overwrite", opts->overwrite, "replace an existing results file");
+  auto check_only = std::make_shared<bool>(false);
+  sub->add_flag("--check", *check_only,
+                "only check the config and the overrides (keys, types, values; not the input files), print "
+                "'config ok', exit 0 or 2: what jobs/submit.sh runs for every grid cell before submitting");
   sub->footer("Exit codes: 0 ok, 1 runtime failure, 2 usage/config/input error, 3 preempted (checkpointed: rerun to resume).");
-  table.entries.emplace_back(sub, [opts] {
+  table.entries.emplace_back(sub, [opts, check_only] {
+    if (*check_only) {  // no MPI, no inputs: the config alone
+      config::Config c = config::load_config(opts->config_path, opts->overrides);
+      std::printf("config ok: %s (%s, output %s)\n", c.name.c_str(), opts->config_path.c_str(), c.output.path.c_str());
+      return static_cast<int>(ExitCode::ok);
+    }
     dist::MpiSession session;
     try {
       return run::run_job(*opts, session);

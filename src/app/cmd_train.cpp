@@ -30,21 +30,20 @@ void add_train_command(CLI::App& app, CommandTable& table) {
       ->required();
   sub->add_flag("--overwrite", job->overwrite, "replace an existing --out folder");
   train::TrainOptions& o = job->options;
-  sub->add_option("--epochs", o.epochs, "passes over the training questions (default 10)")->check(CLI::PositiveNumber);
+  sub->add_option("--epochs", o.epochs, "passes over the training questions (default 10)")->check(AtLeast(1));
   sub->add_option("--lr", o.lr, "peak AdamW learning rate (default 1e-3; linear warm-up and decay)")
-      ->check(CLI::PositiveNumber);
-  sub->add_option("--batch-size", o.batch_size, "questions per step (default 64)")->check(CLI::PositiveNumber);
-  sub->add_option("--seed", o.seed, "initialisation and shuffling seed (default 0)");
-  sub->add_option("--threads", o.threads, "LibTorch threads (default 0: LibTorch's choice)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(1e-12, 10.0));
+  sub->add_option("--batch-size", o.batch_size, "questions per step (default 64)")->check(AtLeast(1));
+  sub->add_option("--seed", o.seed, "initialisation and shuffling seed (default 0)")->check(AtLeast(0));
+  sub->add_option("--threads", o.threads, "LibTorch threads (default 0: LibTorch's choice)")->check(AtLeast(0));
   sub->add_option("--weight-decay", o.weight_decay, "AdamW weight decay on matrices (default 0.01)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(AtLeast(0, /*integer=*/false));
   sub->add_option("--warmup", o.warmup_fraction, "fraction of the steps spent warming up (default 0.1)")
       ->check(CLI::Range(0.0, 0.99));
   sub->add_option("--max-text-tokens", o.max_text_tokens, "question tokens incl. [CLS] and [SEP] (default 20)")
       ->check(CLI::Range(3, 100000));
   sub->add_option("--max-regions", o.max_regions, "regions per image (default 0: 36 LXMERT, 100 VisualBERT)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(AtLeast(0));
   auto metadata = std::make_shared<std::vector<std::string>>();
   sub->add_option("--metadata", *metadata, "KEY=VALUE noted in training.json (repeatable; the demo stores its "
                                            "settings hash this way)");

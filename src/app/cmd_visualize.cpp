@@ -28,6 +28,7 @@ void add_visualize_command(CLI::App& app, CommandTable& table) {
       ->required();
   sub->add_option("overrides", opts->overrides, "dotted overrides, e.g. visualize.samples=[262148000] data.image_root=/coco/val2014");
   sub->add_option("--out", opts->run.out_dir, "output folder (default: visualize.out_dir, else visualizations/<name>)");
+  sub->add_flag("--overwrite", opts->run.overwrite, "replace the drawings of an earlier run in the output folder");
   sub->add_option("--method", opts->run.method,
                   "scores that rank the heads: ours, lrp, michel, confidence, random (default: ours if in "
                   "scoring.methods, else its first)");
@@ -35,7 +36,8 @@ void add_visualize_command(CLI::App& app, CommandTable& table) {
               "tokens.tex, relevance.json}.\nExit codes: 0 ok, 1 runtime failure, 2 usage/config/input error.");
   table.entries.emplace_back(sub, [opts] {
     config::Config c = config::load_config(opts->config_path, opts->overrides);
-    log_set_level(c.log_level, "log_level");
+    log_set_config_level(c.log_level, "log_level");
+    opts->run.overwrite = opts->run.overwrite || c.output.overwrite;
     visualize::visualize(c, opts->run);
     return static_cast<int>(ExitCode::ok);
   });

@@ -5,10 +5,32 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
 #include <utility>
 #include <vector>
 
 namespace headprune::app {
+
+/// A numeric option of at least `min`, with a message a user can read ("--ranks: 0 is less than
+/// 1"); CLI11's PositiveNumber prints its range up to 1.8e308. `integer`: no fraction either.
+/// Checked before conversion, so an unsigned option no longer wraps "-1" to 2^64 - 1.
+inline CLI::Validator AtLeast(double min, bool integer = true) {
+  return CLI::Validator(
+      [min, integer](std::string& text) -> std::string {
+        std::size_t used = 0;
+        double v = 0;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != text.size() || (integer && v != static_cast<double>(static_cast<long long>(v))))
+          return "'" + text + "' is not " + (integer ? "an integer" : "a number");
+        if (v < min) return text + " is less than " + CLI::detail::to_string(min);
+        return "";
+      },
+      (integer ? "INT>=" : "NUM>=") + CLI::detail::to_string(min));
+}
 
 /// A parsed subcommand and the function that runs it, returning a process exit code.
 struct CommandTable {

@@ -23,8 +23,15 @@ void log_init(int rank, int world_size) {
 void log_set_level(const std::string& level, const std::string& where) {
   auto parsed = spdlog::level::from_str(level);
   if (parsed == spdlog::level::off && level != "off")
-    throw UserError(where + ": unknown log level '" + level + "' (expected trace, debug, info, warn, error, off)");
+    throw UserError(where + ": unknown log level '" + level +
+                    "' (expected trace, debug, info, warn, error, critical, off)");
   spdlog::set_level(parsed);
+}
+
+void log_set_config_level(const std::string& level, const std::string& where) {
+  const char* env = std::getenv("HEADPRUNE_LOG_LEVEL");
+  if (env && *env) return;
+  log_set_level(level, where);
 }
 
 }  // namespace headprune

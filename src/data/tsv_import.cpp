@@ -80,8 +80,12 @@ void parse_obj_tsv_line(std::string_view line, ImageRecord& r, const std::string
   if (n < cols.size()) {
     std::string missing;
     for (size_t c = n; c < cols.size(); ++c) missing += std::string(c == n ? "'" : ", '") + kObjTsvColumns[c] + "'";
-    throw UserError(where + ": truncated line (image " + r.img_id + "): " + std::to_string(n) + " of 10 tab-separated columns, missing " +
-                    missing);
+    // The "image id" of a line that is not TSV at all (a JSON file given by mistake) is the whole
+    // line: quote its start only.
+    const std::string shown = r.img_id.size() > 60 ? r.img_id.substr(0, 60) + "..." : r.img_id;
+    throw UserError(where + ": truncated line (image " + shown + "): " + std::to_string(n) +
+                    " of 10 tab-separated columns, missing " + missing +
+                    (n == 1 ? " (no tab at all: is this an LXMERT obj36 TSV file?)" : ""));
   }
   if (r.img_id.empty()) throw UserError(where + ": column 'img_id' is empty");
   r.image_h = parse_int(cols[kImgH], where, kImgH, r.img_id);
@@ -176,7 +180,8 @@ TsvImportResult import_obj_tsv(const std::string& tsv_path, const std::string& o
       }
       if (options.on_image) options.on_image(writer.num_images() + result.skipped_nonfinite, result.bytes);
       auto now = Clock::now();
-      if (std::chrono::duration<double>(now - last_report).count() >= options.progress_interval_s) {
+      if (options.progress_interval_s > 0 &&
+          std::chrono::duration<double>(now - last_report).count() >= options.progress_interval_s) {
         last_report = now;
         double t = elapsed();
         double byte_rate = result.bytes / std::max(t, 1e-9);

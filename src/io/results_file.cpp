@@ -14,9 +14,9 @@ namespace headprune::io {
 namespace fs = std::filesystem;
 
 namespace {
-void refuse_existing(const std::string& path, bool overwrite) {
-  if (fs::exists(path) && !overwrite)
-    throw UserError(path + ": results file exists (pass --overwrite or output.overwrite=true to replace it)");
+// `how`: what the user passes to replace it (the run and merge commands differ).
+void refuse_existing(const std::string& path, bool overwrite, const char* how) {
+  if (fs::exists(path) && !overwrite) throw UserError(path + ": results file exists (pass " + how + " to replace it)");
 }
 
 void mark_format(h5::File& f) {
@@ -52,7 +52,7 @@ bool same_datasets(const h5::File& a, const h5::File& b, const std::string& grou
 }  // namespace
 
 void write_results_file(const std::string& path, const std::vector<Experiment>& experiments, bool overwrite) {
-  refuse_existing(path, overwrite);
+  refuse_existing(path, overwrite, "--overwrite or output.overwrite=true");
   const std::string tmp = path + ".tmp";
   {
     h5::File f(tmp, h5::File::Mode::create_truncate);
@@ -71,7 +71,7 @@ void write_results_file(const std::string& path, const std::vector<Experiment>& 
 
 void merge_results_files(const std::string& out, const std::vector<std::string>& inputs, bool overwrite) {
   if (inputs.empty()) throw UserError("merge: no input files");
-  refuse_existing(out, overwrite);
+  refuse_existing(out, overwrite, "--overwrite");
   for (const auto& in : inputs)
     if (fs::exists(out) && fs::equivalent(in, out)) throw UserError(out + ": is also an input");
   // Validate first: every input a results file, duplicates identical.
@@ -79,8 +79,11 @@ void merge_results_files(const std::string& out, const std::vector<std::string>&
   std::vector<std::pair<std::string, std::string>> to_copy;
   for (const auto& in : inputs) {
     h5::File f(in, h5::File::Mode::read);
-    if (!f.has_attr("/", "format") || f.attr_string("/", "format") != "headprune-results")
-      throw UserError(in + ": not a headprune results file (attribute 'format' missing)");
+    if (!f.has_attr("/", "format"))
+      throw UserError(in + ": not a headprune results file (no root attribute 'format')");
+    if (const std::string format = f.attr_string("/", "format"); format != "headprune-results")
+      throw UserError(in + ": not a headprune results file (root attribute format = '" + format +
+                      "', expected 'headprune-results')");
     for (const auto& name : f.list("/experiments")) {
       auto it = owner.find(name);
       if (it == owner.end()) {

@@ -40,7 +40,11 @@ using io::TensorBundle;
 // ---- signals --------------------------------------------------------------------------------
 namespace {
 std::atomic<bool> g_preempt{false};
-extern "C" void on_preempt_signal(int) { g_preempt.store(true); }
+extern "C" void on_preempt_signal(int sig) {
+  g_preempt.store(true);
+  // Ctrl-C: the first one checkpoints and stops like SIGTERM; a second one ends the process now.
+  if (sig == SIGINT) std::signal(SIGINT, SIG_DFL);
+}
 
 /// Thrown after the checkpoint that a signal asked for.
 struct Preempted {};
@@ -53,6 +57,7 @@ struct QuietExit {
 void install_preemption_handlers() {
   std::signal(SIGTERM, on_preempt_signal);
   std::signal(SIGUSR1, on_preempt_signal);
+  std::signal(SIGINT, on_preempt_signal);
 }
 bool preemption_requested() { return g_preempt.load(); }
 
@@ -282,6 +287,13 @@ void on_every_rank(dist::Communicator& comm, Fn fn) {
   throw QuietExit{static_cast<int>(ExitCode::usage)};
 }
 
+// True when `dir` holds nothing but its config.yaml (a run that stopped before any checkpoint).
+bool holds_only_its_config(const std::string& dir) {
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().filename() != "config.yaml") return false;
+  return true;
+}
+
 std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string out;
   for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
@@ -315,8 +327,7 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     agree_on_error(comm, error);
     comm.broadcast_bytes(yaml, 0);
     ctx.cfg = config::load_config_text(yaml, options.config_path);
-    log_set_level(ctx.cfg.log_level, "log_level");
-    if (root) spdlog::info("resolved config ({} rank(s)):\n{}", comm.size(), yaml);
+    log_set_config_level(ctx.cfg.log_level, "log_level");
     const int threads = threads_for_rank(ctx.cfg.run.threads_per_rank, session.local_size());
     at::set_num_threads(threads);
     spdlog::debug("{} LibTorch thread(s) on {}", threads, session.host_names()[static_cast<size_t>(comm.rank())]);
@@ -330,25 +341,35 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
         for (auto s : ctx.signs) ctx.combos.push_back({m, g, s});
     ctx.rule = count_rule(ctx.cfg.prune.count_rule);
 
-    // 2. Output: never overwrite silently; partial results must belong to this config.
+    // 2. Output: never overwrite silently; partial results must belong to this config. The
+    //    partial folder itself is made only once the inputs have loaded (step 3), so that a run
+    //    stopped by a bad input leaves nothing that would block the corrected rerun.
     const std::string partial = partial_dir(ctx.cfg);
     const std::string defining = result_defining_yaml(ctx.cfg);
     std::string run_id = std::to_string(std::time(nullptr));
+    bool make_partial = false;
     error.clear();
     if (root) {
       try {
         if (fs::exists(ctx.cfg.output.path) && !ctx.cfg.output.overwrite)
           throw UserError(ctx.cfg.output.path + ": results file exists (pass --overwrite or output.overwrite=true to replace it)");
+        if (!ctx.cfg.visualize.samples.empty())  // drawn at the end: refuse now, not after the run
+          visualize::refuse_existing_drawings(visualize::visualize_out_dir(ctx.cfg, ""), ctx.cfg.output.overwrite);
         if (fs::exists(partial + "/config.yaml")) {
           std::ifstream in(partial + "/config.yaml");
           std::string old((std::istreambuf_iterator<char>(in)), {});
-          if (old != defining)
+          if (old == defining) {
+            spdlog::info("resuming from {}", partial);
+          } else if (holds_only_its_config(partial)) {
+            // Nothing was checkpointed under the other config: nothing of value to keep.
+            spdlog::info("{}: holds no results, only another config; starting afresh", partial);
+            make_partial = true;
+          } else {
             throw UserError(partial + ": partial results of a different config (remove the folder to start over, or "
                                       "rerun with the config that made them)");
-          spdlog::info("resuming from {}", partial);
+          }
         } else {
-          fs::create_directories(partial);
-          std::ofstream(partial + "/config.yaml") << defining;
+          make_partial = true;
         }
       } catch (const UserError& e) {
         error = e.what();
@@ -402,6 +423,18 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       list = data::make_sample_list(questions, so, ctx.store.get());
       ctx.samples = list.samples;
     });
+    error.clear();
+    if (root && make_partial) {
+      try {
+        fs::create_directories(partial);
+        std::ofstream(partial + "/config.yaml") << defining;
+      } catch (const fs::filesystem_error& e) {
+        error = std::string(e.what());
+      }
+    }
+    agree_on_error(comm, error);
+    // Logged once the inputs have loaded, so that an input error is the last thing on screen.
+    if (root) spdlog::info("resolved config ({} rank(s)):\n{}", comm.size(), yaml);
 
     // 4. The plan: rank 0 finds what is left to do and balances it over the ranks.
     TensorBundle done;  // rank 0: finished batches and cells (resumed + this run's)
@@ -606,7 +639,10 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       spdlog::info("wrote {} ({} samples, {} rank(s))", ctx.cfg.output.path, N, comm.size());
       if (!ctx.cfg.visualize.samples.empty()) {  // visualize.samples inside a run: drawn by rank 0
         ctx = Context{};                         // free the model first: visualize loads its own
-        auto report = visualize::visualize(config::load_config_text(yaml, options.config_path), {});
+        const config::Config vcfg = config::load_config_text(yaml, options.config_path);
+        visualize::VisualizeOptions vo;
+        vo.overwrite = vcfg.output.overwrite;  // checked at the start (step 2)
+        auto report = visualize::visualize(vcfg, vo);
         spdlog::info("visualizations of {} sample(s): {}", report.samples.size(), report.index_html);
       }
     }

@@ -109,11 +109,19 @@ Image box_canvas(int width, int height, const std::vector<Box>& boxes) {
   return img;
 }
 
+void refuse_existing_drawings(const std::string& out_dir, bool overwrite) {
+  std::error_code ec;
+  if (!overwrite && fs::exists(fs::path(out_dir) / "index.html", ec))
+    throw UserError(out_dir + ": holds the drawings of an earlier run (index.html); pass --overwrite or "
+                              "output.overwrite=true to replace them, or choose another visualize.out_dir");
+}
+
 VisualizeReport visualize(const config::Config& c, const VisualizeOptions& options) {
   if (c.visualize.samples.empty())
     throw UserError("visualize.samples is empty: list the question ids to draw, e.g. visualize.samples=[262148000]");
   VisualizeReport report;
   report.out_dir = visualize_out_dir(c, options.out_dir);
+  refuse_existing_drawings(report.out_dir, options.overwrite);
   const std::string method_name = options.method.empty() ? visualize_method(c) : options.method;
   RelevanceOptions ro;
   ro.method = explain::parse_method(method_name, options.method.empty() ? "scoring.methods" : "--method");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway single-node Slurm (munged + slurmctld + slurmd) in one folder, for tests.
-# Settings: ../shared/docs/slurm-on-one-machine.md. Sourced by tests/cli/test_slurm.sh:
+# Settings: the one-node slurm.conf written by slurm_up below (slurmctld + slurmd on localhost,
+# proctrack/linuxproc instead of cgroups, MpiDefault=pmix). Sourced by tests/cli/test_slurm.sh:
 #
 #   source tests/cli/slurm_local.sh
 #   slurm_install            # apt-get slurm-wlm + munge when missing (root or sudo)

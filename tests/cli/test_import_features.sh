@@ -19,13 +19,17 @@ line() { printf '%s\t480\t640\t%s\t%s\t%s\t%s\t2\t%s\t%s\n' "$1" "$OBJ_ID" "$CON
 { line COCO_val2014_000000000001; line COCO_val2014_000000000002; } > "$TMP/ok.tsv"
 
 # 1. A good import: exit 0, the store exists, a progress line and the summary are logged.
-"$BIN" import-features --tsv "$TMP/ok.tsv" --out "$TMP/ok.h5" --progress-every 0 >"$TMP/out.txt" 2>&1 \
+"$BIN" import-features --tsv "$TMP/ok.tsv" --out "$TMP/ok.h5" --progress-every 0.000001 >"$TMP/out.txt" 2>&1 \
   || { cat "$TMP/out.txt"; fail "import of a good TSV failed"; }
 [ -f "$TMP/ok.h5" ] || fail "no output file"
 [ ! -e "$TMP/ok.h5.partial" ] || fail "partial file left behind"
 grep -q "images/s" "$TMP/out.txt" || { cat "$TMP/out.txt"; fail "no progress line with a rate"; }
 grep -q "ETA" "$TMP/out.txt" || { cat "$TMP/out.txt"; fail "no ETA in the progress line"; }
 grep -q "wrote 2 images, 4 boxes, 3-d features" "$TMP/out.txt" || { cat "$TMP/out.txt"; fail "no summary line"; }
+# --progress-every 0: no progress lines (as run.progress_seconds: 0), the summary still.
+"$BIN" import-features --tsv "$TMP/ok.tsv" --out "$TMP/quiet.h5" --progress-every 0 >"$TMP/quiet.txt" 2>&1 || fail "quiet import"
+if grep -q "ETA" "$TMP/quiet.txt"; then cat "$TMP/quiet.txt"; fail "--progress-every 0 printed progress lines"; fi
+grep -q "wrote 2 images" "$TMP/quiet.txt" || fail "--progress-every 0: no summary line"
 if command -v h5dump >/dev/null; then
   h5dump -d /image_ids "$TMP/ok.h5" | grep -q COCO_val2014_000000000002 || fail "image ids not in the store"
 fi
@@ -48,6 +52,16 @@ set -e
 grep -q "cut.tsv:2: truncated line (image COCO_val2014_000000000002): 7 of 10 tab-separated columns, missing 'num_boxes', 'boxes', 'features'" \
   "$TMP/out.txt" || { cat "$TMP/out.txt"; fail "truncated-line message"; }
 [ ! -e "$TMP/cut.h5" ] && [ ! -e "$TMP/cut.h5.partial" ] || fail "output left after a failed import"
+
+# 3b. A JSON file given by mistake: one short line, not the file's first line in full.
+{ printf '['; for i in $(seq 1 500); do printf '{"question_id": %d, "img_id": "COCO_val2014_%012d"},' "$i" "$i"; done; printf '{}]\n'; } > "$TMP/valid.json"
+set +e
+"$BIN" import-features --tsv "$TMP/valid.json" --out "$TMP/json.h5" >"$TMP/out.txt" 2>&1; rc=$?
+set -e
+[ "$rc" -eq 2 ] || { cat "$TMP/out.txt"; fail "expected exit 2 for a JSON file, got $rc"; }
+err_line="$(grep "valid.json:1:" "$TMP/out.txt")"
+[ "${#err_line}" -lt 400 ] || fail "the error line quotes too much (${#err_line} characters)"
+echo "$err_line" | grep -q "is this an LXMERT obj36 TSV file?" || fail "JSON input: $err_line"
 
 # 4. Bad option value: CLI11 rejects it with exit 2.
 set +e

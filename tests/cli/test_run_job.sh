@@ -56,6 +56,16 @@ grep -q "resume:" "$WORK/stderr" || fail "the rerun did not resume"
 "$PY" "$SRC/tests/support/compare_results.py" "$WORK/np1.h5" "$WORK/term.h5" || fail "resumed run differs"
 [ ! -e "$WORK/term.h5.partial" ] || fail "partial results left behind"
 
+echo "== Ctrl-C (SIGINT) checkpoints like SIGTERM"
+HEADPRUNE_TEST_BATCH_DELAY_MS=300 "$BIN" run "$WORK/run.yaml" output.path="$WORK/int.h5" 2>"$WORK/int.log" &
+pid=$!
+for _ in $(seq 100); do ls "$WORK"/int.h5.partial/*rank0-1.h5 >/dev/null 2>&1 && break; sleep 0.1; done
+kill -INT $pid
+set +e; wait $pid; code=$?; set -e
+[ $code = 3 ] || { cat "$WORK/int.log"; fail "exit code $code after SIGINT (expected 3)"; }
+run output.path="$WORK/int.h5"
+"$PY" "$SRC/tests/support/compare_results.py" "$WORK/np1.h5" "$WORK/int.h5" || fail "resumed run after SIGINT differs"
+
 echo "== SIGKILL (no goodbye), then resume with another rank count"
 HEADPRUNE_TEST_BATCH_DELAY_MS=300 "$BIN" run "$WORK/run.yaml" output.path="$WORK/kill.h5" 2>/dev/null &
 pid=$!
@@ -108,4 +118,23 @@ set +e; "$BIN" run "$WORK/missing.yaml" 2>"$WORK/err"; code=$?; set -e
 [ $code = 2 ] && grep -q "missing.yaml" "$WORK/err" || fail "missing config: $code $(cat "$WORK/err")"
 set +e; mpirun -n 2 --bind-to none "$BIN" run "$WORK/run.yaml" model.path=/nonexistent 2>"$WORK/err"; code=$?; set -e
 [ $code != 0 ] && grep -q "/nonexistent" "$WORK/err" || fail "bad model path on 2 ranks: $code $(cat "$WORK/err")"
+
+echo "== a run stopped by a bad input leaves nothing behind, and the corrected rerun runs"
+set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/fix.h5" data.questions="$WORK/nope.json" 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "nope.json" "$WORK/err" || fail "missing questions file: exit $code $(cat "$WORK/err")"
+tail -n 1 "$WORK/err" | grep -q "nope.json" || fail "the error is not the last line: $(tail -n 3 "$WORK/err")"
+[ ! -e "$WORK/fix.h5.partial" ] && [ ! -e "$WORK/fix.h5" ] || fail "a failed run left $(ls -d "$WORK"/fix.h5*)"
+run output.path="$WORK/fix.h5" prune.ratios=[0,0.5] || fail "the corrected rerun"
+# A partial folder that holds only another config's config.yaml (a run stopped before its first
+# checkpoint) holds no results: it is replaced, not an obstacle.
+mkdir -p "$WORK/empty.h5.partial" && echo "name: other" >"$WORK/empty.h5.partial/config.yaml"
+run output.path="$WORK/empty.h5" prune.ratios=[0,0.5] || fail "rerun over an empty partial folder"
+grep -q "holds no results, only another config" "$WORK/stderr" || fail "no note about the replaced empty partial folder"
+
+echo "== drawings of an earlier run are not replaced without --overwrite"
+mkdir -p "$WORK/vis" && echo "<html>mine</html>" >"$WORK/vis/index.html"
+set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/vis.h5" visualize.samples=[1] visualize.out_dir="$WORK/vis" 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "holds the drawings of an earlier run" "$WORK/err" || fail "existing drawings: exit $code $(cat "$WORK/err")"
+[ ! -e "$WORK/vis.h5" ] && [ ! -e "$WORK/vis.h5.partial" ] || fail "the refused run started anyway"
+grep -q "mine" "$WORK/vis/index.html" || fail "the earlier drawings were changed"
 echo "all run-job checks passed"

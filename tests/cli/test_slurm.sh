@@ -3,8 +3,8 @@
 #   bash test_slurm.sh <headprune-binary> <source-dir>
 #
 # 1. Installs slurm-wlm and munge when missing (apt-get --no-install-recommends), starts munged,
-#    slurmctld and slurmd in a temporary folder (tests/cli/slurm_local.sh; settings of
-#    ../shared/docs/slurm-on-one-machine.md) and ALWAYS stops them again (trap).
+#    slurmctld and slurmd in a temporary folder (tests/cli/slurm_local.sh) and ALWAYS stops them
+#    again (trap).
 # 2. Generates a tiny VQA dataset (tests/support/make_tiny_dataset.py + headprune
 #    import-features) and two run configs, one per bundled fixture model (LXMERT, VisualBERT).
 # 3. jobs/submit.sh --dry-run prints the two sbatch lines and submits nothing; --multinode
@@ -134,6 +134,12 @@ grep -q "debug.sh: OMPI_MCA_memory=^patcher mpirun" "$WORK/dbg_gpu.txt" \
   || { cat "$WORK/dbg_gpu.txt"; fail "debug.sh, config on cuda:0: no OMPI_MCA_memory=^patcher"; }
 env -u OMPI_MCA_memory HP_DEVICE=cpu "$SRC/jobs/debug.sh" --dry-run "$WORK/configs/tiny_lxmert.yaml" 2>"$WORK/dbg_cpu.txt"
 if grep -q "OMPI_MCA_memory" "$WORK/dbg_cpu.txt"; then cat "$WORK/dbg_cpu.txt"; fail "debug.sh on cpu set OMPI_MCA_memory"; fi
+
+# --- a typo in an override: refused before anything is queued ------------------------------------
+set +e; "${submit[@]}" --set prune.ratio=[0] >"$WORK/typo.txt" 2>&1; rc=$?; set -e
+[ "$rc" -ne 0 ] || { cat "$WORK/typo.txt"; fail "submit.sh accepted an unknown override key"; }
+grep -q "unknown key 'prune.ratio' (did you mean 'prune.ratios'?)" "$WORK/typo.txt" || { cat "$WORK/typo.txt"; fail "typo message"; }
+if grep -q '^[0-9]' "$WORK/typo.txt"; then cat "$WORK/typo.txt"; fail "a job id was printed: something was submitted"; fi
 
 # --- dry run: the sbatch lines, nothing submitted ------------------------------------------------
 "${submit[@]}" --dry-run >"$WORK/dry.txt" 2>&1 || { cat "$WORK/dry.txt"; fail "submit.sh --dry-run"; }

@@ -14,4 +14,8 @@ void log_init(int rank, int world_size);
 /// Sets the level by name; throws UserError naming `where` for an unknown name.
 void log_set_level(const std::string& level, const std::string& where);
 
+/// A config's `log_level`: applied unless HEADPRUNE_LOG_LEVEL is set, which wins (one invocation's
+/// choice over the experiment's).
+void log_set_config_level(const std::string& level, const std::string& where);
+
 }  // namespace headprune

@@ -36,7 +36,7 @@ struct TsvImportOptions {
   int compression = 0;               ///< gzip level 0..9 for the store's datasets
   bool overwrite = false;            ///< replace an existing output file
   bool skip_nonfinite = false;       ///< skip (and count) images with NaN/Inf features or boxes
-  double progress_interval_s = 10;   ///< seconds between progress lines
+  double progress_interval_s = 10;   ///< seconds between progress lines; 0 = none (as run.progress_seconds)
   /// Called after every image is parsed, with the images and input bytes done so far (benches
   /// and tests sample memory with it).
   std::function<void(int64_t images, int64_t bytes)> on_image;

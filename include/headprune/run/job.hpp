@@ -28,7 +28,8 @@ struct RunOptions {
 /// Runs the job on every rank of `session`; returns the process exit code.
 int run_job(const RunOptions& options, dist::MpiSession& session);
 
-/// Installs the SIGTERM/SIGUSR1 handlers that request a checkpoint-and-exit.
+/// Installs the SIGTERM/SIGUSR1/SIGINT handlers that request a checkpoint-and-exit (a second
+/// SIGINT ends the process at once).
 void install_preemption_handlers();
 bool preemption_requested();
 
