@@ -56,6 +56,11 @@ grep -q "resume:" "$WORK/stderr" || fail "the rerun did not resume"
 "$PY" "$SRC/tests/support/compare_results.py" "$WORK/np1.h5" "$WORK/term.h5" || fail "resumed run differs"
 [ ! -e "$WORK/term.h5.partial" ] || fail "partial results left behind"
 
+echo "== HEADPRUNE_LOG_LEVEL wins over the config's log_level"
+HEADPRUNE_LOG_LEVEL=warn "$BIN" run "$WORK/run.yaml" output.path="$WORK/quiet.h5" log_level=info 2>"$WORK/quiet.log" \
+  || { cat "$WORK/quiet.log"; fail "run with HEADPRUNE_LOG_LEVEL=warn"; }
+if grep -q "\[info\]" "$WORK/quiet.log"; then head -5 "$WORK/quiet.log"; fail "info lines with HEADPRUNE_LOG_LEVEL=warn"; fi
+
 echo "== Ctrl-C (SIGINT) checkpoints like SIGTERM"
 HEADPRUNE_TEST_BATCH_DELAY_MS=300 "$BIN" run "$WORK/run.yaml" output.path="$WORK/int.h5" 2>"$WORK/int.log" &
 pid=$!
@@ -110,6 +115,12 @@ run output.path="$WORK/other.h5" scoring.random_seed=5
 set +e; "$BIN" merge "$WORK/bad.h5" "$WORK/np1.h5" "$WORK/other.h5" 2>"$WORK/err"; code=$?; set -e
 [ $code = 2 ] && grep -q "experiment 'tiny_lxmert' is in both" "$WORK/err" || fail "merge conflict: exit $code $(cat "$WORK/err")"
 [ ! -e "$WORK/bad.h5" ] || fail "a refused merge left a file"
+set +e; "$BIN" merge "$WORK/bad.h5" "$WORK/np1.h5" "$WORK/data/features.h5" 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "features.h5: not a headprune results file (root attribute format = 'headprune-feature-store', expected 'headprune-results')" "$WORK/err" \
+  || fail "merge of a feature store: exit $code $(cat "$WORK/err")"
+set +e; "$BIN" merge "$WORK/np1.h5" "$WORK/np2.h5" 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "np1.h5: results file exists (pass --overwrite to replace it)" "$WORK/err" \
+  || fail "merge onto an existing file: exit $code $(cat "$WORK/err")"
 
 echo "== config errors: one line, exit 2"
 set +e; "$BIN" run "$WORK/run.yaml" no.such.key=1 2>"$WORK/err"; code=$?; set -e
