@@ -42,34 +42,33 @@ set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/np1.h5" 2>"$WORK/err"; co
 grep -q "np1.h5: results file exists" "$WORK/err" || fail "message: $(cat "$WORK/err")"
 [ "$before" = "$(sha256sum "$WORK/np1.h5")" ] || fail "existing file changed"
 
+# A job that gets SIGNAL after its first checkpoint: exit 3, no results file, the checkpoint kept;
+# the same command resumes and ends with the uninterrupted run's file.
+interrupted_run_resumes() { # SIGNAL NAME
+  local sig="$1" out="$WORK/$2.h5" pid code
+  HEADPRUNE_TEST_BATCH_DELAY_MS=300 "$BIN" run "$WORK/run.yaml" output.path="$out" 2>"$WORK/$2.log" &
+  pid=$!
+  for _ in $(seq 100); do ls "$out".partial/*rank0-1.h5 >/dev/null 2>&1 && break; sleep 0.1; done
+  kill "-$sig" $pid
+  set +e; wait $pid; code=$?; set -e
+  [ $code = 3 ] || { cat "$WORK/$2.log"; fail "exit code $code after SIG$sig (expected 3)"; }
+  [ ! -e "$out" ] || fail "SIG$sig: a results file was written by an interrupted run"
+  ls "$out".partial/*.h5 >/dev/null || fail "SIG$sig: no checkpoint left"
+  run output.path="$out"
+  grep -q "resume:" "$WORK/stderr" || fail "SIG$sig: the rerun did not resume"
+  "$PY" "$SRC/tests/support/compare_results.py" "$WORK/np1.h5" "$out" || fail "SIG$sig: resumed run differs"
+  [ ! -e "$out.partial" ] || fail "SIG$sig: partial results left behind"
+}
+
 echo "== SIGTERM: checkpoint, exit 3, rerun resumes to the same file"
-HEADPRUNE_TEST_BATCH_DELAY_MS=300 "$BIN" run "$WORK/run.yaml" output.path="$WORK/term.h5" 2>"$WORK/term.log" &
-pid=$!
-for _ in $(seq 100); do ls "$WORK"/term.h5.partial/*rank0-1.h5 >/dev/null 2>&1 && break; sleep 0.1; done
-kill -TERM $pid
-set +e; wait $pid; code=$?; set -e
-[ $code = 3 ] || { cat "$WORK/term.log"; fail "exit code $code after SIGTERM (expected 3)"; }
-[ ! -e "$WORK/term.h5" ] || fail "a results file was written by an interrupted run"
-ls "$WORK"/term.h5.partial/*.h5 >/dev/null || fail "no checkpoint left"
-run output.path="$WORK/term.h5"
-grep -q "resume:" "$WORK/stderr" || fail "the rerun did not resume"
-"$PY" "$SRC/tests/support/compare_results.py" "$WORK/np1.h5" "$WORK/term.h5" || fail "resumed run differs"
-[ ! -e "$WORK/term.h5.partial" ] || fail "partial results left behind"
+interrupted_run_resumes TERM term
+echo "== Ctrl-C (SIGINT): the same"
+interrupted_run_resumes INT int
 
 echo "== HEADPRUNE_LOG_LEVEL wins over the config's log_level"
 HEADPRUNE_LOG_LEVEL=warn "$BIN" run "$WORK/run.yaml" output.path="$WORK/quiet.h5" log_level=info 2>"$WORK/quiet.log" \
   || { cat "$WORK/quiet.log"; fail "run with HEADPRUNE_LOG_LEVEL=warn"; }
 if grep -q "\[info\]" "$WORK/quiet.log"; then head -5 "$WORK/quiet.log"; fail "info lines with HEADPRUNE_LOG_LEVEL=warn"; fi
-
-echo "== Ctrl-C (SIGINT) checkpoints like SIGTERM"
-HEADPRUNE_TEST_BATCH_DELAY_MS=300 "$BIN" run "$WORK/run.yaml" output.path="$WORK/int.h5" 2>"$WORK/int.log" &
-pid=$!
-for _ in $(seq 100); do ls "$WORK"/int.h5.partial/*rank0-1.h5 >/dev/null 2>&1 && break; sleep 0.1; done
-kill -INT $pid
-set +e; wait $pid; code=$?; set -e
-[ $code = 3 ] || { cat "$WORK/int.log"; fail "exit code $code after SIGINT (expected 3)"; }
-run output.path="$WORK/int.h5"
-"$PY" "$SRC/tests/support/compare_results.py" "$WORK/np1.h5" "$WORK/int.h5" || fail "resumed run after SIGINT differs"
 
 echo "== SIGKILL (no goodbye), then resume with another rank count"
 HEADPRUNE_TEST_BATCH_DELAY_MS=300 "$BIN" run "$WORK/run.yaml" output.path="$WORK/kill.h5" 2>/dev/null &

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 
 #include "headprune/common/error.hpp"
@@ -15,6 +16,29 @@
 
 using namespace headprune;
 namespace hptest = headprune::testing;
+
+namespace {
+// A scratch copy of fixture folder `model` whose reference.h5 `edit` changes: a wrong golden value
+// that the checker must notice (or, for an ill-conditioned dataset, must excuse only so far).
+std::string tampered_fixture(const std::string& model, const std::string& scratch,
+                             const std::function<void(h5::File&)>& edit) {
+  std::string dir = hptest::scratch_dir(scratch);
+  for (const auto& f : std::filesystem::directory_iterator(hptest::data_path(model)))
+    std::filesystem::copy(f.path(), dir + "/" + f.path().filename().string());
+  h5::File ref(dir + "/reference.h5", h5::File::Mode::read_write);
+  edit(ref);
+  return dir;
+}
+
+// Rewrites float64 dataset `path`, element by element, keeping its shape.
+void rewrite_f64(h5::File& ref, const std::string& path, const std::function<double(double)>& f) {
+  at::Tensor t = h5::read_tensor(ref, path);
+  std::vector<double> values = ref.read_f64(path);
+  for (double& x : values) x = f(x);
+  H5Ldelete(ref.id(), path.c_str(), H5P_DEFAULT);
+  ref.write_f64(path, values, t.sizes().vec());
+}
+}  // namespace
 
 struct Case {
   const char* model;
@@ -70,15 +94,9 @@ TEST(Conformance, TokenizerFolder) {
 
 TEST(Conformance, DetectsAWrongResult) {
   // A fixture whose stored logits were changed must fail: the checker is not a no-op.
-  std::string dir = hptest::scratch_dir("conf-tampered");
-  for (const auto& f : std::filesystem::directory_iterator(hptest::data_path("visualbert")))
-    std::filesystem::copy(f.path(), dir + "/" + f.path().filename().string());
-  {
-    h5::File ref(dir + "/reference.h5", h5::File::Mode::read_write);
-    H5Ldelete(ref.id(), "/sample_002/logits", H5P_DEFAULT);
-    std::vector<double> wrong(12, 0.5);
-    ref.write_f64("/sample_002/logits", wrong, {1, 12});
-  }
+  const std::string dir = tampered_fixture("visualbert", "conf-tampered", [](h5::File& ref) {
+    rewrite_f64(ref, "/sample_002/logits", [](double) { return 0.5; });
+  });
   verify::ConformanceOptions opt;
   opt.reference_dir = dir;
   verify::ConformanceReport report = verify::run_conformance(opt);
@@ -160,16 +178,7 @@ TEST(ConformanceStabilityProbe, ExcludesTheFlippedDatasetWhenAnotherRoundingFlip
 namespace {
 // A copy of the LXMERT fixture whose reference dataset `path` is multiplied by `factor`.
 std::string tampered_lxmert(const std::string& name, const std::string& path, double factor) {
-  std::string dir = hptest::scratch_dir(name);
-  for (const auto& f : std::filesystem::directory_iterator(hptest::data_path("lxmert")))
-    std::filesystem::copy(f.path(), dir + "/" + f.path().filename().string());
-  h5::File ref(dir + "/reference.h5", h5::File::Mode::read_write);
-  at::Tensor t = h5::read_tensor(ref, path);
-  std::vector<double> scaled = ref.read_f64(path);
-  for (double& x : scaled) x *= factor;
-  H5Ldelete(ref.id(), path.c_str(), H5P_DEFAULT);
-  ref.write_f64(path, scaled, t.sizes().vec());
-  return dir;
+  return tampered_fixture("lxmert", name, [&](h5::File& ref) { rewrite_f64(ref, path, [&](double x) { return x * factor; }); });
 }
 }  // namespace
 
@@ -222,16 +231,12 @@ TEST(ConformanceReducedPrecision, Bf16OnTheCpuMeetsTheStatedTolerances) {
 
 TEST(ConformanceReducedPrecision, AWrongDiscreteResultIsCountedInBf16AndFailsInFloat32) {
   const std::string path = "/sample_003/prune/ours_head_positive/pred_index";
-  std::string dir = hptest::scratch_dir("conf-bf16-discrete");
-  for (const auto& f : std::filesystem::directory_iterator(hptest::data_path("lxmert")))
-    std::filesystem::copy(f.path(), dir + "/" + f.path().filename().string());
-  {
-    h5::File ref(dir + "/reference.h5", h5::File::Mode::read_write);
+  const std::string dir = tampered_fixture("lxmert", "conf-bf16-discrete", [&](h5::File& ref) {
     std::vector<int64_t> wrong = ref.read_i64(path);
     for (auto& x : wrong) x = (x + 1) % 12;  // every step's prediction changed
     H5Ldelete(ref.id(), path.c_str(), H5P_DEFAULT);
     ref.write_i64(path, wrong, {static_cast<int64_t>(wrong.size())});
-  }
+  });
   verify::ConformanceReport f32 = verify::run_conformance(float32_options(dir));
   EXPECT_FALSE(f32.passed());
   EXPECT_EQ(group(f32, "prune/pred_index").first_failure, path) << f32.table();
@@ -250,14 +255,9 @@ TEST(ConformanceReducedPrecision, AWrongDiscreteResultIsCountedInBf16AndFailsInF
 }
 
 TEST(ConformanceReducedPrecision, AWrongLogitStillFailsInBf16) {
-  std::string dir = hptest::scratch_dir("conf-bf16-tampered");
-  for (const auto& f : std::filesystem::directory_iterator(hptest::data_path("visualbert")))
-    std::filesystem::copy(f.path(), dir + "/" + f.path().filename().string());
-  {
-    h5::File ref(dir + "/reference.h5", h5::File::Mode::read_write);
-    H5Ldelete(ref.id(), "/sample_002/logits", H5P_DEFAULT);
-    ref.write_f64("/sample_002/logits", std::vector<double>(12, 0.5), {1, 12});
-  }
+  const std::string dir = tampered_fixture("visualbert", "conf-bf16-tampered", [](h5::File& ref) {
+    rewrite_f64(ref, "/sample_002/logits", [](double) { return 0.5; });
+  });
   verify::ConformanceOptions opt = float32_options(dir);
   opt.reduced_precision = "bf16";
   verify::ConformanceReport report = verify::run_conformance(opt);
