@@ -37,7 +37,8 @@ export OMPI_MCA_opal_cuda_support=0 OMPI_MCA_opal_warn_on_missing_libcuda=0
 
 if [ $DRY = 0 ]; then
   step "dependencies"
-  tar -C / --skip-old-files -xzf .gpu/gpu-deps.tar.gz && ldconfig
+  [ -s .gpu/gpu-deps.tar.gz ] || { echo "gpu-check: no .gpu/gpu-deps.tar.gz: make it with scripts/gpu-pack-deps.sh on the CPU machine and carry .gpu"; exit 2; }
+  tar -C / --skip-old-files -xzf .gpu/gpu-deps.tar.gz && ldconfig || { echo "gpu-check: cannot unpack .gpu/gpu-deps.tar.gz"; exit 2; }
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
   PY=python3
   PYTHON=python3  # the machine's Python (numpy, h5py)
