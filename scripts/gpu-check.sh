@@ -15,7 +15,7 @@
 #   scripts/gpu-check.sh --dry-run  here: checks the script's own steps without a GPU (build with
 #                                   the local LibTorch, CPU conformance, no CUDA steps)
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 DRY=0
 [ "${1:-}" = "--dry-run" ] && DRY=1
 OUT="${OUT:-/tmp/gpu-out}"
@@ -38,7 +38,8 @@ export OMPI_MCA_opal_cuda_support=0 OMPI_MCA_opal_warn_on_missing_libcuda=0
 if [ $DRY = 0 ]; then
   step "dependencies"
   [ -s .gpu/gpu-deps.tar.gz ] || { echo "gpu-check: no .gpu/gpu-deps.tar.gz: make it with scripts/gpu-pack-deps.sh on the CPU machine and carry .gpu"; exit 2; }
-  tar -C / --skip-old-files -xzf .gpu/gpu-deps.tar.gz && ldconfig || { echo "gpu-check: cannot unpack .gpu/gpu-deps.tar.gz"; exit 2; }
+  if ! tar -C / --skip-old-files -xzf .gpu/gpu-deps.tar.gz; then echo "gpu-check: cannot unpack .gpu/gpu-deps.tar.gz"; exit 2; fi
+  ldconfig
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
   PY=python3
   PYTHON=python3  # the machine's Python (numpy, h5py)
