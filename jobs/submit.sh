@@ -106,17 +106,29 @@ to_cells() { # "a,b c" -> lines "a,b" and "c"
 
 # Checks a run's config and overrides with `headprune run --check` here, before anything is
 # queued: a typo in --set or --methods would otherwise fail every task after its wait in the queue.
-# Skipped (with a note) where the binary is not on the submit host.
+# Exit 2 (a config error) stops the submission; where the binary cannot run on the submit host
+# (not there, or its libraries come with HP_MODULES on the compute nodes) the tasks check instead.
 check_run() { # CONFIG OVERRIDE...
-  local bin
+  local bin rc=0
   bin="$(hp_binary)"
-  if [ ! -x "$bin" ]; then
-    [ -n "${warned_no_binary:-}" ] || echo "submit.sh: $bin not found here; the tasks check their configs themselves" >&2
-    warned_no_binary=1
-    return 0
+  [ -z "${cannot_check:-}" ] || return 0
+  if [ -x "$bin" ]; then
+    "$bin" run --check "$@" >/dev/null 2>"$check_log" || rc=$?
+  else
+    rc=127
   fi
-  "$bin" run --check "$@" >/dev/null || die "$1: the config check failed (the line above; nothing was submitted)"
+  if [ "$rc" -eq 2 ]; then
+    cat "$check_log" >&2
+    die "$1: the config check failed (the line above; nothing was submitted)"
+  elif [ "$rc" -ne 0 ]; then
+    echo "submit.sh: cannot run $bin here (exit $rc); the tasks check their configs themselves" >&2
+    cannot_check=1
+  fi
 }
+check_log="$(mktemp)"
+trap 'rm -f "$check_log"' EXIT
+
+device="$(hp_device)"  # the device= override the jobs pass (jobs/grid.sbatch, jobs/multinode.sbatch)
 
 # --- multinode: one job per config ---------------------------------------------------------------
 if [ "$multinode" -eq 1 ]; then
@@ -125,7 +137,7 @@ if [ "$multinode" -eq 1 ]; then
     [ -f "$cfg" ] || die "no such config: $cfg"
     name="$(yaml_get "$cfg" "" name)"
     [ -n "$name" ] || name="$(basename "$cfg" .yaml)"
-    check_run "$(abspath "$cfg")" "${sets[@]}"
+    check_run "$(abspath "$cfg")" ${device:+"device=$device"} "${sets[@]}"
     cmd=(sbatch --parsable "${site[@]}" --nodes="$HP_NODES_MULTINODE" --ntasks-per-node="$HP_RANKS_PER_TASK"
          --job-name="hp-$name" --output="$out/logs/multinode-$name-%j.out" --chdir="$HP_REPO"
          --export=ALL "$HP_REPO/jobs/multinode.sbatch" "$(abspath "$cfg")" "${sets[@]}")
@@ -166,7 +178,6 @@ n=${#grid[@]}
 [ "$n" -gt 0 ] || die "empty grid"
 
 overrides=()
-device="$(hp_device)"
 [ -z "$device" ] || overrides+=("device=$device")
 overrides+=("${sets[@]}")
 for line in "${grid[@]}"; do  # exactly the overrides jobs/grid.sbatch passes

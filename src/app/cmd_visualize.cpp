@@ -28,7 +28,7 @@ void add_visualize_command(CLI::App& app, CommandTable& table) {
       ->required();
   sub->add_option("overrides", opts->overrides, "dotted overrides, e.g. visualize.samples=[262148000] data.image_root=/coco/val2014");
   sub->add_option("--out", opts->run.out_dir, "output folder (default: visualize.out_dir, else visualizations/<name>)");
-  sub->add_flag("--overwrite", opts->run.overwrite, "replace the drawings of an earlier run in the output folder");
+  sub->add_flag("--overwrite", opts->run.overwrite, "write over the drawings of an earlier run in the output folder");
   sub->add_option("--method", opts->run.method,
                   "scores that rank the heads: ours, lrp, michel, confidence, random (default: ours if in "
                   "scoring.methods, else its first)");

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <functional>
 #include <string>
 #include <utility>
@@ -24,7 +25,7 @@ inline CLI::Validator AtLeast(double min, bool integer = true) {
         } catch (const std::exception&) {
           used = 0;
         }
-        if (used != text.size() || (integer && v != static_cast<double>(static_cast<long long>(v))))
+        if (used != text.size() || !std::isfinite(v) || (integer && std::trunc(v) != v))
           return "'" + text + "' is not " + (integer ? "an integer" : "a number");
         if (v < min) return text + " is less than " + CLI::detail::to_string(min);
         return "";

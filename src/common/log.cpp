@@ -17,7 +17,7 @@ void log_init(int rank, int world_size) {
   logger->set_pattern(pattern);
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::info);
-  if (const char* env = std::getenv("HEADPRUNE_LOG_LEVEL")) log_set_level(env, "HEADPRUNE_LOG_LEVEL");
+  if (const char* env = std::getenv("HEADPRUNE_LOG_LEVEL"); env && *env) log_set_level(env, "HEADPRUNE_LOG_LEVEL");
 }
 
 void log_set_level(const std::string& level, const std::string& where) {

@@ -287,7 +287,7 @@ void on_every_rank(dist::Communicator& comm, Fn fn) {
   throw QuietExit{static_cast<int>(ExitCode::usage)};
 }
 
-// True when `dir` holds nothing but its config.yaml (a run that stopped before any checkpoint).
+// True when `dir` holds nothing but its config.yaml (a run before its first checkpoint).
 bool holds_only_its_config(const std::string& dir) {
   for (const auto& entry : fs::directory_iterator(dir))
     if (entry.path().filename() != "config.yaml") return false;
@@ -361,9 +361,10 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
           if (old == defining) {
             spdlog::info("resuming from {}", partial);
           } else if (holds_only_its_config(partial)) {
-            // Nothing was checkpointed under the other config: nothing of value to keep.
-            spdlog::info("{}: holds no results, only another config; starting afresh", partial);
-            make_partial = true;
+            // Not replaced: the run of that config may still be going, before its first
+            // checkpoint, and would then write into a folder labelled with this config.
+            throw UserError(partial + ": belongs to a run of a different config that has no checkpoint yet (if that "
+                                      "run is not going any more, remove the folder)");
           } else {
             throw UserError(partial + ": partial results of a different config (remove the folder to start over, or "
                                       "rerun with the config that made them)");
@@ -427,7 +428,10 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     if (root && make_partial) {
       try {
         fs::create_directories(partial);
-        std::ofstream(partial + "/config.yaml") << defining;
+        std::ofstream out(partial + "/config.yaml");
+        out << defining;
+        out.close();
+        if (!out) error = partial + "/config.yaml: cannot write (disk full or no permission?)";
       } catch (const fs::filesystem_error& e) {
         error = std::string(e.what());
       }

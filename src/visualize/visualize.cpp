@@ -113,7 +113,7 @@ void refuse_existing_drawings(const std::string& out_dir, bool overwrite) {
   std::error_code ec;
   if (!overwrite && fs::exists(fs::path(out_dir) / "index.html", ec))
     throw UserError(out_dir + ": holds the drawings of an earlier run (index.html); pass --overwrite or "
-                              "output.overwrite=true to replace them, or choose another visualize.out_dir");
+                              "output.overwrite=true to write over them, or choose another output folder");
 }
 
 VisualizeReport visualize(const config::Config& c, const VisualizeOptions& options) {

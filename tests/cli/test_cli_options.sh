@@ -19,4 +19,5 @@ check "--seed: -1 is less than 0" demo --seed -1
 check "--epochs: '1.5' is not an integer" train --epochs 1.5 --out /nonexistent/x
 check "--progress-every: -1 is less than 0" import-features --tsv a --out b --progress-every -1
 check "--probes: Value 100 not in range 0 to 64" conformance --reference x --probes 100
+check "--progress-every: 'nan' is not a number" import-features --tsv a --out b --progress-every nan
 echo "ok: option checks"

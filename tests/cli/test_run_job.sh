@@ -132,14 +132,16 @@ set +e; mpirun -n 2 --bind-to none "$BIN" run "$WORK/run.yaml" model.path=/nonex
 echo "== a run stopped by a bad input leaves nothing behind, and the corrected rerun runs"
 set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/fix.h5" data.questions="$WORK/nope.json" 2>"$WORK/err"; code=$?; set -e
 [ $code = 2 ] && grep -q "nope.json" "$WORK/err" || fail "missing questions file: exit $code $(cat "$WORK/err")"
-tail -n 1 "$WORK/err" | grep -q "nope.json" || fail "the error is not the last line: $(tail -n 3 "$WORK/err")"
+if grep -q "resolved config" "$WORK/err"; then fail "the input error is buried under the config dump"; fi
 [ ! -e "$WORK/fix.h5.partial" ] && [ ! -e "$WORK/fix.h5" ] || fail "a failed run left $(ls -d "$WORK"/fix.h5*)"
 run output.path="$WORK/fix.h5" prune.ratios=[0,0.5] || fail "the corrected rerun"
-# A partial folder that holds only another config's config.yaml (a run stopped before its first
-# checkpoint) holds no results: it is replaced, not an obstacle.
+# A partial folder holding only another config's config.yaml may belong to a run that is still
+# going (before its first checkpoint): refused, never relabelled.
 mkdir -p "$WORK/empty.h5.partial" && echo "name: other" >"$WORK/empty.h5.partial/config.yaml"
-run output.path="$WORK/empty.h5" prune.ratios=[0,0.5] || fail "rerun over an empty partial folder"
-grep -q "holds no results, only another config" "$WORK/stderr" || fail "no note about the replaced empty partial folder"
+set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/empty.h5" 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "belongs to a run of a different config that has no checkpoint yet" "$WORK/err" \
+  || fail "another config's empty partial folder: exit $code $(cat "$WORK/err")"
+grep -q "name: other" "$WORK/empty.h5.partial/config.yaml" || fail "the other run's config.yaml was changed"
 
 echo "== drawings of an earlier run are not replaced without --overwrite"
 mkdir -p "$WORK/vis" && echo "<html>mine</html>" >"$WORK/vis/index.html"

@@ -140,6 +140,18 @@ set +e; "${submit[@]}" --set prune.ratio=[0] >"$WORK/typo.txt" 2>&1; rc=$?; set 
 [ "$rc" -ne 0 ] || { cat "$WORK/typo.txt"; fail "submit.sh accepted an unknown override key"; }
 grep -q "unknown key 'prune.ratio' (did you mean 'prune.ratios'?)" "$WORK/typo.txt" || { cat "$WORK/typo.txt"; fail "typo message"; }
 if grep -q '^[0-9]' "$WORK/typo.txt"; then cat "$WORK/typo.txt"; fail "a job id was printed: something was submitted"; fi
+set +e; "${submit[@]}" --multinode --dry-run --set prune.ratio=[0] >"$WORK/typo.txt" 2>&1; rc=$?; set -e
+[ "$rc" -ne 0 ] && grep -q "unknown key 'prune.ratio'" "$WORK/typo.txt" || { cat "$WORK/typo.txt"; fail "multinode: typo accepted"; }
+# The check sees the device= override the jobs pass: tf32 is valid on cuda (and only there).
+HP_DEVICE=cuda "${submit[@]}" --multinode --dry-run --set precision=tf32 >"$WORK/tf32.txt" 2>&1 \
+  || { cat "$WORK/tf32.txt"; fail "multinode: precision=tf32 with HP_DEVICE=cuda refused"; }
+HP_DEVICE=cuda "${submit[@]}" --dry-run --set precision=tf32 >"$WORK/tf32.txt" 2>&1 \
+  || { cat "$WORK/tf32.txt"; fail "grid: precision=tf32 with HP_DEVICE=cuda refused"; }
+# A binary that cannot start here (libraries from HP_MODULES on the nodes): the tasks check instead.
+printf '#!/bin/sh\nexit 127\n' >"$WORK/nobin" && chmod +x "$WORK/nobin"
+HP_HEADPRUNE="$WORK/nobin" "${submit[@]}" --dry-run >"$WORK/nobin.txt" 2>&1 \
+  || { cat "$WORK/nobin.txt"; fail "a binary that cannot run on the submit host blocked the dry run"; }
+grep -q "the tasks check their configs themselves" "$WORK/nobin.txt" || { cat "$WORK/nobin.txt"; fail "no note"; }
 
 # --- dry run: the sbatch lines, nothing submitted ------------------------------------------------
 "${submit[@]}" --dry-run >"$WORK/dry.txt" 2>&1 || { cat "$WORK/dry.txt"; fail "submit.sh --dry-run"; }

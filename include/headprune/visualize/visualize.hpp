@@ -32,7 +32,7 @@ namespace headprune::visualize {
 struct VisualizeOptions {
   std::string out_dir;  ///< empty: visualize.out_dir, else "visualizations/<name>"
   std::string method;   ///< empty: visualize_method(config)
-  bool overwrite = false;  ///< replace the drawings of an earlier run in out_dir (else a UserError)
+  bool overwrite = false;  ///< write over the drawings of an earlier run in out_dir (else a UserError)
 };
 
 /// Throws UserError when `out_dir` holds drawings already (its index.html) and !overwrite.
