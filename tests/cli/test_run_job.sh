@@ -121,6 +121,12 @@ set +e; "$BIN" merge "$WORK/np1.h5" "$WORK/np2.h5" 2>"$WORK/err"; code=$?; set -
 [ $code = 2 ] && grep -q "np1.h5: results file exists (pass --overwrite to replace it)" "$WORK/err" \
   || fail "merge onto an existing file: exit $code $(cat "$WORK/err")"
 
+echo "== run --check: the config and overrides only, no MPI, no inputs"
+"$BIN" run --check "$WORK/run.yaml" model.path=/not/read/by/check >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "run --check"; }
+grep -q "^config ok: tiny_lxmert" "$WORK/out" || fail "run --check: $(cat "$WORK/out")"
+set +e; "$BIN" run --check "$WORK/run.yaml" prune.ratios=[0,1.5] 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && [ "$(wc -l < "$WORK/err")" = 1 ] || fail "run --check with a bad ratio: exit $code $(cat "$WORK/err")"
+
 echo "== config errors: one line, exit 2"
 set +e; "$BIN" run "$WORK/run.yaml" no.such.key=1 2>"$WORK/err"; code=$?; set -e
 [ $code = 2 ] && [ "$(wc -l < "$WORK/err")" = 1 ] && grep -q "no.such.key" "$WORK/err" || fail "unknown key: $code $(cat "$WORK/err")"
