@@ -199,40 +199,33 @@ bool unique_desc(const SyntheticScene& s, const std::vector<Desc>& options, Desc
   return false;
 }
 
+// "what <attribute> is the <description>?" about one object, described without the attribute asked
+// for (first without its size, then with it): the answer is the object's value of the attribute,
+// the confusions the attribute's other values.
+bool q_attribute(const SyntheticScene& s, Rng& rng, Draft* q, const std::string& attribute,
+                 int SyntheticObject::*field, const std::vector<std::string>& values) {
+  const auto& o = rng.pick(s.objects);
+  const bool colour = attribute != "color", shape = attribute != "shape";
+  std::vector<Desc> options = {desc_of(o, colour, shape, false)};
+  if (attribute != "size") options.push_back(desc_of(o, colour, shape, true));
+  Desc d;
+  if (!unique_desc(s, options, &d)) return false;
+  q->question_type = "what " + attribute + " is the";
+  q->sent = q->question_type + " " + d.words() + "?";
+  q->answer = values[static_cast<size_t>(o.*field)];
+  q->answer_type = "other";
+  q->confusions = others(values, q->answer);
+  return true;
+}
+
 bool q_colour(const SyntheticScene& s, Rng& rng, Draft* q) {
-  const auto& o = rng.pick(s.objects);
-  Desc d;
-  if (!unique_desc(s, {desc_of(o, false, true, false), desc_of(o, false, true, true)}, &d)) return false;
-  q->sent = "what color is the " + d.words() + "?";
-  q->answer = kColours[static_cast<size_t>(o.colour)];
-  q->answer_type = "other";
-  q->question_type = "what color is the";
-  q->confusions = others(kColours, q->answer);
-  return true;
+  return q_attribute(s, rng, q, "color", &SyntheticObject::colour, kColours);
 }
-
 bool q_shape(const SyntheticScene& s, Rng& rng, Draft* q) {
-  const auto& o = rng.pick(s.objects);
-  Desc d;
-  if (!unique_desc(s, {desc_of(o, true, false, false), desc_of(o, true, false, true)}, &d)) return false;
-  q->sent = "what shape is the " + d.words() + "?";
-  q->answer = kShapes[static_cast<size_t>(o.shape)];
-  q->answer_type = "other";
-  q->question_type = "what shape is the";
-  q->confusions = others(kShapes, q->answer);
-  return true;
+  return q_attribute(s, rng, q, "shape", &SyntheticObject::shape, kShapes);
 }
-
 bool q_size(const SyntheticScene& s, Rng& rng, Draft* q) {
-  const auto& o = rng.pick(s.objects);
-  Desc d;
-  if (!unique_desc(s, {desc_of(o, true, true, false)}, &d)) return false;
-  q->sent = "what size is the " + d.words() + "?";
-  q->answer = kSizes[static_cast<size_t>(o.size)];
-  q->answer_type = "other";
-  q->question_type = "what size is the";
-  q->confusions = others(kSizes, q->answer);
-  return true;
+  return q_attribute(s, rng, q, "size", &SyntheticObject::size, kSizes);
 }
 
 bool q_count(const SyntheticScene& s, Rng& rng, Draft* q) {

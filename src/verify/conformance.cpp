@@ -72,6 +72,14 @@ constexpr ReducedTol kReducedTol[] = {
 constexpr double kIllConditioned = 2.0;
 constexpr double kFlipBound = 2.0;
 
+/// ||value - ref|| / ||ref|| (the plain norm of the difference where ref is zero); NaN -> infinity.
+double normwise(const at::Tensor& value, const at::Tensor& ref) {
+  const double diff = (value - ref).norm().item<double>();
+  const double ref_norm = ref.norm().item<double>();
+  const double n = ref_norm > 0 ? diff / ref_norm : diff;
+  return std::isnan(n) ? INFINITY : n;
+}
+
 /// Per dataset path: the largest normwise deviation of a perturbed float64 replay from the
 /// unperturbed one (not from the reference: a wrong reference must not look like instability).
 using ProbeSpread = std::map<std::string, double>;
@@ -86,13 +94,8 @@ struct ProbeRecorder {
       baseline[path] = value.clone();  // `value` may share storage with the model's outputs
       return;
     }
-    const at::Tensor& base = baseline.at(path);
-    double base_norm = base.norm().item<double>();
-    double diff = (value - base).norm().item<double>();
-    double dev = base_norm > 0 ? diff / base_norm : diff;
-    if (std::isnan(dev)) dev = INFINITY;
     double& s = spread[path];
-    s = std::max(s, dev);
+    s = std::max(s, normwise(value, baseline.at(path)));
   }
 };
 
@@ -110,6 +113,10 @@ class Checker {
 
   // Float quantity within the group's tolerance.
   void close(const std::string& group, const std::string& path, const at::Tensor& value) {
+    if (record_) {  // probe mode: our replays against each other; the reference is not read
+      record_->observe(path, value.detach().cpu().to(at::kDouble));
+      return;
+    }
     GroupReport& g = group_report(group, false);
     Tol tol = tolerance(group, f64_);
     bool informational = false;
@@ -127,13 +134,8 @@ class Checker {
     write(path, port.to(f64_ ? at::kDouble : at::kFloat));
     at::Tensor diff = (port - ref).abs();
     double max_abs = diff.numel() ? diff.max().item<double>() : 0.0;
-    double ref_norm = ref.norm().item<double>();
-    double norm = ref_norm > 0 ? (port - ref).norm().item<double>() / ref_norm : (port - ref).norm().item<double>();
-    if (std::isnan(max_abs) || std::isnan(norm)) max_abs = norm = INFINITY;
-    if (record_) {
-      record_->observe(path, port);
-      return;
-    }
+    double norm = normwise(port, ref);
+    if (std::isnan(max_abs) || std::isinf(norm)) max_abs = norm = INFINITY;
     g.datasets++;
     if (probe_) {
       auto it = probe_->find(path);

@@ -13,6 +13,7 @@
 
 namespace fs = std::filesystem;
 using headprune::UserError;
+namespace hptest = headprune::testing;
 using namespace headprune::config;
 
 namespace {
@@ -38,18 +39,12 @@ std::string write_file(const std::string& name, const std::string& text) {
 /// The UserError message of loading `text` (from a file named x.yaml) with `overrides`.
 std::string error_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
   std::string path = write_file("x.yaml", text);
-  try {
-    load_config(path, overrides);
-  } catch (const UserError& e) {
-    std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "not one line: " << msg;
-    // Report the message relative to the file name so tests read like the user sees it.
-    auto pos = msg.find(path);
-    if (pos != std::string::npos) msg.replace(pos, path.size(), "x.yaml");
-    return msg;
-  }
-  ADD_FAILURE() << "expected a UserError";
-  return "";
+  std::string msg = hptest::user_error([&] { load_config(path, overrides); });
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << "not one line: " << msg;
+  // Report the message relative to the file name so tests read like the user sees it.
+  auto pos = msg.find(path);
+  if (pos != std::string::npos) msg.replace(pos, path.size(), "x.yaml");
+  return msg;
 }
 
 Config load_text(const std::string& text, const std::vector<std::string>& overrides = {}) {

@@ -22,6 +22,7 @@
 
 using namespace headprune;
 namespace fs = std::filesystem;
+namespace hptest = headprune::testing;
 
 namespace {
 
@@ -176,12 +177,8 @@ TEST_F(DemoTraining, RunTrainingWritesTheRealLayout) {
   EXPECT_NEAR(train::evaluate_accuracy(*model, builder, valid_q, vocab.size(), 256), r.final_valid_accuracy, 1e-9);
 
   // An existing folder is kept unless overwrite.
-  try {
-    train::run_training(j);
-    ADD_FAILURE() << "expected a UserError";
-  } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("--overwrite"), std::string::npos) << e.what();
-  }
+  const std::string exists = hptest::user_error([&] { train::run_training(j); });
+  EXPECT_NE(exists.find("--overwrite"), std::string::npos) << exists;
   j.overwrite = true;
   EXPECT_NO_THROW(train::run_training(j));
 }
@@ -203,21 +200,13 @@ TEST_F(DemoTraining, MismatchedConfigIsAUserError) {
   nlohmann::json c = nlohmann::json::parse(slurp(j.model_config));
   c["num_qa_labels"] = 7;
   write_file(j.model_config, c.dump());
-  try {
-    train::run_training(j);
-    ADD_FAILURE() << "expected a UserError";
-  } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("num_qa_labels"), std::string::npos) << e.what();
-  }
+  const std::string labels = hptest::user_error([&] { train::run_training(j); });
+  EXPECT_NE(labels.find("num_qa_labels"), std::string::npos) << labels;
   c["num_qa_labels"] = static_cast<int64_t>(tiny_->answers.size());
   c["vocab_size"] = 10;
   write_file(j.model_config, c.dump());
-  try {
-    train::run_training(j);
-    ADD_FAILURE() << "expected a UserError";
-  } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("vocab_size"), std::string::npos) << e.what();
-  }
+  const std::string vocab = hptest::user_error([&] { train::run_training(j); });
+  EXPECT_NE(vocab.find("vocab_size"), std::string::npos) << vocab;
   EXPECT_FALSE(fs::exists(j.out_dir));
   EXPECT_FALSE(fs::exists(j.out_dir + ".partial"));
 }
