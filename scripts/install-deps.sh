@@ -11,6 +11,7 @@ PACKAGES=(
   libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libicu-dev
   libgtest-dev libgmock-dev
   libstb-dev                                # PNG/JPEG I/O (the demo's rendered scenes, visualisations)
+  liblmdb-dev                               # MMF's LMDB feature stores (import-features --mmf-lmdb)
   python3 python3-h5py python3-numpy        # fixture checks and analysis scripts
   python3-matplotlib                        # analysis/report.py plots
 )
