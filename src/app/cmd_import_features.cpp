@@ -1,8 +1,12 @@
 // `headprune import-features`: LXMERT obj36 TSV -> HDF5 feature store (data/tsv_import.hpp).
+#include <chrono>
+#include <cstdlib>
 #include <memory>
+#include <thread>
 
 #include "app/commands.hpp"
 #include "headprune/common/error.hpp"
+#include "headprune/common/stop_signal.hpp"
 #include "headprune/data/tsv_import.hpp"
 
 namespace headprune::app {
@@ -33,6 +37,12 @@ void add_import_features_command(CLI::App& app, CommandTable& table) {
                   "seconds between progress lines (default 10; 0 = none)")
       ->check(AtLeast(0, /*integer=*/false));
   table.entries.emplace_back(sub, [opts] {
+    install_stop_handlers();  // a signal removes the half-written store and exits 3, one line
+    // Test hook: slows every image down so that tests can signal an import mid-way.
+    if (const char* ms = std::getenv("HEADPRUNE_TEST_IMPORT_DELAY_MS"); ms && std::atoi(ms) > 0) {
+      const int delay = std::atoi(ms);
+      opts->import.on_image = [delay](int64_t, int64_t) { std::this_thread::sleep_for(std::chrono::milliseconds(delay)); };
+    }
     data::import_obj_tsv(opts->tsv, opts->out, opts->import);
     return static_cast<int>(ExitCode::ok);
   });

@@ -12,6 +12,7 @@
 #include "headprune/common/crash.hpp"
 #include "headprune/common/error.hpp"
 #include "headprune/common/log.hpp"
+#include "headprune/common/stop_signal.hpp"
 
 int main(int argc, char** argv) {
   using headprune::ExitCode;
@@ -33,8 +34,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);  // prints help or the parse error
-    return code == 0 ? 0 : static_cast<int>(ExitCode::usage);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version: printed by CLI11
+    // A usage error is one line like every other user error (CLI11's own print is two lines).
+    std::fprintf(stderr, "headprune: error: %s (see headprune --help)\n", e.what());
+    return static_cast<int>(ExitCode::usage);
   }
 
   try {
@@ -45,6 +48,9 @@ int main(int argc, char** argv) {
   } catch (const headprune::UserError& e) {
     std::fprintf(stderr, "headprune: error: %s\n", e.what());
     return static_cast<int>(ExitCode::usage);
+  } catch (const headprune::StoppedBySignal& e) {
+    std::fprintf(stderr, "headprune: stopped: %s\n", e.what());
+    return static_cast<int>(ExitCode::preempted);
   } catch (const headprune::RuntimeFailure& e) {
     std::fprintf(stderr, "headprune: failed: %s\n", e.what());
     return static_cast<int>(ExitCode::runtime);

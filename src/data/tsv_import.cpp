@@ -12,7 +12,9 @@
 #include <unordered_map>
 
 #include "headprune/common/error.hpp"
+#include "headprune/common/stop_signal.hpp"
 #include "headprune/data/base64.hpp"
+#include "headprune/io/output_path.hpp"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the TSV arrays are little-endian; add a byte swap");
 
@@ -139,8 +141,8 @@ TsvImportResult import_obj_tsv(const std::string& tsv_path, const std::string& o
   namespace fs = std::filesystem;
   using Clock = std::chrono::steady_clock;
   if (!fs::is_regular_file(tsv_path)) throw UserError(tsv_path + ": file not found (expected an LXMERT obj36 TSV)");
-  if (fs::exists(out_path) && !options.overwrite)
-    throw UserError(out_path + ": exists already (pass --overwrite to replace it)");
+  io::check_output_file(out_path, options.overwrite, "--overwrite");
+  io::OutputLock lock(out_path);  // a second import to the same file stops here, naming this one
   const std::string partial = out_path + ".partial";
   const auto total_bytes = static_cast<int64_t>(fs::file_size(tsv_path));
 
@@ -162,6 +164,9 @@ TsvImportResult import_obj_tsv(const std::string& tsv_path, const std::string& o
     ImageRecord record;
     int64_t line_no = 0;
     while (std::getline(in, line)) {
+      if (stop_requested())
+        throw StoppedBySignal("import-features: stopped by a signal at " + tsv_path + ":" + std::to_string(line_no) +
+                              "; nothing was written (rerun the same command to import)");
       ++line_no;
       result.bytes += static_cast<int64_t>(line.size()) + 1;
       if (!line.empty() && line.back() == '\r') line.pop_back();

@@ -8,6 +8,7 @@
 
 #include "headprune/common/error.hpp"
 #include "headprune/io/h5.hpp"
+#include "headprune/io/output_path.hpp"
 #include "headprune/io/h5_tensor.hpp"
 
 namespace headprune::io {
@@ -16,7 +17,9 @@ namespace fs = std::filesystem;
 namespace {
 // `how`: what the user passes to replace it (the run and merge commands differ).
 void refuse_existing(const std::string& path, bool overwrite, const char* how) {
-  if (fs::exists(path) && !overwrite) throw UserError(path + ": results file exists (pass " + how + " to replace it)");
+  if (fs::exists(path) && !fs::is_directory(path) && !overwrite)
+    throw UserError(path + ": results file exists (pass " + how + " to replace it)");
+  check_output_file(path, overwrite, how);  // a folder, a missing or read-only folder
 }
 
 void mark_format(h5::File& f) {
@@ -54,6 +57,7 @@ bool same_datasets(const h5::File& a, const h5::File& b, const std::string& grou
 void write_results_file(const std::string& path, const std::vector<Experiment>& experiments, bool overwrite) {
   refuse_existing(path, overwrite, "--overwrite or output.overwrite=true");
   const std::string tmp = path + ".tmp";
+  RemoveOnExit remove_tmp(tmp);  // a failed write leaves no half-written file
   {
     h5::File f(tmp, h5::File::Mode::create_truncate);
     mark_format(f);
@@ -67,6 +71,7 @@ void write_results_file(const std::string& path, const std::vector<Experiment>& 
     }
   }
   fs::rename(tmp, path);
+  remove_tmp.keep();
 }
 
 void merge_results_files(const std::string& out, const std::vector<std::string>& inputs, bool overwrite) {
@@ -99,6 +104,7 @@ void merge_results_files(const std::string& out, const std::vector<std::string>&
     }
   }
   const std::string tmp = out + ".tmp";
+  RemoveOnExit remove_tmp(tmp);
   {
     h5::File o(tmp, h5::File::Mode::create_truncate);
     mark_format(o);
@@ -111,6 +117,7 @@ void merge_results_files(const std::string& out, const std::vector<std::string>&
     }
   }
   fs::rename(tmp, out);
+  remove_tmp.keep();
 }
 
 }  // namespace headprune::io

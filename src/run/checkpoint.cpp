@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "headprune/common/error.hpp"
 #include "headprune/io/h5.hpp"
 
 namespace headprune::run {
@@ -33,12 +34,13 @@ void Checkpointer::flush() {
     h5::File f(path + ".tmp", h5::File::Mode::create_truncate);
     std::string bytes = io::pack_bundle(pending_);
     f.write_u8("/bundle", std::vector<uint8_t>(bytes.begin(), bytes.end()), {static_cast<int64_t>(bytes.size())});
+    f.write_attr("/bundle", "identity", identity_);
   }
   fs::rename(path + ".tmp", path);  // a checkpoint is complete or absent
   pending_.clear();
 }
 
-TensorBundle load_partials(const std::string& dir) {
+TensorBundle load_partials(const std::string& dir, const std::string& identity) {
   TensorBundle done;
   if (!fs::is_directory(dir)) return done;
   std::vector<std::string> files;
@@ -47,6 +49,11 @@ TensorBundle load_partials(const std::string& dir) {
   std::sort(files.begin(), files.end());
   for (const auto& f : files) {
     h5::File h(f, h5::File::Mode::read);
+    const std::string theirs = h.has_attr("/bundle", "identity") ? h.attr_string("/bundle", "identity") : "";
+    if (theirs != identity)
+      throw UserError(f + ": checkpoint of a run with another config or other inputs (identity " +
+                      (theirs.empty() ? std::string("missing") : theirs.substr(0, 12)) + ", this run " +
+                      identity.substr(0, 12) + "); remove " + dir + " to start over, or rerun with the config and inputs that made it");
     auto bytes = h.read_u8("/bundle");
     for (auto& [k, v] : io::unpack_bundle(std::string(bytes.begin(), bytes.end()), f)) done[k] = v;
   }

@@ -23,6 +23,7 @@
 #include "headprune/data/batch_builder.hpp"
 #include "headprune/dist/communicator.hpp"
 #include "headprune/explain/scores.hpp"
+#include "headprune/io/output_path.hpp"
 #include "headprune/io/results_file.hpp"
 #include "headprune/io/tensor_bundle.hpp"
 #include "headprune/models/model.hpp"
@@ -302,7 +303,27 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 
 }  // namespace
 
+// The identity of a run's results: the result-defining config and what the inputs hold. Checkpoints
+// carry it, and a resume reads only its own (see run/checkpoint.hpp). The weights and questions are
+// hashed whole; the feature store (often tens of GB) by its image ids, size and modification time.
+std::string run_identity(const std::string& defining_yaml, const std::string& weights_sha256,
+                         const std::string& questions_sha256, const std::string& annotations_path,
+                         const std::string& features_path, const data::FeatureStore& store,
+                         const data::AnswerVocab& vocab) {
+  std::string text = defining_yaml + "\nweights " + weights_sha256 + "\nquestions " + questions_sha256;
+  if (!annotations_path.empty()) text += "\nannotations " + sha256_file(annotations_path);
+  std::error_code ec;
+  const auto size = fs::file_size(features_path, ec);
+  const auto mtime = fs::last_write_time(features_path, ec).time_since_epoch().count();
+  text += "\nfeatures " + sha256_hex(join(store.image_ids(), "\n")) + " " + std::to_string(size) + " " +
+          std::to_string(mtime) + "\nanswers " + sha256_hex(join(vocab.answers(), "\n"));
+  return sha256_hex(text);
+}
+
 int run_job(const RunOptions& options, dist::MpiSession& session) {
+  // Rank 0's partial folder, when this run made it: removed again if the run stops on an input
+  // error (a corrected rerun must not find it), kept after a signal or a crash (to resume).
+  std::string created_partial;
   try {
     install_preemption_handlers();
     log_init(session.rank(), session.size());
@@ -344,15 +365,23 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     // 2. Output: never overwrite silently; partial results must belong to this config. The
     //    partial folder itself is made only once the inputs have loaded (step 3), so that a run
     //    stopped by a bad input leaves nothing that would block the corrected rerun.
+    //    Rank 0 holds an exclusive lock on the output for the whole run: a second run on the same
+    //    output stops here at once, naming the first (it could otherwise mix its checkpoints in).
     const std::string partial = partial_dir(ctx.cfg);
     const std::string defining = result_defining_yaml(ctx.cfg);
-    std::string run_id = std::to_string(std::time(nullptr));
+    std::string run_id = std::to_string(std::time(nullptr)) + "-" + io::host_and_pid();
+    std::replace(run_id.begin(), run_id.end(), ':', '-');
     bool make_partial = false;
+    std::unique_ptr<io::OutputLock> lock;
     error.clear();
     if (root) {
       try {
-        if (fs::exists(ctx.cfg.output.path) && !ctx.cfg.output.overwrite)
-          throw UserError(ctx.cfg.output.path + ": results file exists (pass --overwrite or output.overwrite=true to replace it)");
+        io::check_output_file(ctx.cfg.output.path, ctx.cfg.output.overwrite, "--overwrite or output.overwrite=true");
+        if (fs::exists(partial) && !fs::is_directory(partial))
+          throw UserError(partial + ": is not a folder (expected the run's partial results; remove it)");
+        lock = std::make_unique<io::OutputLock>(ctx.cfg.output.path);
+        // Again under the lock: a run that held it until a moment ago may have just written the file.
+        io::check_output_file(ctx.cfg.output.path, ctx.cfg.output.overwrite, "--overwrite or output.overwrite=true");
         if (!ctx.cfg.visualize.samples.empty())  // drawn at the end: refuse now, not after the run
           visualize::refuse_existing_drawings(visualize::visualize_out_dir(ctx.cfg, ""), ctx.cfg.output.overwrite);
         if (fs::exists(partial + "/config.yaml")) {
@@ -361,15 +390,17 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
           if (old == defining) {
             spdlog::info("resuming from {}", partial);
           } else if (holds_only_its_config(partial)) {
-            // Not replaced: the run of that config may still be going, before its first
-            // checkpoint, and would then write into a folder labelled with this config.
-            throw UserError(partial + ": belongs to a run of a different config that has no checkpoint yet (if that "
-                                      "run is not going any more, remove the folder)");
+            // A run of another config that stopped before its first checkpoint: nothing to lose,
+            // and no run is still going on it (it would hold the lock we hold).
+            spdlog::info("{}: replacing the empty partial folder of another config", partial);
+            make_partial = true;
           } else {
             throw UserError(partial + ": partial results of a different config (remove the folder to start over, or "
                                       "rerun with the config that made them)");
           }
         } else {
+          if (fs::exists(partial) && !fs::is_empty(partial))
+            throw UserError(partial + ": holds files but no config.yaml (not the partial results of a run?); remove it");
           make_partial = true;
         }
       } catch (const UserError& e) {
@@ -383,6 +414,7 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
 
     // 3. Data, model and tokenizer on every rank; the sample selection on rank 0.
     data::SampleList list;
+    std::string weights_sha256, questions_sha256, identity;
     on_every_rank(comm, [&] {
       ctx.vocab = std::make_unique<data::AnswerVocab>(data::AnswerVocab::load_dir(ctx.cfg.data.answers_dir));
       models::LoadOptions lo{ctx.cfg.precision == config::Precision::fp64   ? at::kDouble
@@ -423,11 +455,19 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       so.on_missing = ctx.cfg.data.on_missing == config::OnMissing::skip ? data::OnMissing::skip : data::OnMissing::error;
       list = data::make_sample_list(questions, so, ctx.store.get());
       ctx.samples = list.samples;
+      if (root) {
+        weights_sha256 = sha256_file(models::find_weights_file(ctx.cfg.model.path, ""));
+        questions_sha256 = sha256_file(ctx.cfg.data.questions);
+        identity = run_identity(defining, weights_sha256, questions_sha256, ctx.cfg.data.annotations.value_or(""),
+                                ctx.cfg.data.features, *ctx.store, *ctx.vocab);
+      }
     });
+    comm.broadcast_bytes(identity, 0);
     error.clear();
     if (root && make_partial) {
       try {
         fs::create_directories(partial);
+        created_partial = partial;
         std::ofstream out(partial + "/config.yaml");
         out << defining;
         out.close();
@@ -445,7 +485,14 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     std::string plan_bytes;
     std::vector<int64_t> todo;
     if (root) {
-      done = load_partials(partial);
+      try {
+        done = load_partials(partial, identity);
+      } catch (const UserError& e) {
+        error = e.what();
+      }
+    }
+    agree_on_error(comm, error);
+    if (root) {
       std::vector<int64_t> cost;
       for (const auto& s : ctx.samples) cost.push_back(ctx.builder->cost(s));
       Plan full = make_plan(cost, ctx.cfg.run.batch_size, 1, {});
@@ -469,7 +516,7 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     }
 
     // 5. Phase 1: score and run the per-sample protocol, batch by batch.
-    Checkpointer checkpoint(partial, run_id, comm.rank());
+    Checkpointer checkpoint(partial, run_id, identity, comm.rank());
     TensorBundle mine;
     const auto my_batches = ctx.plan.batches_of(comm.rank(), todo);
     int64_t todo_samples = 0;
@@ -489,11 +536,20 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       }
       if (preemption_requested()) throw Preempted{};
     };
+    // An input error found while running (a NaN in the features, say) stops this rank's loop; the
+    // ranks agree on it once all are out of their loops (a rank cannot stop the others mid-way).
+    std::string unit_error;
     for (size_t i = 0; i < my_batches.size(); ++i) {
-      after_unit(run_batch(ctx, my_batches[i]));
+      try {
+        after_unit(run_batch(ctx, my_batches[i]));
+      } catch (const UserError& e) {
+        unit_error = e.what();
+        break;
+      }
       if (root) progress.step(static_cast<int64_t>(i) + 1);
     }
     checkpoint.flush();
+    agree_on_error(comm, unit_error);
 
     // Gather phase 1 to rank 0.
     auto gather_into_done = [&] {
@@ -558,10 +614,16 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       Progress p2("global protocol", my_cells, N * S, ctx.cfg.run.progress_seconds, "sample x ratio evaluations");
       for (size_t i = static_cast<size_t>(comm.rank()); i < n_cells; i += static_cast<size_t>(comm.size())) {
         Cell cell{flat[i] / nb, flat[i] % nb};
-        after_unit(run_cell(ctx, cell, global_masks));
+        try {
+          after_unit(run_cell(ctx, cell, global_masks));
+        } catch (const UserError& e) {
+          unit_error = e.what();
+          break;
+        }
         if (root) p2.step(static_cast<int64_t>(i / static_cast<size_t>(comm.size())) + 1);
       }
       checkpoint.flush();
+      agree_on_error(comm, unit_error);
       gather_into_done();
     }
 
@@ -624,8 +686,8 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
                        {"git_commit", bi.git_commit},
                        {"library_versions", library_versions()},
                        {"model_family", models::family_name(ctx.model->family())},
-                       {"weights_sha256", sha256_file(models::find_weights_file(ctx.cfg.model.path, ""))},
-                       {"questions_sha256", sha256_file(ctx.cfg.data.questions)},
+                       {"weights_sha256", weights_sha256},
+                       {"questions_sha256", questions_sha256},
                        {"features_sha256", sha256_hex(join(ctx.store->image_ids(), "\n"))},
                        {"hosts", join(session.host_names(), "\n")},
                        {"device", config::to_string(ctx.cfg.device)},
@@ -640,6 +702,7 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
                       {"samples", N}};
       io::write_results_file(ctx.cfg.output.path, {exp}, ctx.cfg.output.overwrite);
       fs::remove_all(partial);
+      created_partial.clear();
       spdlog::info("wrote {} ({} samples, {} rank(s))", ctx.cfg.output.path, N, comm.size());
       if (!ctx.cfg.visualize.samples.empty()) {  // visualize.samples inside a run: drawn by rank 0
         ctx = Context{};                         // free the model first: visualize loads its own
@@ -658,6 +721,12 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     return static_cast<int>(ExitCode::preempted);
   } catch (const QuietExit& q) {
     return q.code;
+  } catch (const UserError&) {
+    if (!created_partial.empty()) {
+      std::error_code ec;
+      fs::remove_all(created_partial, ec);
+    }
+    throw;
   }
 }
 

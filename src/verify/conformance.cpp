@@ -15,6 +15,7 @@
 #include "headprune/explain/scores.hpp"
 #include "headprune/io/h5.hpp"
 #include "headprune/io/h5_tensor.hpp"
+#include "headprune/io/output_path.hpp"
 #include "headprune/models/model.hpp"
 #include "headprune/prune/protocol.hpp"
 
@@ -587,10 +588,11 @@ ConformanceReport run_conformance(const ConformanceOptions& opt) {
 
   std::unique_ptr<h5::File> out;
   std::string tmp;
+  std::unique_ptr<io::RemoveOnExit> remove_tmp;  // an error or a failed check leaves no OUT.partial
   if (!opt.out_path.empty()) {
-    if (fs::exists(opt.out_path) && !opt.overwrite)
-      throw UserError(opt.out_path + ": exists (pass --overwrite to replace it)");
+    io::check_output_file(opt.out_path, opt.overwrite, "--overwrite");
     tmp = opt.out_path + ".partial";
+    remove_tmp = std::make_unique<io::RemoveOnExit>(tmp);
     out = std::make_unique<h5::File>(tmp, h5::File::Mode::create_truncate);
     out->write_attr("/", "kind", report.kind);
     out->write_attr("/", "dtype", report.dtype);
@@ -635,6 +637,7 @@ ConformanceReport run_conformance(const ConformanceOptions& opt) {
   if (out) {
     out.reset();  // close before the rename: the file is complete or absent, never half-written
     fs::rename(tmp, opt.out_path);
+    remove_tmp->keep();
   }
   return report;
 }

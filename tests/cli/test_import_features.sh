@@ -63,6 +63,19 @@ err_line="$(grep "valid.json:1:" "$TMP/out.txt")"
 [ "${#err_line}" -lt 400 ] || fail "the error line quotes too much (${#err_line} characters)"
 echo "$err_line" | grep -q "is this an LXMERT obj36 TSV file?" || fail "JSON input: $err_line"
 
+# 3c. SIGTERM mid-import: exit 3 with one line, no half-written store, no lock left.
+{ for i in $(seq 1 40); do line "COCO_val2014_$(printf %012d "$i")"; done; } > "$TMP/many.tsv"
+HEADPRUNE_TEST_IMPORT_DELAY_MS=100 "$BIN" import-features --tsv "$TMP/many.tsv" --out "$TMP/many.h5" >"$TMP/out.txt" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -e "$TMP/many.h5.partial" ] && break; sleep 0.05; done
+sleep 0.3
+kill -TERM $pid
+set +e; wait $pid; rc=$?; set -e
+[ "$rc" -eq 3 ] || { cat "$TMP/out.txt"; fail "expected exit 3 after SIGTERM, got $rc"; }
+grep -q "^headprune: stopped: import-features: stopped by a signal at .*many.tsv:[0-9]*; nothing was written" "$TMP/out.txt" \
+  || { cat "$TMP/out.txt"; fail "SIGTERM message"; }
+[ ! -e "$TMP/many.h5" ] && [ ! -e "$TMP/many.h5.partial" ] && [ ! -e "$TMP/many.h5.lock" ] || fail "SIGTERM left $(ls "$TMP")"
+
 # 4. Bad option value: CLI11 rejects it with exit 2.
 set +e
 "$BIN" import-features --tsv "$TMP/ok.tsv" --out "$TMP/x.h5" --compress 12 >/dev/null 2>&1; rc=$?

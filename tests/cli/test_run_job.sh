@@ -39,7 +39,7 @@ echo "== an existing results file is never overwritten without --overwrite"
 before=$(sha256sum "$WORK/np1.h5")
 set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/np1.h5" 2>"$WORK/err"; code=$?; set -e
 [ $code = 2 ] || fail "exit $code for an existing output"
-grep -q "np1.h5: results file exists" "$WORK/err" || fail "message: $(cat "$WORK/err")"
+grep -q "np1.h5: exists already (pass --overwrite or output.overwrite=true to replace it)" "$WORK/err" || fail "message: $(cat "$WORK/err")"
 [ "$before" = "$(sha256sum "$WORK/np1.h5")" ] || fail "existing file changed"
 
 # A job that gets SIGNAL after its first checkpoint: exit 3, no results file, the checkpoint kept;
@@ -141,13 +141,93 @@ set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/fix.h5" data.questions="$
 if grep -q "resolved config" "$WORK/err"; then fail "the input error is buried under the config dump"; fi
 [ ! -e "$WORK/fix.h5.partial" ] && [ ! -e "$WORK/fix.h5" ] || fail "a failed run left $(ls -d "$WORK"/fix.h5*)"
 run output.path="$WORK/fix.h5" prune.ratios=[0,0.5] || fail "the corrected rerun"
-# A partial folder holding only another config's config.yaml may belong to a run that is still
-# going (before its first checkpoint): refused, never relabelled.
+# A partial folder holding only another config's config.yaml: while its run is still going (it holds
+# the output's lock) it is refused and left alone; once that run is gone it is relabelled.
 mkdir -p "$WORK/empty.h5.partial" && echo "name: other" >"$WORK/empty.h5.partial/config.yaml"
+flock "$WORK/empty.h5.lock" sleep 30 & holder=$!
+for _ in $(seq 50); do [ -e "$WORK/empty.h5.lock" ] && break; sleep 0.1; done
 set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/empty.h5" 2>"$WORK/err"; code=$?; set -e
-[ $code = 2 ] && grep -q "belongs to a run of a different config that has no checkpoint yet" "$WORK/err" \
-  || fail "another config's empty partial folder: exit $code $(cat "$WORK/err")"
-grep -q "name: other" "$WORK/empty.h5.partial/config.yaml" || fail "the other run's config.yaml was changed"
+kill $holder; wait $holder 2>/dev/null || true
+[ $code = 2 ] && grep -q "empty.h5: another run is writing this output right now" "$WORK/err" \
+  || fail "another live run's empty partial folder: exit $code $(cat "$WORK/err")"
+grep -q "name: other" "$WORK/empty.h5.partial/config.yaml" || fail "the live run's config.yaml was changed"
+rm -f "$WORK/empty.h5.lock"
+run output.path="$WORK/empty.h5" prune.ratios=[0,0.5] || fail "a dead run's empty partial folder blocks the run"
+[ ! -e "$WORK/empty.h5.partial" ] && [ ! -e "$WORK/empty.h5.lock" ] || fail "left behind: $(ls -d "$WORK"/empty.h5.*)"
+
+echo "== two runs racing for one output: one proceeds, the other stops at once naming it"
+HEADPRUNE_TEST_BATCH_DELAY_MS=200 "$BIN" run "$WORK/run.yaml" output.path="$WORK/race.h5" 2>"$WORK/race1.log" &
+pid=$!
+for _ in $(seq 100); do ls "$WORK"/race.h5.partial/*rank0-0.h5 >/dev/null 2>&1 && break; sleep 0.1; done
+set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/race.h5" prune.ratios=[0,0.5] 2>"$WORK/race2.log"; code=$?; set -e
+[ $code = 2 ] || { cat "$WORK/race2.log"; fail "the second racing run: exit $code (expected 2)"; }
+[ "$(grep -c '' "$WORK/race2.log")" = 1 ] || fail "the second racing run printed more than one line: $(cat "$WORK/race2.log")"
+grep -q "race.h5: another run is writing this output right now (run $(hostname):$pid since " "$WORK/race2.log" \
+  || fail "the losing run's message does not name the winner: $(cat "$WORK/race2.log")"
+wait $pid || { cat "$WORK/race1.log"; fail "the first racing run failed"; }
+"$PY" "$SRC/tests/support/compare_results.py" "$WORK/np1.h5" "$WORK/race.h5" || fail "the winning run's results differ"
+[ ! -e "$WORK/race.h5.lock" ] && [ ! -e "$WORK/race.h5.partial" ] || fail "the race left $(ls -d "$WORK"/race.h5.*)"
+
+echo "== a resume reads only its own checkpoints (config and inputs), with preemption in the loop"
+preempt() { # OUTPUT ARGS... : a run stopped by SIGTERM after its second checkpoint
+  local out="$1"; shift
+  HEADPRUNE_TEST_BATCH_DELAY_MS=300 "$BIN" run "$WORK/run.yaml" output.path="$out" "$@" 2>"$WORK/preempt.log" &
+  local p=$! c
+  for _ in $(seq 100); do ls "$out".partial/*rank0-1.h5 >/dev/null 2>&1 && break; sleep 0.1; done
+  kill -TERM $p; set +e; wait $p; c=$?; set -e
+  [ $c = 3 ] || { cat "$WORK/preempt.log"; fail "preempted run: exit $c"; }
+}
+preempt "$WORK/mixA.h5"
+preempt "$WORK/mixB.h5" scoring.random_seed=5
+# Forced: another config's marker put over A's checkpoints (what same-second runs used to do).
+sed 's/mixB\.h5/mixA.h5/' "$WORK/mixB.h5.partial/config.yaml" >"$WORK/mixA.h5.partial/config.yaml"
+before=$(cd "$WORK/mixA.h5.partial" && sha256sum * | sha256sum)
+set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/mixA.h5" scoring.random_seed=5 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "mixA.h5.partial/.*rank0-0.h5: checkpoint of a run with another config or other inputs" "$WORK/err" \
+  || fail "a forced resume with another config's checkpoints: exit $code $(cat "$WORK/err")"
+[ "$before" = "$(cd "$WORK/mixA.h5.partial" && sha256sum * | sha256sum)" ] || fail "the refused resume changed the checkpoints"
+[ ! -e "$WORK/mixA.h5" ] || fail "a refused resume wrote results"
+# Same config, changed input (the questions file): refused as well.
+cp "$WORK/data/questions.json" "$WORK/questions2.json"; echo " " >>"$WORK/questions2.json"
+preempt "$WORK/mixC.h5" data.questions="$WORK/data/questions.json"
+set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/mixC.h5" data.questions="$WORK/questions2.json" 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "partial results of a different config\|checkpoint of a run with another config or other inputs" "$WORK/err" \
+  || fail "a resume with changed inputs: exit $code $(cat "$WORK/err")"
+cp "$WORK/questions2.json" "$WORK/data/questions_same_path.json"
+preempt "$WORK/mixD.h5" data.questions="$WORK/data/questions_same_path.json"
+echo " " >>"$WORK/data/questions_same_path.json"
+set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/mixD.h5" data.questions="$WORK/data/questions_same_path.json" 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "checkpoint of a run with another config or other inputs" "$WORK/err" \
+  || fail "a resume with a changed questions file at the same path: exit $code $(cat "$WORK/err")"
+# And the untouched one still resumes to the uninterrupted run's results.
+run output.path="$WORK/mixB.h5" scoring.random_seed=5
+grep -q "resume:" "$WORK/stderr" || fail "the untouched partial results did not resume"
+run output.path="$WORK/mixB_ref.h5" scoring.random_seed=5
+"$PY" "$SRC/tests/support/compare_results.py" "$WORK/mixB_ref.h5" "$WORK/mixB.h5" || fail "resumed run B differs"
+
+echo "== output paths are checked before any work"
+mkdir -p "$WORK/outdir"
+set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/outdir" --overwrite 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "outdir: is a folder" "$WORK/err" && ! grep -q "resolved config" "$WORK/err" \
+  || fail "output path that is a folder: exit $code $(cat "$WORK/err")"
+[ -z "$(ls -A "$WORK/outdir")" ] && [ ! -e "$WORK/outdir.partial" ] && [ ! -e "$WORK/outdir.tmp" ] || fail "left behind: $(ls -d "$WORK"/outdir*)"
+set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/no/such/folder/out.h5" 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "folder .*no/such/folder does not exist" "$WORK/err" || fail "missing output folder: exit $code $(cat "$WORK/err")"
+set +e; "$BIN" merge "$WORK/outdir" "$WORK/np1.h5" --overwrite 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "outdir: is a folder" "$WORK/err" || fail "merge onto a folder: exit $code $(cat "$WORK/err")"
+set +e; "$BIN" import-features --tsv "$WORK/data/features.tsv" --out "$WORK/outdir" --overwrite 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "outdir: is a folder" "$WORK/err" || fail "import onto a folder: exit $code $(cat "$WORK/err")"
+[ -z "$(ls -A "$WORK/outdir")" ] && [ ! -e "$WORK/outdir.partial" ] && [ ! -e "$WORK/outdir.tmp" ] || fail "left behind: $(ls -d "$WORK"/outdir*)"
+set +e; "$BIN" conformance --reference "$SRC/tests/data/lxmert" --out "$WORK/outdir" --overwrite 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && grep -q "outdir: is a folder" "$WORK/err" || fail "conformance --out onto a folder: exit $code $(cat "$WORK/err")"
+set +e; "$BIN" conformance --reference "$WORK/data" --out "$WORK/conf.h5" 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && [ ! -e "$WORK/conf.h5.partial" ] && [ ! -e "$WORK/conf.h5" ] || fail "conformance error left $(ls -d "$WORK"/conf.h5* 2>/dev/null)"
+
+echo "== command-line usage errors: one line with the prefix"
+set +e; "$BIN" run 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && [ "$(grep -c '' "$WORK/err")" = 1 ] && grep -q "^headprune: error: " "$WORK/err" || fail "usage error: exit $code $(cat "$WORK/err")"
+set +e; "$BIN" merge "$WORK/m.h5" "$WORK/np1.h5" --no-such-flag 2>"$WORK/err"; code=$?; set -e
+[ $code = 2 ] && [ "$(grep -c '' "$WORK/err")" = 1 ] && grep -q "^headprune: error: .*no-such-flag" "$WORK/err" || fail "unknown flag: exit $code $(cat "$WORK/err")"
 
 echo "== drawings of an earlier run are not replaced without --overwrite"
 mkdir -p "$WORK/vis" && echo "<html>mine</html>" >"$WORK/vis/index.html"

@@ -2,8 +2,14 @@
 //
 //   <output>.partial/config.yaml              the result-defining config the partial results belong to
 //   <output>.partial/<run>-rank<r>-<seq>.h5   one u8 dataset "bundle": finished batches ("b<i>/...")
-//                                             and global-protocol cells ("c<k>_<i>/...")
-// Each file is written to a temporary name and renamed: a checkpoint is complete or absent.
+//                                             and global-protocol cells ("c<k>_<i>/..."); attribute
+//                                             "identity" on "bundle": the run identity (below)
+// Each file is written to a temporary name and renamed: a checkpoint is complete or absent. <run> is
+// unique per run (start time, host, pid of rank 0), so two runs never write the same file name.
+//
+// The run identity is a SHA-256 of the result-defining config and of the inputs (weights,
+// questions, features, answers). A resume reads only checkpoints of its own identity and refuses
+// the folder otherwise: results of two configs, or of changed inputs, are never mixed.
 #pragma once
 
 #include <string>
@@ -22,19 +28,21 @@ std::string result_defining_yaml(config::Config cfg);
 /// Collects finished units and writes them to the rank's next checkpoint file on flush().
 class Checkpointer {
  public:
-  Checkpointer(const std::string& dir, const std::string& run_id, int rank) : dir_(dir), run_id_(run_id), rank_(rank) {}
+  Checkpointer(const std::string& dir, const std::string& run_id, const std::string& identity, int rank)
+      : dir_(dir), run_id_(run_id), identity_(identity), rank_(rank) {}
   void add(const io::TensorBundle& b);
   void flush();
 
  private:
-  std::string dir_, run_id_;
+  std::string dir_, run_id_, identity_;
   int rank_;
   int seq_ = 0;
   io::TensorBundle pending_;
 };
 
-/// Every finished unit of every checkpoint file in `dir` (empty when there is none).
-io::TensorBundle load_partials(const std::string& dir);
+/// Every finished unit of every checkpoint file in `dir` (empty when there is none). Throws
+/// UserError naming the first file whose identity is not `identity` (or that has none).
+io::TensorBundle load_partials(const std::string& dir, const std::string& identity);
 
 /// Whether `b` holds a key starting with `prefix` (a finished unit "b3/", "c2_5/").
 bool has_prefix(const io::TensorBundle& b, const std::string& prefix);
