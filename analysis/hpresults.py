@@ -100,6 +100,7 @@ class Curve:
     sign: str
     ratios: np.ndarray
     accuracy_x100: np.ndarray
+    path: str = ""  # HDF5 path of the curve group (its label_score is read on demand)
 
     @property
     def auc(self) -> float:
@@ -191,7 +192,7 @@ def _read_experiment(f: h5py.File, name: str) -> Experiment:
                         r = np.asarray(cg["ratios"][()], dtype=np.float64) if "ratios" in cg else ratios
                         if r.shape != acc.shape:
                             raise ResultsError(f"{cg.name}: ratios {r.shape} and accuracy_x100 {acc.shape} differ")
-                        exp.curves.append(Curve(name, protocol, method, gran, sign, r, acc))
+                        exp.curves.append(Curve(name, protocol, method, gran, sign, r, acc, cg.name))
     exp.curves.sort(key=Curve.sort_key)
     if "ranking" in g:
         for method in sorted(g["ranking"].keys()):
@@ -223,6 +224,17 @@ def read_results(path: str) -> List[Experiment]:
 def read_scores(path: str, dataset: str) -> np.ndarray:
     with h5py.File(path, "r") as f:
         return np.asarray(f[dataset][()], dtype=np.float64)
+
+
+def read_optional(path: str, dataset: str) -> Optional[np.ndarray]:
+    """A dataset as a numpy array (strings as str), or None when the file does not hold it."""
+    with h5py.File(path, "r") as f:
+        if dataset not in f:
+            return None
+        ds = f[dataset]
+        if h5py.check_string_dtype(ds.dtype) is not None:
+            return np.array([str(s) for s in ds.asstr()[()]], dtype=object)
+        return np.asarray(ds[()])
 
 
 def _common_prefix(names: List[str]) -> str:

@@ -53,8 +53,10 @@ def save(fig, out_dir: str, stem: str) -> List[str]:
     return paths
 
 
-def curve_figures(group: ModelGroup, out_dir: str) -> List[Tuple[str, List[str]]]:
-    """One figure per protocol x granularity; returns (caption, [png, pdf]) pairs."""
+def curve_figures(group: ModelGroup, out_dir: str, gstats=None) -> List[Tuple[str, List[str]]]:
+    """One figure per protocol x granularity; returns (caption, [png, pdf]) pairs. With gstats
+    (uncertainty.GroupStats) each curve gets its 95 % bootstrap band and, where the file has
+    several random repeats, their min-max range is drawn as a hatched grey band."""
     out = []
     curves = group.curves
     keys = sorted({(c.protocol, c.granularity) for c in curves},
@@ -72,6 +74,18 @@ def curve_figures(group: ModelGroup, out_dir: str) -> List[Tuple[str, List[str]]
             order = np.argsort(c.ratios, kind="stable")
             ax.plot(c.ratios[order], c.accuracy_x100[order], linestyle=ls, marker=marker, markersize=3.5,
                     color=method_color(c.method), label=f"{c.method} ({c.sign})", linewidth=1.4)
+            cs = gstats.of(c) if gstats is not None else None
+            if cs is not None:
+                ax.fill_between(c.ratios[order], cs.acc_lo[order], cs.acc_hi[order], color=method_color(c.method),
+                                alpha=0.15, linewidth=0)
+            if gstats is not None and c.method == "random":
+                import uncertainty
+                block = [x for x in sel if x.sign == c.sign and x.ratio_grid == c.ratio_grid]
+                band = uncertainty.random_band(gstats, block)
+                if band is not None:
+                    ax.fill_between(c.ratios[order], band.min(axis=0)[order], band.max(axis=0)[order],
+                                    facecolor="none", edgecolor="#7f7f7f", hatch="///", linewidth=0,
+                                    label=f"random repeats ({c.sign}, {band.shape[0]}): min-max")
         ax.set_xlabel("prune ratio")
         ax.set_ylabel("VQA accuracy ×100")
         ax.set_title(f"{group.model_label} {group.label}: {protocol}, {gran} pruning")
@@ -82,6 +96,8 @@ def curve_figures(group: ModelGroup, out_dir: str) -> List[Tuple[str, List[str]]
         stem = safe(f"curves_{group.label}_{protocol}_{gran}")
         caption = (f"{group.model_label} ({group.label}), {protocol} protocol, {gran} pruning: accuracy vs prune "
                    "ratio (solid: positive = most important first, dashed: negative = least important first)")
+        if gstats is not None and any(gstats.of(c) is not None for c in sel):
+            caption += f"; shaded: 95 % bootstrap interval of each point (B = {gstats.b})"
         out.append((caption, save(fig, out_dir, stem)))
     return out
 
@@ -191,4 +207,38 @@ def score_figure(group: ModelGroup, results_path: str, out_dir: str) -> List[Tup
     return [(caption, save(fig, out_dir, stem))]
 
 
-__all__ = ["curve_figures", "heatmap_figures", "score_figure", "METHOD_ORDER"]
+def stability_figures(stabs, out_dir: str) -> List[Tuple[str, List[str]]]:
+    """Per group and granularity: Kendall tau-b and Spearman rho between the methods' global
+    rankings, the diagonal holding each method's mean split-half value (uncertainty.Stability)."""
+    out = []
+    for st in stabs:
+        k = len(st.methods)
+        fig, axes = plt.subplots(1, 2, figsize=(2.4 + 1.1 * k * 2, 1.6 + 0.55 * k), layout="constrained")
+        im = None
+        for ax, (name, mat, half) in zip(axes, (("Kendall τ-b", st.tau, st.half_tau), ("Spearman ρ", st.rho,
+                                                                                         st.half_rho))):
+            m = mat.copy()
+            for i, meth in enumerate(st.methods):
+                m[i, i] = float(np.nanmean(half[meth])) if half[meth].size else np.nan
+            im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+            for i in range(k):
+                for j in range(k):
+                    if np.isfinite(m[i, j]):
+                        ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                                fontweight="bold" if i == j else "normal")
+            ax.set_xticks(range(k))
+            ax.set_xticklabels(st.methods, rotation=45, ha="right", fontsize=7)
+            ax.set_yticks(range(k))
+            ax.set_yticklabels(st.methods, fontsize=7)
+            ax.set_title(name, fontsize=9)
+        fig.colorbar(im, ax=list(axes), shrink=0.8)
+        fig.suptitle(f"{st.group.model_label} {st.group.label}: {st.granularity} rankings", fontsize=9)
+        stem = safe(f"stability_{st.group.label}_{st.granularity}")
+        caption = (f"{st.group.model_label} ({st.group.label}), {st.granularity} scores: rank correlation of the "
+                   "methods' global rankings (off the diagonal) and each method's mean split-half correlation "
+                   f"(diagonal, bold; {st.samples} samples split in halves)")
+        out.append((caption, save(fig, out_dir, stem)))
+    return out
+
+
+__all__ = ["curve_figures", "heatmap_figures", "score_figure", "stability_figures", "METHOD_ORDER"]

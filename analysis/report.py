@@ -4,12 +4,19 @@
     analysis/report.py RESULTS.h5 --out DIR
 
 writes into DIR:
-    tables.md      accuracy x100 at each prune ratio, AUC and the gap to 'random' (Markdown)
+    tables.md      accuracy x100 at each prune ratio, AUC ± 95 % CI, the gap to 'random' and
+                   significance marks (Markdown)
     tables.tex     the same tables for LaTeX (booktabs)
-    curves.csv     the same numbers at full precision, one line per curve point
+    curves.csv     the same numbers at full precision, one line per curve point, with intervals
+                   and the numbers the seed prints
+    comparisons.csv  every paired test (AUC bootstrap, McNemar per ratio) with raw and Holm p
+    stability.csv  rank correlations between methods and split-half stability
     plots/*.png, plots/*.pdf
-                   accuracy vs prune ratio, head-importance heatmaps, score distributions
+                   accuracy vs prune ratio (with bands), head-importance heatmaps, score
+                   distributions, ranking-stability heatmaps
     report.md      a short report embedding the tables and the PNGs (with links to the PDFs)
+
+    --bootstrap B (default 2000; 0 = no statistics), --seed S, --split-halves K (default 20)
 
 Needs Debian's python3-h5py, python3-numpy and python3-matplotlib (run with /usr/bin/python3).
 The output depends only on the results file: no dates, fixed orders, fixed colours.
@@ -23,7 +30,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import hpresults  # noqa: E402
+import stats  # noqa: E402
 import tables  # noqa: E402
+import uncertainty  # noqa: E402
 
 
 def _summary(experiments) -> str:
@@ -41,12 +50,48 @@ def _summary(experiments) -> str:
     return "\n".join(lines)
 
 
+def _statistics(groups, tabs, args) -> dict:
+    """Intervals, paired tests, breakdowns and ranking stability (uncertainty.py); attaches the
+    marks to the table rows and returns the report sections and the per-group results."""
+    res = {"groups": [], "by_label": {}, "stability": [], "markdown": []}
+    if args.bootstrap > 0:
+        res["groups"] = [uncertainty.group_statistics(g, args.results, args.bootstrap, args.seed) for g in groups]
+        res["by_label"] = {gs.group.label: gs for gs in res["groups"]}
+        uncertainty.attach_to_tables(tabs, res["by_label"])
+    if args.split_halves > 0 or args.bootstrap > 0:
+        for g in groups:
+            res["stability"] += uncertainty.ranking_stability(g, args.results, args.split_halves, args.seed)
+    md = []
+    md += uncertainty.convention_section(res["groups"])
+    md += uncertainty.comparisons_section(res["groups"])
+    md += uncertainty.random_band_section(res["groups"])
+    md += uncertainty.answer_type_section(res["groups"])
+    md += uncertainty.stability_section(res["stability"], args.split_halves)
+    if md:
+        links = [f"[{n}]({n})" for n in ("comparisons.csv", "stability.csv")
+                 if (n == "comparisons.csv" and res["groups"]) or (n == "stability.csv" and res["stability"])]
+        md = ["## Statistics", "", "Definitions: docs/statistics.md. Seed " + str(args.seed) + ", B = "
+              + str(args.bootstrap) + " bootstrap resamples" + (("; all tests at full precision: " + ", ".join(links))
+                                                                if links else "") + ".", ""] + md
+    res["markdown"] = md
+    return res
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Tables, plots and report.md from a headprune results file.")
     ap.add_argument("results", help="the results HDF5 file (headprune run or headprune merge)")
     ap.add_argument("--out", required=True, help="output folder (created; existing files are replaced)")
     ap.add_argument("--no-plots", action="store_true", help="tables and report only")
+    ap.add_argument("--bootstrap", type=int, default=stats.DEFAULT_B, metavar="B",
+                    help=f"bootstrap resamples for intervals and paired tests (default {stats.DEFAULT_B}; "
+                         "0: no statistics)")
+    ap.add_argument("--seed", type=int, default=stats.DEFAULT_SEED,
+                    help=f"seed of the bootstrap and of the split halves (default {stats.DEFAULT_SEED})")
+    ap.add_argument("--split-halves", type=int, default=20, metavar="K",
+                    help="random splits for the split-half stability of the rankings (default 20; 0: none)")
     args = ap.parse_args(argv)
+    if args.bootstrap < 0 or args.split_halves < 0 or args.seed < 0:
+        ap.error("--bootstrap, --split-halves and --seed must be >= 0")
 
     try:
         experiments = hpresults.read_results(args.results)
@@ -58,6 +103,7 @@ def main(argv=None) -> int:
     os.makedirs(os.path.join(out, "plots"), exist_ok=True)
     groups = hpresults.group_experiments(experiments)
     tabs = tables.build_tables(groups)
+    st = _statistics(groups, tabs, args)
     md_tables = tables.markdown(tabs)
 
     def write(name, text):
@@ -67,12 +113,16 @@ def main(argv=None) -> int:
     write("tables.md", "# Accuracy tables\n\n" + md_tables)
     write("tables.tex", tables.latex(tabs))
     write("curves.csv", tables.csv(tabs))
+    if st["groups"]:
+        write("comparisons.csv", uncertainty.comparisons_csv(st["groups"]))
+    if st["stability"]:
+        write("stability.csv", uncertainty.stability_csv(st["stability"]))
 
     figures = []  # (section, caption, [png, pdf])
     if not args.no_plots:
         import plots  # matplotlib only when plotting
         for g in groups:
-            for cap, paths in plots.curve_figures(g, out):
+            for cap, paths in plots.curve_figures(g, out, st["by_label"].get(g.label)):
                 figures.append(("Accuracy vs prune ratio", cap, paths))
         for g in groups:
             for cap, paths in plots.heatmap_figures(g, out):
@@ -80,6 +130,8 @@ def main(argv=None) -> int:
         for g in groups:
             for cap, paths in plots.score_figure(g, args.results, out):
                 figures.append(("Score distributions", cap, paths))
+        for cap, paths in plots.stability_figures(st["stability"], out):
+            figures.append(("Ranking stability", cap, paths))
 
     src = os.path.basename(args.results)
     md = [f"# headprune report: {src}", ""]
@@ -95,6 +147,7 @@ def main(argv=None) -> int:
            "config. Curves are compared only within a group.", "",
            "## Tables", "", "LaTeX: [tables.tex](tables.tex); all numbers at full precision: "
            "[curves.csv](curves.csv).", "", md_tables]
+    md += st["markdown"]
     section = None
     for sec, cap, paths in figures:
         if sec != section:

@@ -17,7 +17,9 @@ per_sample + global) and for a merged-grid file (one experiment per cell):
 Exit 0 when all hold; 1 with FAIL lines otherwise.
 """
 
+import csv
 import hashlib
+import math
 import os
 import re
 import subprocess
@@ -54,6 +56,39 @@ def auc(r, a):
         return float(a[0])
     trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed it
     return float(trapezoid(a, r) / (r[-1] - r[0]))
+
+
+def read_label_scores(path):
+    """{(exp, protocol, method, gran, sign): label_score [N, S]} straight from the file."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        for e in f["experiments"]:
+            cg = f[f"experiments/{e}/curves"]
+            for p in cg:
+                for m in cg[p]:
+                    for g in cg[f"{p}/{m}"]:
+                        for s in cg[f"{p}/{m}/{g}"]:
+                            out[(e, p, m, g, s)] = cg[f"{p}/{m}/{g}/{s}/label_score"][()]
+    return out
+
+
+def holm_by_hand(ps):
+    """Holm's step-down procedure written out: the i-th smallest p times (m - i), running max, cap 1."""
+    m = len(ps)
+    order = sorted(range(m), key=lambda i: ps[i])
+    adj, run = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        run = max(run, min(1.0, (m - rank) * ps[i]))
+        adj[i] = run
+    return adj
+
+
+def mcnemar_by_hand(b, c):
+    n = b + c
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
 
 
 def read_truth(path):
@@ -105,6 +140,49 @@ def tree_digest(d):
     return out
 
 
+def check_comparisons(label, out, truth, scores, seen, random_of):
+    """comparisons.csv against a recount, and the table's marks against comparisons.csv."""
+    with open(os.path.join(out, "comparisons.csv"), encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    check(rows, f"{label}: comparisons.csv is empty")
+    auc_rows = [r for r in rows if r["test"] == "auc_bootstrap"]
+    mc_rows = [r for r in rows if r["test"] == "mcnemar_exact"]
+    # Holm, recomputed per table (group x ratio grid: every grid is its own table here).
+    for test, rs in (("auc", auc_rows), ("mcnemar", mc_rows)):
+        fams = {}
+        for r in rs:
+            k = (r["group"], truth[(r["experiment_a"], r["protocol"], r["method_a"], r["granularity"],
+                                    r["sign"])][0].tobytes())
+            fams.setdefault(k, []).append(r)
+        for fam in fams.values():
+            want = holm_by_hand([float(r["p"]) for r in fam])
+            for r, w in zip(fam, want):
+                check(abs(float(r["p_holm"]) - w) <= 1e-12, f"{label}: {test} Holm {r['p_holm']} != {w}")
+    for r in mc_rows:
+        ka = (r["experiment_a"], r["protocol"], r["method_a"], r["granularity"], r["sign"])
+        kb = (r["experiment_b"], r["protocol"], r["method_b"], r["granularity"], r["sign"])
+        j = list(truth[ka][0]).index(float(r["ratio"]))
+        ca, cb = scores[ka][:, j] > 0, scores[kb][:, j] > 0
+        b, c = int(np.sum(ca & ~cb)), int(np.sum(~ca & cb))
+        check((int(r["b"]), int(r["c"])) == (b, c), f"{label}: McNemar counts {r['b']},{r['c']} != {b},{c}")
+        check(abs(float(r["p"]) - mcnemar_by_hand(b, c)) <= 1e-9, f"{label}: McNemar p {r['p']} for {b},{c}")
+    for r in auc_rows:
+        ka = (r["experiment_a"], r["protocol"], r["method_a"], r["granularity"], r["sign"])
+        kb = (r["experiment_b"], r["protocol"], r["method_b"], r["granularity"], r["sign"])
+        d = auc(*truth[ka]) - auc(*truth[kb])
+        check(abs(float(r["estimate"]) - d) <= 1e-9, f"{label}: ΔAUC {r['estimate']} != {d}")
+        check(float(r["ci_low"]) <= d <= float(r["ci_high"]), f"{label}: ΔAUC {d} outside its interval")
+        sig = float(r["p_holm"]) < 0.05
+        for k1, k2 in ((ka, kb), (kb, ka)):
+            cells = seen[k1]
+            differs = [x.strip() for x in cells[-1].split(",")] if cells[-1] != "-" else []
+            check((k2[2] in differs) == sig, f"{label}: {k1} 'Differs from' {differs} vs Holm p {r['p_holm']} "
+                                             f"against {k2[2]}")
+            if random_of(k1) == k2:
+                check(cells[-2].endswith("*") == sig, f"{label}: {k1}: gap {cells[-2]} vs Holm p {r['p_holm']}")
+    print(f"{label}: {len(auc_rows)} paired AUC tests and {len(mc_rows)} McNemar tests checked")
+
+
 def check_case(tmp, label, grid, random_of):
     """random_of(key) -> key of the random curve the gap must use (or None)."""
     h5 = os.path.join(tmp, f"{label}.h5")
@@ -118,9 +196,10 @@ def check_case(tmp, label, grid, random_of):
     check(len(tabs) >= 1, f"{label}: no accuracy table in tables.md")
     seen = {}
     numbers_checked = 0
+    scores = read_label_scores(h5)
     for header, rows in tabs:
-        check(header[-2:] == ["AUC", "ΔAUC vs random"], f"{label}: last columns {header[-2:]}")
-        ratio_cells = header[5:-2]
+        check(header[-3:] == ["AUC ± 95% CI", "ΔAUC vs random", "Differs from"], f"{label}: last columns {header[-3:]}")
+        ratio_cells = header[5:-3]
         for cells in rows:
             key = tuple(cells[:5])
             if not check(key in truth, f"{label}: row {key} is not a curve of the file"):
@@ -135,26 +214,43 @@ def check_case(tmp, label, grid, random_of):
                 check(cells[5 + j] == f2(a), f"{label}: {key} at ratio {ratios[j]}: table {cells[5 + j]} != data {a!r}")
                 numbers_checked += 1
             a_auc = auc(ratios, acc)
-            check(cells[-2] == f2(a_auc), f"{label}: {key} AUC: table {cells[-2]} != {a_auc!r}")
+            auc_cell, gap_cell = cells[-3], cells[-2]
+            mm = re.fullmatch(r"(-?\d+\.\d\d) ± (\d+\.\d\d)", auc_cell)
+            if check(mm, f"{label}: {key}: AUC cell {auc_cell!r} is not 'AUC ± half-width'"):
+                check(mm.group(1) == f2(a_auc), f"{label}: {key} AUC: table {mm.group(1)} != {a_auc!r}")
+                # Closed form: the AUC is the mean of per-sample AUCs, its 95 % half-width ~ 1.96 sd / sqrt(N).
+                per = np.array([auc(ratios, row * 100.0) for row in scores[key]])
+                se = per.std() / np.sqrt(per.size)
+                hw = float(mm.group(2))
+                check(abs(hw - 1.96 * se) <= 0.25 * 1.96 * se,
+                      f"{label}: {key}: half-width {hw} vs closed form {1.96 * se:.3f}")
             rk = random_of(key)
             if rk is None:
-                check(cells[-1] == "-", f"{label}: {key}: gap {cells[-1]!r} where no random applies")
+                check(gap_cell == "-", f"{label}: {key}: gap {gap_cell!r} where no random applies")
             else:
                 gap = a_auc - auc(*truth[rk])
-                check(cells[-1] == f2(gap), f"{label}: {key} gap to random: table {cells[-1]} != {gap!r}")
+                check(gap_cell.rstrip("*") == f2(gap), f"{label}: {key} gap to random: table {gap_cell} != {gap!r}")
             numbers_checked += 2
-            # Every cell after the five labels is a number or '-', and all were compared above.
-            for c in cells[5:]:
+            # Every number cell is a number or '-', and all were compared above.
+            for c in cells[5:-3]:
                 check(c == "-" or re.fullmatch(r"-?\d+\.\d\d", c), f"{label}: {key}: odd cell {c!r}")
     missing = sorted(set(truth) - set(seen))
     check(not missing, f"{label}: curves missing from tables.md: {missing}")
     print(f"{label}: {len(seen)} rows, {numbers_checked} numbers equal to the HDF5 data")
+    check_comparisons(label, out, truth, scores, seen, random_of)
 
     # LaTeX: the same numbers, row by row.
     tex = open(os.path.join(out, "tables.tex"), encoding="utf-8").read()
     tex_rows = [ln for ln in tex.splitlines() if ln.endswith(r"\\") and "&" in ln]
+    def tex(c):
+        if c == "-":
+            return "--"
+        star = c.endswith("*")
+        parts = [("$-$" + p[1:]) if p.startswith("-") else p for p in c.rstrip("*").split(" ± ")]
+        return r" $\pm$ ".join(parts) + ("$^{*}$" if star else "")
+
     for key, cells in seen.items():
-        want = ["--" if c == "-" else (("$-$" + c[1:]) if c.startswith("-") else c) for c in cells[5:]]
+        want = [tex(c) for c in cells[5:-1]] + [cells[-1] if cells[-1] != "-" else "-"]
         name = key[0].replace("_", r"\_")
         hits = [ln for ln in tex_rows if [x.strip() for x in ln[:-2].split("&")] ==
                 [name, key[1].replace("_", r"\_"), key[2], key[3], key[4]] + want]
@@ -181,6 +277,7 @@ def check_case(tmp, label, grid, random_of):
         want |= {f"curves_{g}_{p}_{gr}" for p, gr in keys}
         want |= {f"heatmap_{g}_{m}" for m in ("ours", "random")}
         want.add(f"scores_{g}")
+        want |= {f"stability_{g}_{gr}" for gr in ("head", "layer")}
     got = {os.path.splitext(fn)[0] for fn in files}
     check(want == got, f"{label}: figures {sorted(got)} != expected {sorted(want)}")
 
