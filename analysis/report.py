@@ -63,6 +63,7 @@ def _statistics(groups, tabs, args) -> dict:
             res["stability"] += uncertainty.ranking_stability(g, args.results, args.split_halves, args.seed)
     md = []
     md += uncertainty.convention_section(res["groups"])
+    md += uncertainty.claims_section(res["groups"])
     md += uncertainty.comparisons_section(res["groups"])
     md += uncertainty.random_band_section(res["groups"])
     md += uncertainty.answer_type_section(res["groups"])

@@ -180,7 +180,27 @@ def check_comparisons(label, out, truth, scores, seen, random_of):
                                              f"against {k2[2]}")
             if random_of(k1) == k2:
                 check(cells[-2].endswith("*") == sig, f"{label}: {k1}: gap {cells[-2]} vs Holm p {r['p_holm']}")
-    print(f"{label}: {len(auc_rows)} paired AUC tests and {len(mc_rows)} McNemar tests checked")
+    # The claims table: 'positive < random' is **yes** exactly when the Holm-significant ΔAUC is < 0.
+    rep = open(os.path.join(out, "report.md"), encoding="utf-8").read()
+    claims = [t for t in parse_markdown_tables(rep) if t[0][:4] == ["Protocol", "Granularity", "Method",
+                                                                   "positive < random"]]
+    n_claims = 0
+    for _, rows_ in claims:
+        for cells in rows_:
+            p, g, m = cells[:3]
+            for col, sign, lower in ((3, "positive", True), (4, "negative", False)):
+                # Several groups may have this block: the cell's ΔAUC says which comparison it is.
+                hit = [r for r in auc_rows if (r["protocol"], r["granularity"], r["sign"], r["method_a"],
+                                               r["method_b"]) == (p, g, sign, m, "random")
+                       and f"({'+' if float(r['estimate']) > 0 else ''}{f2(float(r['estimate']))}," in cells[col]]
+                if len(hit) != 1:
+                    continue
+                d, ph = float(hit[0]["estimate"]), float(hit[0]["p_holm"])
+                want = "**yes**" if ph < 0.05 and (d < 0) == lower else ("opposite" if ph < 0.05 else "n.s.")
+                check(cells[col].startswith(want), f"{label}: claim {p} {g} {m} {sign}: {cells[col]!r}, want {want}")
+                n_claims += 1
+    check(n_claims > 0, f"{label}: no claims checked")
+    print(f"{label}: {len(auc_rows)} paired AUC tests, {len(mc_rows)} McNemar tests, {n_claims} claims checked")
 
 
 def check_case(tmp, label, grid, random_of):
