@@ -213,7 +213,7 @@ def stability_figures(stabs, out_dir: str) -> List[Tuple[str, List[str]]]:
     out = []
     for st in stabs:
         k = len(st.methods)
-        fig, axes = plt.subplots(1, 2, figsize=(2.4 + 1.1 * k * 2, 1.6 + 0.55 * k), layout="constrained")
+        fig, axes = plt.subplots(1, 2, figsize=(2.2 + 1.2 * k, 1.6 + 0.55 * k), layout="constrained")
         im = None
         for ax, (name, mat, half) in zip(axes, (("Kendall τ-b", st.tau, st.half_tau), ("Spearman ρ", st.rho,
                                                                                          st.half_rho))):
@@ -225,7 +225,8 @@ def stability_figures(stabs, out_dir: str) -> List[Tuple[str, List[str]]]:
                 for j in range(k):
                     if np.isfinite(m[i, j]):
                         ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                                fontweight="bold" if i == j else "normal")
+                                fontweight="bold" if i == j else "normal",
+                                color="white" if abs(m[i, j]) > 0.6 else "black")
             ax.set_xticks(range(k))
             ax.set_xticklabels(st.methods, rotation=45, ha="right", fontsize=7)
             ax.set_yticks(range(k))
