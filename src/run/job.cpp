@@ -140,6 +140,19 @@ at::Tensor label_scores(const Context& ctx, const std::vector<const data::Sample
   return out;
 }
 
+// A NaN or infinite logit or score would flatten every curve without a word: an error naming
+// the first sample that has one. (Weights and features are checked finite when they load, so
+// this is the model overflowing on that input.) `t` is [B, ...], on any device.
+void refuse_nonfinite(const Context& ctx, const std::vector<const data::Sample*>& samples, const at::Tensor& t,
+                      const std::string& what) {
+  at::Tensor bad = at::isfinite(t).logical_not().reshape({t.size(0), -1}).any(1).cpu();
+  if (!bad.any().item<bool>()) return;
+  const data::Sample& s = *samples[static_cast<size_t>(bad.nonzero()[0][0].item<int64_t>())];
+  throw UserError(ctx.cfg.model.path + ": question_id " + s.question_id + " (image " + s.img_id + "): " + what +
+                  " not finite (NaN or Inf): the model overflows on this input (precision " +
+                  config::to_string(ctx.cfg.precision) + ")");
+}
+
 // Phase 1: score a batch and run the per-sample protocol on it.
 TensorBundle run_batch(const Context& ctx, int64_t b) {
   auto samples = samples_of_batch(ctx, b);
@@ -154,6 +167,8 @@ TensorBundle run_batch(const Context& ctx, int64_t b) {
   so.michel_normalize = ctx.cfg.scoring.michel_normalize;
   so.random_seed = static_cast<uint64_t>(ctx.cfg.scoring.random_seed);
   explain::ScoringResult scored = explain::score_batch(*ctx.model, built.batch, so, built.labels, index);
+  refuse_nonfinite(ctx, samples, scored.logits, "logits");
+  for (const auto& [method, us] : scored.scores) refuse_nonfinite(ctx, samples, us.head, std::string(explain::method_name(method)) + " scores");
 
   TensorBundle out;
   const std::string key = "b" + std::to_string(b) + "/";

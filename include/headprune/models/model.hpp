@@ -11,6 +11,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -80,6 +81,8 @@ class VqaModel {
   virtual const std::vector<AttentionModule>& attention_modules() const = 0;
   virtual int64_t num_answers() const = 0;
   virtual int64_t max_text_tokens() const = 0;  ///< position table size
+  virtual int64_t vocab_size() const = 0;       ///< word-embedding rows: token ids must be below
+  virtual int64_t type_vocab_size() const = 0;  ///< token-type rows: token type ids must be below
   virtual int64_t visual_feat_dim() const = 0;
   virtual at::ScalarType dtype() const = 0;
   at::Device device() const { return parameters().begin()->second.device(); }
@@ -115,6 +118,13 @@ struct LoadOptions {
   uint64_t init_seed = 0;
   std::string device = "cpu";  ///< "cpu", "cuda" or "cuda:N": where the weights live and batches run
 };
+
+/// Checks a batch made outside the BatchBuilder (a conformance fixture's inputs) against the
+/// model's tables: 2-d integer ids below vocab_size / type_vocab_size, at most max_text_tokens
+/// positions, masks of the same shape, [B,R,visual_feat_dim] features (and [B,R,4] LXMERT
+/// positions). UserError "<where(field)>: ..." naming the input and what was expected; `where`
+/// maps a Batch field name ("input_ids", "text_mask", ...) to where it came from.
+void check_batch(const VqaModel& model, const Batch& batch, const std::function<std::string(const std::string&)>& where);
 
 /// Moves every tensor of a batch to `device`.
 Batch to_device(const Batch& batch, const at::Device& device);
