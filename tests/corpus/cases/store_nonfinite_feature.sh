@@ -4,7 +4,4 @@ py "
 import h5py, numpy as np
 with h5py.File('data/features.h5', 'r+') as f:
     f['features'][9, 3] = np.nan"
-# TODO(lead, issue 17 item 4): an input error found while running must leave no out.h5.partial;
-# drop this allow_new once that is fixed.
-allow_new out.h5.partial
 expect_fail 2 'data/features\.h5: image tiny_img_1: NaN feature at box 2, dimension 3' -- "$BIN" run run.yaml
