@@ -19,7 +19,9 @@ using TensorMap = std::map<std::string, at::Tensor>;
 /// Reads a .safetensors file (8-byte header length, JSON header, raw little-endian data).
 TensorMap read_safetensors(const std::string& path);
 
-/// Reads a pytorch_model.bin written by torch.save (zip format) holding a state dict.
+/// Reads a pytorch_model.bin / model.pth written by torch.save (zip format) holding a state dict,
+/// or MMF's checkpoint dict with the state dict under "model". The pre-1.6 (non-zip) format is a
+/// UserError that says how to re-save the file.
 TensorMap read_torch_bin(const std::string& path);
 
 /// Writes a .safetensors file (tensors made contiguous, CPU); `metadata` goes to __metadata__.
