@@ -306,7 +306,7 @@ grep -q '](plots/curves_tiny_visualbert_per_sample_layer.png)' "$rep/report.md" 
 # results list them), linked from report.md.
 for name in tiny_lxmert tiny_visualbert; do
   [ -s "$rep/pictures/$name/index.html" ] || fail "no pictures of $name"
-  cell="$(grep -m1 -oE "$name\.[^[:space:]]+" "$WORK/grid/grid.tsv")"
+  cell="$(cut -f2 "$WORK/grid/grid.tsv" | grep -m1 "^$name\.")"
   mapfile -t first < <("$PY" -c 'import sys, h5py
 q = h5py.File(sys.argv[1], "r")["experiments/" + sys.argv[2] + "/samples/question_id"][:2]
 print("\n".join(x.decode() if isinstance(x, bytes) else str(x) for x in q))' "$WORK/grid/runs/$cell.h5" "$cell")
