@@ -9,7 +9,10 @@ writes into DIR:
     curves.csv     the same numbers at full precision, one line per curve point
     plots/*.png, plots/*.pdf
                    accuracy vs prune ratio, head-importance heatmaps, score distributions
-    report.md      a short report embedding the tables and the PNGs (with links to the PDFs)
+    report.md      a short report embedding the tables and the PNGs (with links to the PDFs), and
+                   with --pictures PICTURES, the relevance pictures of `headprune visualize`
+                   (PICTURES/<name>/index.html and each question's strip.png; the Slurm merge job
+                   draws them into DIR/pictures)
 
 Needs Debian's python3-h5py, python3-numpy and python3-matplotlib (run with /usr/bin/python3).
 The output depends only on the results file: no dates, fixed orders, fixed colours.
@@ -41,11 +44,33 @@ def _summary(experiments) -> str:
     return "\n".join(lines)
 
 
+def _pictures(folder, out) -> list:
+    """report.md lines linking each picture set in `folder` (subfolders holding index.html) and
+    embedding the strip of every question drawn (sorted: the output depends only on the files)."""
+    if not folder or not os.path.isdir(folder):
+        return []
+    sets = sorted(d for d in os.listdir(folder) if os.path.isfile(os.path.join(folder, d, "index.html")))
+    if not sets:
+        return []
+    md = ["## Relevance pictures", "",
+          "What the model looks at (image regions, question tokens) as heads are pruned, drawn by "
+          "`headprune visualize` (the seed's pictures).", ""]
+    for name in sets:
+        rel = os.path.relpath(os.path.join(folder, name), out)
+        md += [f"### {name}", "", f"All questions: [{rel}/index.html]({rel}/index.html)", ""]
+        for q in sorted(os.listdir(os.path.join(folder, name))):
+            if os.path.isfile(os.path.join(folder, name, q, "strip.png")):
+                md += [f"![question {q}]({rel}/{q}/strip.png)", "", f"*question {q}*", ""]
+    return md
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Tables, plots and report.md from a headprune results file.")
     ap.add_argument("results", help="the results HDF5 file (headprune run or headprune merge)")
     ap.add_argument("--out", required=True, help="output folder (created; existing files are replaced)")
     ap.add_argument("--no-plots", action="store_true", help="tables and report only")
+    ap.add_argument("--pictures", help="folder of `headprune visualize` outputs (one subfolder per model "
+                    "config) to link from report.md")
     args = ap.parse_args(argv)
 
     try:
@@ -102,6 +127,7 @@ def main(argv=None) -> int:
             section = sec
         png, pdf = paths
         md += [f"![{cap}]({png})", "", f"*{cap}* ([PDF]({pdf}))", ""]
+    md += _pictures(args.pictures, out)
     write("report.md", "\n".join(md).rstrip("\n") + "\n")
     print(f"report.py: wrote {len(tabs)} table(s), {len(figures)} figure(s) and report.md to {out}")
     return 0

@@ -33,6 +33,12 @@ std::unique_ptr<VqaModel> make_visualbert(const nlohmann::json& config, const st
                                           const TensorMap& stored, const std::string& weights_path,
                                           const LoadOptions& options);
 
+/// Moves checkpoint tensors to options.device (UserError for a bad or unavailable device).
+void move_to_device(TensorMap& stored, const LoadOptions& options);
+
+/// An MMF zoo folder (model.pth + config.yaml, no config.json): VisualBERT (src/models/mmf_zoo.cpp).
+std::unique_ptr<VqaModel> load_mmf_zoo(const std::string& folder, const LoadOptions& options);
+
 /// Selects row `m` of a keep mask [B,M,H] (undefined stays undefined).
 inline at::Tensor keep_row(const at::Tensor& keep, int64_t m) {
   return keep.defined() ? keep.select(1, m) : at::Tensor();

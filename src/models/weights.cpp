@@ -151,6 +151,12 @@ void refuse_nonfinite_weights(const TensorMap& tensors, const std::string& path)
 
 TensorMap read_torch_bin(const std::string& path) {
   std::vector<char> bytes = read_file_bytes(path);
+  // torch.save writes a zip archive since PyTorch 1.6; the older format is a bare pickle stream
+  // (protocol 2: first byte 0x80), which LibTorch's reader does not understand.
+  if (!bytes.empty() && static_cast<unsigned char>(bytes[0]) == 0x80)
+    throw UserError(path + ": written by torch.save of PyTorch < 1.6 (the legacy non-zip format), which headprune "
+                           "cannot read; re-save it once with PyTorch >= 1.6: python3 -c \"import torch; "
+                           "torch.save(torch.load('" + path + "', map_location='cpu'), '" + path + "')\"");
   c10::IValue value;
   try {
     value = torch::jit::pickle_load(bytes);
@@ -160,11 +166,20 @@ TensorMap read_torch_bin(const std::string& path) {
     throw UserError(path + ": not a readable torch.save checkpoint (" + msg + ")");
   }
   if (!value.isGenericDict()) throw UserError(path + ": expected a state dict (name -> tensor) at the top level");
+  // MMF's checkpoints hold the state dict under "model" (next to optimizer state and counters).
+  std::string where = path;
+  for (const auto& item : value.toGenericDict())
+    if (item.key().isString() && item.key().toStringRef() == "model") {
+      if (!item.value().isGenericDict()) throw UserError(path + ": entry 'model' is not a state dict (name -> tensor)");
+      value = item.value();
+      where = path + ": entry 'model'";
+      break;
+    }
   TensorMap out;
   for (const auto& item : value.toGenericDict()) {
-    if (!item.key().isString()) throw UserError(path + ": state dict key is not a string");
+    if (!item.key().isString()) throw UserError(where + ": state dict key is not a string");
     const std::string key = item.key().toStringRef();
-    if (!item.value().isTensor()) throw UserError(path + ": entry '" + key + "' is not a tensor");
+    if (!item.value().isTensor()) throw UserError(where + ": entry '" + key + "' is not a tensor");
     out.emplace(key, item.value().toTensor());
   }
   return out;

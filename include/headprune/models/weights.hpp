@@ -29,7 +29,9 @@ TensorMap parse_safetensors(const std::vector<char>& bytes, const std::string& p
 /// holding a non-finite value: one NaN weight would make every score NaN and every curve flat.
 void refuse_nonfinite_weights(const TensorMap& tensors, const std::string& path);
 
-/// Reads a pytorch_model.bin written by torch.save (zip format) holding a state dict.
+/// Reads a pytorch_model.bin / model.pth written by torch.save (zip format) holding a state dict,
+/// or MMF's checkpoint dict with the state dict under "model". The pre-1.6 (non-zip) format is a
+/// UserError that says how to re-save the file.
 TensorMap read_torch_bin(const std::string& path);
 
 /// Writes a .safetensors file (tensors made contiguous, CPU); `metadata` goes to __metadata__.
