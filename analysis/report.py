@@ -14,7 +14,11 @@ writes into DIR:
     plots/*.png, plots/*.pdf
                    accuracy vs prune ratio (with bands), head-importance heatmaps, score
                    distributions, ranking-stability heatmaps
-    report.md      a short report embedding the tables and the PNGs (with links to the PDFs)
+    report.md      a short report embedding the tables, the statistics and the PNGs (with links
+                   to the PDFs), and
+                   with --pictures PICTURES, the relevance pictures of `headprune visualize`
+                   (PICTURES/<name>/index.html and each question's strip.png; the Slurm merge job
+                   draws them into DIR/pictures)
 
     --bootstrap B (default 2000; 0 = no statistics), --seed S, --split-halves K (default 20)
 
@@ -78,6 +82,26 @@ def _statistics(groups, tabs, args) -> dict:
     return res
 
 
+def _pictures(folder, out) -> list:
+    """report.md lines linking each picture set in `folder` (subfolders holding index.html) and
+    embedding the strip of every question drawn (sorted: the output depends only on the files)."""
+    if not folder or not os.path.isdir(folder):
+        return []
+    sets = sorted(d for d in os.listdir(folder) if os.path.isfile(os.path.join(folder, d, "index.html")))
+    if not sets:
+        return []
+    md = ["## Relevance pictures", "",
+          "What the model looks at (image regions, question tokens) as heads are pruned, drawn by "
+          "`headprune visualize` (the seed's pictures).", ""]
+    for name in sets:
+        rel = os.path.relpath(os.path.join(folder, name), out)
+        md += [f"### {name}", "", f"All questions: [{rel}/index.html]({rel}/index.html)", ""]
+        for q in sorted(os.listdir(os.path.join(folder, name))):
+            if os.path.isfile(os.path.join(folder, name, q, "strip.png")):
+                md += [f"![question {q}]({rel}/{q}/strip.png)", "", f"*question {q}*", ""]
+    return md
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Tables, plots and report.md from a headprune results file.")
     ap.add_argument("results", help="the results HDF5 file (headprune run or headprune merge)")
@@ -90,6 +114,8 @@ def main(argv=None) -> int:
                     help=f"seed of the bootstrap and of the split halves (default {stats.DEFAULT_SEED})")
     ap.add_argument("--split-halves", type=int, default=20, metavar="K",
                     help="random splits for the split-half stability of the rankings (default 20; 0: none)")
+    ap.add_argument("--pictures", help="folder of `headprune visualize` outputs (one subfolder per model "
+                    "config) to link from report.md")
     args = ap.parse_args(argv)
     if args.bootstrap < 0 or args.split_halves < 0 or args.seed < 0:
         ap.error("--bootstrap, --split-halves and --seed must be >= 0")
@@ -156,6 +182,7 @@ def main(argv=None) -> int:
             section = sec
         png, pdf = paths
         md += [f"![{cap}]({png})", "", f"*{cap}* ([PDF]({pdf}))", ""]
+    md += _pictures(args.pictures, out)
     write("report.md", "\n".join(md).rstrip("\n") + "\n")
     print(f"report.py: wrote {len(tabs)} table(s), {len(figures)} figure(s) and report.md to {out}")
     return 0

@@ -139,3 +139,41 @@ hp_print_cmd() {
   for a in "$@"; do out+="$(printf '%q' "$a") "; done
   echo "${out% }"
 }
+
+# yaml_get FILE SECTION KEY: the value of SECTION.KEY (SECTION empty: a top-level key), lists
+# (flow [a, b] or block "- a") printed as space-separated items. Enough for the run configs'
+# simple keys; the run itself validates the full config.
+hp_yaml_get() {
+  awk -v want_sec="$2" -v want_key="$3" '
+    function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t]+$/, "", s); return s }
+    function unquote(s) { s = trim(s); if (s ~ /^".*"$/ || s ~ /^\x27.*\x27$/) s = substr(s, 2, length(s) - 2); return s }
+    function strip_comment(s) { sub(/[ \t]+#.*$/, "", s); return s }
+    function emit(v,   n, i, parts, out) {
+      v = trim(strip_comment(v))
+      if (v ~ /^\[/) {
+        v = substr(v, 2); sub(/\][ \t]*$/, "", v)
+        n = split(v, parts, ","); out = ""
+        for (i = 1; i <= n; i++) { p = unquote(parts[i]); if (p != "") out = out (out == "" ? "" : " ") p }
+        print out; found = 1; exit
+      }
+      if (v != "") { print unquote(v); found = 1; exit }
+      inlist = 1
+    }
+    /^[ \t]*(#|$)/ { next }
+    inlist {
+      if ($0 ~ /^[ \t]*- /) { item = $0; sub(/^[ \t]*- /, "", item); items = items (items == "" ? "" : " ") unquote(strip_comment(item)); next }
+      print items; found = 1; exit
+    }
+    /^[^ \t]/ {
+      line = $0; k = line; sub(/:.*/, "", k); sec = k
+      if (want_sec == "" && k == want_key) { v = line; sub(/^[^:]*:/, "", v); emit(v) }
+      next
+    }
+    {
+      if (sec != want_sec) next
+      line = $0; k = trim(line); sub(/:.*/, "", k)
+      if (k == want_key) { v = line; sub(/^[^:]*:/, "", v); emit(v) }
+    }
+    END { if (inlist && !found) print items }
+  ' "$1"
+}

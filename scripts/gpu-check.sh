@@ -119,7 +119,7 @@ cat >"$D/run.yaml" <<YAML
 name: gpu_determinism
 device: $DEVICE
 model: {family: lxmert, path: $PWD/tests/data/lxmert}
-data: {questions: $D/data/questions.json, features: $D/data/features.h5, answers_dir: $D/data/answers, num_samples: 36}
+data: {questions: $D/data/questions.json, features: $D/data/features.h5, answers: $D/data/answers, num_samples: 36}
 scoring: {methods: [ours, lrp, michel, confidence, random]}
 prune: {protocols: [per_sample, global], granularities: [head, layer]}
 run: {batch_size: 5, threads_per_rank: 1, progress_seconds: 0}

@@ -95,6 +95,7 @@ void visit_schema(C& c, V& v) {
 
   v.leaf("model.family", c.model.family, req);
   v.leaf("model.path", c.model.path, req);
+  v.leaf("model.vocab", c.model.vocab, opt);
   v.leaf("model.strict_load", c.model.strict_load, opt);
   v.leaf("model.max_text_tokens", c.model.max_text_tokens, opt);
   v.leaf("model.max_regions", c.model.max_regions, opt);
@@ -103,7 +104,7 @@ void visit_schema(C& c, V& v) {
   v.leaf("data.questions", c.data.questions, req);
   v.leaf("data.annotations", c.data.annotations, opt);
   v.leaf("data.features", c.data.features, req);
-  v.leaf("data.answers_dir", c.data.answers_dir, opt);
+  v.leaf("data.answers", c.data.answers, opt);
   v.leaf("data.selection", c.data.selection, opt);
   v.leaf("data.num_samples", c.data.num_samples, opt);
   v.leaf("data.selection_seed", c.data.selection_seed, opt);
@@ -140,7 +141,8 @@ void visit_schema(C& c, V& v) {
 std::string required_hint(const std::string& key) {
   if (key == "name") return "experiment/run name";
   if (key == "model.family") return "one of " + enum_choices<ModelFamily>();
-  if (key == "model.path") return "a folder with config.json, model.safetensors or pytorch_model.bin, vocab.txt";
+  if (key == "model.path")
+    return "a folder with config.json, model.safetensors or pytorch_model.bin, vocab.txt; or MMF's zoo folder";
   if (key == "data.questions") return "the questions file";
   if (key == "data.features") return "the HDF5 feature store";
   if (key == "data.annotations") return "required when data.format is vqa_official";
@@ -562,7 +564,9 @@ void validate(Config& c, const Reader& r) {
     throw UserError(r.where("precision") + ": key 'precision' tf32 needs device: cuda (use fp32 on cpu)");
   check_min(r, "seed", c.seed, 0);
 
-  check_min(r, "model.max_text_tokens", c.model.max_text_tokens, 3, "room for [CLS], [SEP] and a word");
+  if (c.model.max_text_tokens != 0)  // 0 = the seed's length for the family
+    check_min(r, "model.max_text_tokens", c.model.max_text_tokens, 3,
+              "room for [CLS], [SEP] and a word; 0 = the seed's length for the family");
   check_min(r, "model.max_regions", c.model.max_regions, 1);
 
   if (c.data.format == DataFormat::vqa_official && !c.data.annotations)
@@ -704,13 +708,13 @@ std::string to_string(Sign v) { return enum_name(v); }
 std::string to_string(CountRule v) { return enum_name(v); }
 
 bool operator==(const ModelConfig& a, const ModelConfig& b) {
-  return std::tie(a.family, a.path, a.strict_load, a.max_text_tokens, a.max_regions) ==
-         std::tie(b.family, b.path, b.strict_load, b.max_text_tokens, b.max_regions);
+  return std::tie(a.family, a.path, a.vocab, a.strict_load, a.max_text_tokens, a.max_regions) ==
+         std::tie(b.family, b.path, b.vocab, b.strict_load, b.max_text_tokens, b.max_regions);
 }
 bool operator==(const DataConfig& a, const DataConfig& b) {
-  return std::tie(a.format, a.questions, a.annotations, a.features, a.answers_dir, a.selection, a.num_samples,
+  return std::tie(a.format, a.questions, a.annotations, a.features, a.answers, a.selection, a.num_samples,
                   a.selection_seed, a.exclude_images, a.on_missing, a.image_root) ==
-         std::tie(b.format, b.questions, b.annotations, b.features, b.answers_dir, b.selection, b.num_samples,
+         std::tie(b.format, b.questions, b.annotations, b.features, b.answers, b.selection, b.num_samples,
                   b.selection_seed, b.exclude_images, b.on_missing, b.image_root);
 }
 bool operator==(const ScoringConfig& a, const ScoringConfig& b) {

@@ -14,6 +14,12 @@ BatchBuilder::BatchBuilder(const models::VqaModel& model, const WordPieceTokeniz
   spec_.max_boxes = options.max_regions;
   spec_.feature_dim = model.visual_feat_dim();
   store_.check(spec_);
+  // A token id beyond the word-embedding table would fail deep inside the first forward (or
+  // read another row on a GPU): a vocabulary longer than the table belongs to another model.
+  if (tokenizer.vocab_size() > model.vocab_size())
+    throw UserError(tokenizer.origin() + ": " + std::to_string(tokenizer.vocab_size()) +
+                    " tokens, but the model's word-embedding table has " + std::to_string(model.vocab_size()) +
+                    " rows (vocab_size in its config.json): the vocabulary of another model?");
   if (options_.max_text_tokens > model.max_text_tokens())
     throw UserError("model.max_text_tokens = " + std::to_string(options_.max_text_tokens) + " exceeds the model's " +
                     std::to_string(model.max_text_tokens()) + " position embeddings");

@@ -377,6 +377,54 @@ struct FeatureStore::Impl {
   }
 };
 
+void validate_feature_store_index(const FeatureStoreIndex& x, const std::string& path) {
+  auto corrupt = [&](const std::string& what) { throw UserError(path + ": corrupt feature store index: " + what); };
+  const size_t n = x.ids.size();
+  // Sizes first: everything below is sized or indexed by them.
+  if (x.feature_dim < 1 || x.feature_dim > (1 << 20))
+    corrupt("attribute feature_dim is " + std::to_string(x.feature_dim) + " (expected 1 to 1048576)");
+  if (n == 0) corrupt("/image_ids is empty");
+  if (x.num_images != static_cast<int64_t>(n))
+    corrupt("attribute num_images is " + std::to_string(x.num_images) + " but /image_ids has " + std::to_string(n));
+  if (x.image_h.size() != n || x.image_w.size() != n || x.num_boxes.size() != n || x.box_offset.size() != n + 1)
+    corrupt("/image_ids, /image_h, /image_w, /num_boxes and /box_offset disagree in length");
+  if (x.box_offset[0] != 0) corrupt("/box_offset[0] is " + std::to_string(x.box_offset[0]) + " (expected 0)");
+  int64_t most = 0;
+  std::unordered_set<std::string> seen;
+  seen.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const std::string image = "image " + (x.ids[i].empty() ? "#" + std::to_string(i) : x.ids[i]);
+    if (x.ids[i].empty()) corrupt("/image_ids: entry " + std::to_string(i) + " is empty");
+    if (!seen.insert(x.ids[i]).second) corrupt("/image_ids: " + image + " appears twice");
+    if (x.image_h[i] < 1 || x.image_w[i] < 1)
+      corrupt("/image_h, /image_w of " + image + " are " + std::to_string(x.image_h[i]) + ", " +
+              std::to_string(x.image_w[i]) + " (expected positive pixel sizes)");
+    // The bound keeps the running offset far from overflow (as the TSV import's 1..100000).
+    if (x.num_boxes[i] < 1 || x.num_boxes[i] > 100000)
+      corrupt("/num_boxes of " + image + " is " + std::to_string(x.num_boxes[i]) + " (expected 1 to 100000)");
+    if (x.box_offset[i + 1] != x.box_offset[i] + x.num_boxes[i])
+      corrupt("/box_offset and /num_boxes disagree at " + image);
+    most = std::max(most, x.num_boxes[i]);
+  }
+  if (x.max_boxes != most)
+    corrupt("attribute max_boxes is " + std::to_string(x.max_boxes) + " but the most boxes of an image is " + std::to_string(most));
+  const int64_t rows = x.box_offset[n];
+  auto shape_text = [](const std::vector<int64_t>& v) {
+    std::string t = "[";
+    for (size_t i = 0; i < v.size(); ++i) t += (i ? ", " : "") + std::to_string(v[i]);
+    return t + "]";
+  };
+  if (x.features_shape != std::vector<int64_t>{rows, x.feature_dim})
+    corrupt("/features has shape " + shape_text(x.features_shape) + ", expected [" + std::to_string(rows) + ", " +
+            std::to_string(x.feature_dim) + "] (from /box_offset and feature_dim)");
+  if (x.boxes_shape != std::vector<int64_t>{rows, 4})
+    corrupt("/boxes has shape " + shape_text(x.boxes_shape) + ", expected [" + std::to_string(rows) + ", 4]");
+  for (size_t k = 0; k < x.label_rows.size(); ++k)
+    if (x.label_rows[k] != rows)
+      corrupt("the detector label datasets (/objects_id, /objects_conf, /attrs_id, /attrs_conf) must have " +
+              std::to_string(rows) + " rows");
+}
+
 FeatureStore::FeatureStore(const std::string& path) {
   impl_ = std::make_unique<Impl>(path);
   auto& s = *impl_;
@@ -387,24 +435,29 @@ FeatureStore::FeatureStore(const std::string& path) {
   if (version != kFormatVersion)
     throw UserError(path + ": feature store format version " + std::to_string(version) + ", this build reads " +
                     std::to_string(kFormatVersion) + " (re-import the TSV)");
-  s.feature_dim = s.file.attr_i64("/", "feature_dim");
-  s.max_boxes = s.file.attr_i64("/", "max_boxes");
-  s.ids = s.file.read_strings("/image_ids");
-  s.image_h = s.file.read_i64("/image_h");
-  s.image_w = s.file.read_i64("/image_w");
-  s.offset = s.file.read_i64("/box_offset");
-  auto nb = s.file.read_i64("/num_boxes");
+  FeatureStoreIndex index;
+  index.feature_dim = s.file.attr_i64("/", "feature_dim");
+  index.max_boxes = s.file.attr_i64("/", "max_boxes");
+  index.num_images = s.file.attr_i64("/", "num_images");
+  index.ids = s.file.read_strings("/image_ids");
+  index.image_h = s.file.read_i64("/image_h");
+  index.image_w = s.file.read_i64("/image_w");
+  index.num_boxes = s.file.read_i64("/num_boxes");
+  index.box_offset = s.file.read_i64("/box_offset");
+  index.features_shape = s.file.info("/features").shape;
+  index.boxes_shape = s.file.info("/boxes").shape;
+  for (const char* name : {"/objects_id", "/objects_conf", "/attrs_id", "/attrs_conf"}) {
+    auto shape = s.file.info(name).shape;
+    index.label_rows.push_back(shape.size() == 1 ? shape[0] : -1);
+  }
+  validate_feature_store_index(index, path);
+  s.feature_dim = index.feature_dim;
+  s.max_boxes = index.max_boxes;
+  s.ids = std::move(index.ids);
+  s.image_h = std::move(index.image_h);
+  s.image_w = std::move(index.image_w);
+  s.offset = std::move(index.box_offset);
   const size_t n = s.ids.size();
-  auto corrupt = [&](const std::string& what) { throw UserError(path + ": corrupt feature store index: " + what); };
-  if (s.image_h.size() != n || s.image_w.size() != n || nb.size() != n || s.offset.size() != n + 1)
-    corrupt("/image_ids, /image_h, /image_w, /num_boxes and /box_offset disagree in length");
-  if (static_cast<int64_t>(n) != s.file.attr_i64("/", "num_images")) corrupt("num_images attribute");
-  if (s.offset[0] != 0) corrupt("/box_offset[0] is not 0");
-  for (size_t i = 0; i < n; ++i)
-    if (s.offset[i + 1] - s.offset[i] != nb[i]) corrupt("/box_offset and /num_boxes disagree at image " + s.ids[i]);
-  auto finfo = s.file.info("/features");
-  if (finfo.shape.size() != 2 || finfo.shape[1] != s.feature_dim || finfo.shape[0] != s.offset[n])
-    corrupt("/features shape does not match feature_dim and /box_offset");
   s.by_id.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     s.by_id.emplace(s.ids[i], static_cast<int64_t>(i));

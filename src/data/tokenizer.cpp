@@ -197,6 +197,7 @@ WordPieceTokenizer WordPieceTokenizer::from_tokens(std::vector<std::string> voca
   if (vocab.empty()) throw UserError(origin + ": empty vocabulary (expected one token per line)");
   WordPieceTokenizer t;
   t.lower_case_ = lower_case;
+  t.origin_ = origin;
   t.id_to_token_ = std::move(vocab);
   t.token_to_id_.reserve(t.id_to_token_.size());
   for (size_t i = 0; i < t.id_to_token_.size(); ++i)

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -102,6 +103,18 @@ void parse_obj_tsv_line(std::string_view line, ImageRecord& r, const std::string
   decode_array(cols[kAttrsId], r.attrs_id, nb, where, kAttrsId, r.img_id, "[num_boxes]");
   decode_array(cols[kAttrsConf], r.attrs_conf, nb, where, kAttrsConf, r.img_id, "[num_boxes]");
   decode_array(cols[kBoxes], r.boxes, nb * 4, where, kBoxes, r.img_id, "[num_boxes, 4]");
+  // Detector boxes are pixel corners clipped to the image: a negative or inverted box is a
+  // corrupt line. Non-finite boxes are left to the import's NaN/Inf handling (--skip-nonfinite).
+  for (size_t b = 0; b < nb; ++b) {
+    const float* q = &r.boxes[4 * b];
+    if (!(std::isfinite(q[0]) && std::isfinite(q[1]) && std::isfinite(q[2]) && std::isfinite(q[3]))) continue;
+    if (q[0] < 0 || q[1] < 0 || q[2] < q[0] || q[3] < q[1]) {
+      char box[160];
+      std::snprintf(box, sizeof box, "(%g, %g, %g, %g)", q[0], q[1], q[2], q[3]);
+      throw UserError(column_where(where, kBoxes, r.img_id) + ": box " + std::to_string(b) + " is (x1, y1, x2, y2) = " +
+                      box + " (expected 0 <= x1 <= x2 and 0 <= y1 <= y2, in pixels)");
+    }
+  }
   // Feature size: from the byte count, which must be a whole number of float32 rows.
   const std::string_view feats = cols[kFeatures];
   if (feats.size() % 4 != 0)

@@ -175,8 +175,15 @@ class RecordStream {
 VqaQuestions load_lxmert_questions(const std::string& path, const AnswerVocab& vocab) {
   VqaQuestions out;
   out.source = path;
+  // question_id -> index of its question: results are keyed by question id, so a repeated id
+  // would make two samples indistinguishable (the official-format loader refuses it too).
+  std::unordered_map<std::string, size_t> seen;
   RecordStream stream("", [&](const json& rec, size_t index) {
     out.samples.push_back(lxmert_sample(rec, path, index, vocab));
+    auto [it, fresh] = seen.emplace(out.samples.back().question_id, index);
+    if (!fresh)
+      throw UserError(record_where(path, "question", index, rec) + ": the same question_id as question " +
+                      std::to_string(it->second) + " (question ids must be unique)");
   });
   json root = detail::read_json_file(path, "LXMERT VQA questions: a list of {question_id, img_id, sent, label}",
                                      stream.callback());

@@ -22,9 +22,12 @@ void refuse_existing(const std::string& path, bool overwrite, const char* how) {
   check_output_file(path, overwrite, how);  // a folder, a missing or read-only folder
 }
 
+// The layout of docs/results-format.md; a file of another version is never mixed into this one's.
+constexpr int64_t kFormatVersion = 1;
+
 void mark_format(h5::File& f) {
   f.write_attr("/", "format", std::string("headprune-results"));
-  f.write_attr("/", "format_version", int64_t{1});
+  f.write_attr("/", "format_version", kFormatVersion);
 }
 
 // Every dataset path below `group`, recursively.
@@ -89,6 +92,11 @@ void merge_results_files(const std::string& out, const std::vector<std::string>&
     if (const std::string format = f.attr_string("/", "format"); format != "headprune-results")
       throw UserError(in + ": not a headprune results file (root attribute format = '" + format +
                       "', expected 'headprune-results')");
+    if (!f.has_attr("/", "format_version"))
+      throw UserError(in + ": no root attribute 'format_version' (expected " + std::to_string(kFormatVersion) + ")");
+    if (const int64_t version = f.attr_i64("/", "format_version"); version != kFormatVersion)
+      throw UserError(in + ": results format_version " + std::to_string(version) + ", this build merges version " +
+                      std::to_string(kFormatVersion) + " (merge files written by one headprune version)");
     for (const auto& name : f.list("/experiments")) {
       auto it = owner.find(name);
       if (it == owner.end()) {

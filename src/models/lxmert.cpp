@@ -63,21 +63,25 @@ class Lxmert final : public VqaModel {
   Lxmert(const nlohmann::json& config, const std::string& config_path, const TensorMap& stored,
          const std::string& weights_path, const LoadOptions& options)
       : dtype_(options.dtype) {
-    d_ = config_int(config, "hidden_size", config_path);
-    heads_ = config_int(config, "num_attention_heads", config_path);
-    inter_ = config_int(config, "intermediate_size", config_path);
-    l_ = config_int(config, "l_layers", config_path);
-    x_ = config_int(config, "x_layers", config_path);
-    r_ = config_int(config, "r_layers", config_path);
-    feat_dim_ = config_int(config, "visual_feat_dim", config_path);
-    pos_dim_ = config_int(config, "visual_pos_dim", config_path);
-    answers_ = config_int(config, "num_qa_labels", config_path);
-    max_pos_ = config_int(config, "max_position_embeddings", config_path);
-    const int64_t vocab = config_int(config, "vocab_size", config_path);
-    const int64_t type_vocab = config_int(config, "type_vocab_size", config_path);
+    // Every size is checked before it shapes a tensor (config_size: positive unless 0 is allowed).
+    d_ = config_size(config, "hidden_size", config_path);
+    heads_ = config_size(config, "num_attention_heads", config_path);
+    inter_ = config_size(config, "intermediate_size", config_path);
+    l_ = config_size(config, "l_layers", config_path, 0);
+    x_ = config_size(config, "x_layers", config_path);
+    r_ = config_size(config, "r_layers", config_path, 0);
+    feat_dim_ = config_size(config, "visual_feat_dim", config_path);
+    pos_dim_ = config_size(config, "visual_pos_dim", config_path);
+    answers_ = config_size(config, "num_qa_labels", config_path);
+    max_pos_ = config_size(config, "max_position_embeddings", config_path);
+    vocab_ = config_size(config, "vocab_size", config_path);
+    type_vocab_ = config_size(config, "type_vocab_size", config_path);
     eps_ = config_double(config, "layer_norm_eps", config_path, 1e-12);
-    if (d_ % heads_ != 0) throw UserError(config_path + ": hidden_size must be a multiple of num_attention_heads");
-    if (x_ < 1) throw UserError(config_path + ": x_layers must be at least 1");
+    check_heads_divide(d_, heads_, config_path);
+    if (pos_dim_ != 4)
+      throw UserError(config_path + ": key 'visual_pos_dim' is " + std::to_string(pos_dim_) +
+                      " (expected 4: boxes as x1/w, y1/h, x2/w, y2/h)");
+    const int64_t vocab = vocab_, type_vocab = type_vocab_;
 
     std::vector<ParamSpec> specs;
     specs.push_back({"lxmert.embeddings.word_embeddings.weight", {vocab, d_}});
@@ -201,6 +205,8 @@ class Lxmert final : public VqaModel {
   const std::vector<AttentionModule>& attention_modules() const override { return modules_; }
   int64_t num_answers() const override { return answers_; }
   int64_t max_text_tokens() const override { return max_pos_; }
+  int64_t vocab_size() const override { return vocab_; }
+  int64_t type_vocab_size() const override { return type_vocab_; }
   int64_t visual_feat_dim() const override { return feat_dim_; }
   at::ScalarType dtype() const override { return dtype_; }
   const std::map<std::string, at::Tensor>& parameters() const override { return weights_; }
@@ -446,7 +452,7 @@ class Lxmert final : public VqaModel {
   TensorMap weights_;
   at::ScalarType dtype_;
   int64_t d_ = 0, heads_ = 0, inter_ = 0, l_ = 0, x_ = 0, r_ = 0, feat_dim_ = 0, pos_dim_ = 0, answers_ = 0,
-          max_pos_ = 0, n_text_ = 0;
+          max_pos_ = 0, n_text_ = 0, vocab_ = 0, type_vocab_ = 0;
   double eps_ = 1e-12;
   at::Tensor word_, pos_, tt_;
   LayerNorm emb_norm_, visn_norm_, box_norm_, head_norm_;

@@ -18,6 +18,12 @@ struct LrpTrace {
 
 /// Reads a key of config.json with a clear error (file, key, expected type).
 int64_t config_int(const nlohmann::json& config, const std::string& key, const std::string& file);
+/// A size of config.json: an integer in [min, 2^31 - 1] (the bound keeps every product of two
+/// sizes inside int64: a huge size must be an error here, not an overflow in a tensor shape).
+int64_t config_size(const nlohmann::json& config, const std::string& key, const std::string& file, int64_t min = 1);
+/// UserError unless hidden_size is a multiple of num_attention_heads (both already positive).
+void check_heads_divide(int64_t hidden, int64_t heads, const std::string& file);
+/// A number of config.json (absent: `fallback`); layer_norm_eps must be positive and finite.
 double config_double(const nlohmann::json& config, const std::string& key, const std::string& file, double fallback);
 
 std::unique_ptr<VqaModel> make_lxmert(const nlohmann::json& config, const std::string& config_path,
@@ -26,6 +32,12 @@ std::unique_ptr<VqaModel> make_lxmert(const nlohmann::json& config, const std::s
 std::unique_ptr<VqaModel> make_visualbert(const nlohmann::json& config, const std::string& config_path,
                                           const TensorMap& stored, const std::string& weights_path,
                                           const LoadOptions& options);
+
+/// Moves checkpoint tensors to options.device (UserError for a bad or unavailable device).
+void move_to_device(TensorMap& stored, const LoadOptions& options);
+
+/// An MMF zoo folder (model.pth + config.yaml, no config.json): VisualBERT (src/models/mmf_zoo.cpp).
+std::unique_ptr<VqaModel> load_mmf_zoo(const std::string& folder, const LoadOptions& options);
 
 /// Selects row `m` of a keep mask [B,M,H] (undefined stays undefined).
 inline at::Tensor keep_row(const at::Tensor& keep, int64_t m) {

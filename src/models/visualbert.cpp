@@ -48,16 +48,18 @@ class VisualBert final : public VqaModel {
   VisualBert(const nlohmann::json& config, const std::string& config_path, const TensorMap& stored_raw,
              const std::string& weights_path, const LoadOptions& options)
       : dtype_(options.dtype) {
-    d_ = config_int(config, "hidden_size", config_path);
-    heads_ = config_int(config, "num_attention_heads", config_path);
-    const int64_t inter = config_int(config, "intermediate_size", config_path);
-    const int64_t layers = config_int(config, "num_hidden_layers", config_path);
-    feat_dim_ = config_int(config, "visual_embedding_dim", config_path);
-    max_pos_ = config_int(config, "max_position_embeddings", config_path);
-    const int64_t vocab = config_int(config, "vocab_size", config_path);
-    const int64_t type_vocab = config_int(config, "type_vocab_size", config_path);
+    // Every size is checked before it shapes a tensor (config_size: positive).
+    d_ = config_size(config, "hidden_size", config_path);
+    heads_ = config_size(config, "num_attention_heads", config_path);
+    const int64_t inter = config_size(config, "intermediate_size", config_path);
+    const int64_t layers = config_size(config, "num_hidden_layers", config_path);
+    feat_dim_ = config_size(config, "visual_embedding_dim", config_path);
+    max_pos_ = config_size(config, "max_position_embeddings", config_path);
+    vocab_ = config_size(config, "vocab_size", config_path);
+    type_vocab_ = config_size(config, "type_vocab_size", config_path);
+    const int64_t vocab = vocab_, type_vocab = type_vocab_;
     const double eps = config_double(config, "layer_norm_eps", config_path, 1e-12);
-    if (d_ % heads_ != 0) throw UserError(config_path + ": hidden_size must be a multiple of num_attention_heads");
+    check_heads_divide(d_, heads_, config_path);
     if (config.contains("pooler_strategy") && config["pooler_strategy"] != "vqa")
       throw UserError(config_path + ": key 'pooler_strategy' must be 'vqa' (the VQA head reads the last question token)");
 
@@ -69,9 +71,13 @@ class VisualBert final : public VqaModel {
       stored.emplace(hf_to_mmf(name), t);
     }
     hf_head_ = hf_layout;
-    answers_ = config.contains("num_labels") ? config_int(config, "num_labels", config_path)
-               : config.contains("id2label") ? static_cast<int64_t>(config["id2label"].size())
-                                             : config_int(config, "num_labels", config_path);
+    if (config.contains("num_labels") || !config.contains("id2label")) {
+      answers_ = config_size(config, "num_labels", config_path);
+    } else {
+      if (!config["id2label"].is_object() || config["id2label"].empty())
+        throw UserError(config_path + ": key 'id2label' must be a non-empty object (answer index -> answer)");
+      answers_ = static_cast<int64_t>(config["id2label"].size());
+    }
 
     std::vector<ParamSpec> specs;
     const std::string e = "model.bert.embeddings.";
@@ -135,6 +141,8 @@ class VisualBert final : public VqaModel {
   const std::vector<AttentionModule>& attention_modules() const override { return modules_; }
   int64_t num_answers() const override { return answers_; }
   int64_t max_text_tokens() const override { return max_pos_; }
+  int64_t vocab_size() const override { return vocab_; }
+  int64_t type_vocab_size() const override { return type_vocab_; }
   int64_t visual_feat_dim() const override { return feat_dim_; }
   at::ScalarType dtype() const override { return dtype_; }
   const std::map<std::string, at::Tensor>& parameters() const override { return weights_; }
@@ -240,7 +248,7 @@ class VisualBert final : public VqaModel {
  private:
   TensorMap weights_;
   at::ScalarType dtype_;
-  int64_t d_ = 0, heads_ = 0, feat_dim_ = 0, max_pos_ = 0, answers_ = 0;
+  int64_t d_ = 0, heads_ = 0, feat_dim_ = 0, max_pos_ = 0, answers_ = 0, vocab_ = 0, type_vocab_ = 0;
   bool hf_head_ = false;
   at::Tensor word_, pos_, tt_, pos_visual_, tt_visual_;
   Linear projection_, transform_dense_, classifier_;

@@ -8,6 +8,7 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -54,10 +55,24 @@ std::string join_limited(const std::vector<std::string>& items, size_t limit = 5
   return out;
 }
 
+// A non-negative JSON integer as uint64 (nlohmann keeps non-negative numbers unsigned).
+bool json_uint(const nlohmann::json& v, uint64_t* out) {
+  if (v.is_number_unsigned()) {
+    *out = v.get<uint64_t>();
+    return true;
+  }
+  if (v.is_number_integer() && v.get<int64_t>() >= 0) {
+    *out = static_cast<uint64_t>(v.get<int64_t>());
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
-TensorMap read_safetensors(const std::string& path) {
-  std::vector<char> bytes = read_file_bytes(path);
+TensorMap read_safetensors(const std::string& path) { return parse_safetensors(read_file_bytes(path), path); }
+
+TensorMap parse_safetensors(const std::vector<char>& bytes, const std::string& path) {
   if (bytes.size() < 8) throw UserError(path + ": truncated safetensors file (" + std::to_string(bytes.size()) + " bytes, no header)");
   uint64_t header_len = 0;
   std::memcpy(&header_len, bytes.data(), 8);  // little-endian on every platform we build for
@@ -74,42 +89,74 @@ TensorMap read_safetensors(const std::string& path) {
   const size_t data_start = 8 + header_len;
   const size_t data_size = bytes.size() - data_start;
   TensorMap out;
+  // Every value is checked for its JSON type before use: a get<>() of the wrong type would end
+  // the program with nlohmann's own message instead of naming the file and the tensor.
   for (auto it = header.begin(); it != header.end(); ++it) {
     if (it.key() == "__metadata__") continue;
     const std::string where = path + ": tensor '" + it.key() + "'";
     const auto& entry = it.value();
     if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
-      throw UserError(where + ": expected {dtype, shape, data_offsets}");
-    std::string dtype_name = entry["dtype"].get<std::string>();
+      throw UserError(where + ": expected {dtype, shape, data_offsets}, found " + std::string(entry.type_name()));
+    if (!entry["dtype"].is_string())
+      throw UserError(where + ": dtype is " + std::string(entry["dtype"].type_name()) + ", expected a string such as \"F32\"");
+    const std::string dtype_name = entry["dtype"].get<std::string>();
     const DtypeInfo* info = nullptr;
     for (const auto& d : kDtypes)
       if (dtype_name == d.name) info = &d;
     if (!info) throw UserError(where + ": unsupported dtype '" + dtype_name + "' (expected F64, F32, F16, BF16 or an integer type)");
+    const auto& shape_json = entry["shape"];
+    if (!shape_json.is_array() || shape_json.size() > 64)
+      throw UserError(where + ": bad shape " + shape_json.dump().substr(0, 80) + " (expected a list of at most 64 sizes)");
     std::vector<int64_t> shape;
-    size_t count = 1;
-    for (const auto& s : entry["shape"]) {
-      if (!s.is_number_integer() || s.get<int64_t>() < 0) throw UserError(where + ": bad shape");
-      shape.push_back(s.get<int64_t>());
-      count *= static_cast<size_t>(shape.back());
+    uint64_t count = 1, nbytes = 0;
+    for (const auto& s : shape_json) {
+      uint64_t dim = 0;
+      if (!json_uint(s, &dim) || dim > static_cast<uint64_t>(INT64_MAX))
+        throw UserError(where + ": bad shape " + shape_json.dump().substr(0, 80) + " (expected non-negative integers)");
+      shape.push_back(static_cast<int64_t>(dim));
+      if (__builtin_mul_overflow(count, dim, &count))
+        throw UserError(where + ": shape " + shape_str(shape) + "... has more elements than 64 bits can count");
     }
+    if (__builtin_mul_overflow(count, static_cast<uint64_t>(info->size), &nbytes) || nbytes > static_cast<uint64_t>(INT64_MAX))
+      throw UserError(where + ": shape " + shape_str(shape) + " of " + dtype_name + " needs more bytes than 64 bits can count");
     const auto& offsets = entry["data_offsets"];
-    if (!offsets.is_array() || offsets.size() != 2) throw UserError(where + ": bad data_offsets");
-    auto begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
+    uint64_t begin = 0, end = 0;
+    if (!offsets.is_array() || offsets.size() != 2 || !json_uint(offsets[0], &begin) || !json_uint(offsets[1], &end))
+      throw UserError(where + ": bad data_offsets " + offsets.dump().substr(0, 80) + " (expected [begin, end], two non-negative integers)");
     if (end < begin || end > data_size)
       throw UserError(where + ": data_offsets [" + std::to_string(begin) + "," + std::to_string(end) +
                       "] outside the file's " + std::to_string(data_size) + " data bytes (truncated file?)");
-    if (end - begin != count * info->size)
+    if (end - begin != nbytes)
       throw UserError(where + ": " + std::to_string(end - begin) + " bytes for shape " + shape_str(shape) + " of " +
-                      dtype_name + " (expected " + std::to_string(count * info->size) + ")");
+                      dtype_name + " (expected " + std::to_string(nbytes) + ")");
     at::Tensor t = at::empty(shape, at::TensorOptions().dtype(info->type));
-    if (count) std::memcpy(t.data_ptr(), bytes.data() + data_start + begin, end - begin);
+    if (nbytes) std::memcpy(t.data_ptr(), bytes.data() + data_start + begin, static_cast<size_t>(nbytes));
     out.emplace(it.key(), t);
   }
   return out;
 }
 
+void refuse_nonfinite_weights(const TensorMap& tensors, const std::string& path) {
+  for (const auto& [name, t] : tensors) {
+    if (!at::isFloatingType(t.scalar_type()) || t.numel() == 0) continue;
+    at::Tensor bad = at::isfinite(t).logical_not_().reshape({-1});
+    if (!bad.any().item<bool>()) continue;
+    const int64_t i = bad.nonzero()[0][0].item<int64_t>();
+    const double v = t.reshape({-1})[i].item<double>();
+    throw UserError(path + ": tensor '" + name + "': " + (std::isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf") +
+                    " at element " + std::to_string(i) + " of " + std::to_string(t.numel()) +
+                    " (expected finite weights: the checkpoint is corrupt, or its training diverged)");
+  }
+}
+
 TensorMap read_torch_bin(const std::string& path) {
   std::vector<char> bytes = read_file_bytes(path);
+  // torch.save writes a zip archive since PyTorch 1.6; the older format is a bare pickle stream
+  // (protocol 2: first byte 0x80), which LibTorch's reader does not understand.
+  if (!bytes.empty() && static_cast<unsigned char>(bytes[0]) == 0x80)
+    throw UserError(path + ": written by torch.save of PyTorch < 1.6 (the legacy non-zip format), which headprune "
+                           "cannot read; re-save it once with PyTorch >= 1.6: python3 -c \"import torch; "
+                           "torch.save(torch.load('" + path + "', map_location='cpu'), '" + path + "')\"");
   c10::IValue value;
   try {
     value = torch::jit::pickle_load(bytes);
@@ -119,11 +166,20 @@ TensorMap read_torch_bin(const std::string& path) {
     throw UserError(path + ": not a readable torch.save checkpoint (" + msg + ")");
   }
   if (!value.isGenericDict()) throw UserError(path + ": expected a state dict (name -> tensor) at the top level");
+  // MMF's checkpoints hold the state dict under "model" (next to optimizer state and counters).
+  std::string where = path;
+  for (const auto& item : value.toGenericDict())
+    if (item.key().isString() && item.key().toStringRef() == "model") {
+      if (!item.value().isGenericDict()) throw UserError(path + ": entry 'model' is not a state dict (name -> tensor)");
+      value = item.value();
+      where = path + ": entry 'model'";
+      break;
+    }
   TensorMap out;
   for (const auto& item : value.toGenericDict()) {
-    if (!item.key().isString()) throw UserError(path + ": state dict key is not a string");
+    if (!item.key().isString()) throw UserError(where + ": state dict key is not a string");
     const std::string key = item.key().toStringRef();
-    if (!item.value().isTensor()) throw UserError(path + ": entry '" + key + "' is not a tensor");
+    if (!item.value().isTensor()) throw UserError(where + ": entry '" + key + "' is not a tensor");
     out.emplace(key, item.value().toTensor());
   }
   return out;
@@ -187,7 +243,7 @@ TensorMap read_weights(const std::string& path) {
 TensorMap bind_weights(const TensorMap& stored, const std::vector<ParamSpec>& expected, at::ScalarType dtype,
                        bool strict, const std::string& where, const std::vector<std::string>& ignored,
                        const InitMissing& init) {
-  std::vector<std::string> missing, unexpected, wrong_shape, wrong_type;
+  std::vector<std::string> missing, unexpected, wrong_shape, wrong_type, overflow;
   TensorMap out;
   at::Generator gen = at::detail::createCPUGenerator(init.seed);
   for (const auto& spec : expected) {
@@ -212,8 +268,19 @@ TensorMap bind_weights(const TensorMap& stored, const std::vector<ParamSpec>& ex
       wrong_shape.push_back(spec.name + ": expected " + shape_str(spec.shape) + ", found " + shape_str(t.sizes()));
       continue;
     }
-    out.emplace(spec.name, t.to(dtype).contiguous());
+    at::Tensor converted = t.to(dtype).contiguous();
+    // A finite float64 weight beyond float32's range becomes Inf in the compute dtype.
+    if (at::isFloatingType(dtype) && !at::isfinite(converted).all().item<bool>()) {
+      overflow.push_back(spec.name);
+      continue;
+    }
+    out.emplace(spec.name, converted);
   }
+  if (!overflow.empty())
+    throw UserError(where + ": tensor '" + overflow.front() + "'" +
+                    (overflow.size() > 1 ? " (and " + std::to_string(overflow.size() - 1) + " more)" : "") +
+                    ": values beyond the range of " + std::string(c10::toString(dtype)) +
+                    " (they become Inf in the compute precision; use precision fp64)");
   for (const auto& [name, t] : stored) {
     bool known = std::any_of(expected.begin(), expected.end(), [&](const ParamSpec& s) { return s.name == name; });
     bool skip = std::find(ignored.begin(), ignored.end(), name) != ignored.end();

@@ -31,6 +31,7 @@
 #include "headprune/prune/global_ranking.hpp"
 #include "headprune/prune/protocol.hpp"
 #include "headprune/run/checkpoint.hpp"
+#include "headprune/run/inputs.hpp"
 #include "headprune/run/plan.hpp"
 #include "headprune/visualize/visualize.hpp"
 
@@ -101,6 +102,8 @@ struct Context {
   std::unique_ptr<models::VqaModel> model;
   std::unique_ptr<data::WordPieceTokenizer> tokenizer;
   std::unique_ptr<data::AnswerVocab> vocab;
+  std::string answers_source, answers_sha256;  // where the answer list came from, its SHA-256
+  int64_t text_tokens = 0;                     // question length (model.max_text_tokens resolved)
   std::unique_ptr<data::FeatureStore> store;
   std::unique_ptr<data::BatchBuilder> builder;
   std::vector<data::Sample> samples;  // the run's samples, selection order
@@ -140,6 +143,19 @@ at::Tensor label_scores(const Context& ctx, const std::vector<const data::Sample
   return out;
 }
 
+// A NaN or infinite logit or score would flatten every curve without a word: an error naming
+// the first sample that has one. (Weights and features are checked finite when they load, so
+// this is the model overflowing on that input.) `t` is [B, ...], on any device.
+void refuse_nonfinite(const Context& ctx, const std::vector<const data::Sample*>& samples, const at::Tensor& t,
+                      const std::string& what) {
+  at::Tensor bad = at::isfinite(t).logical_not().reshape({t.size(0), -1}).any(1).cpu();
+  if (!bad.any().item<bool>()) return;
+  const data::Sample& s = *samples[static_cast<size_t>(bad.nonzero()[0][0].item<int64_t>())];
+  throw UserError(ctx.cfg.model.path + ": question_id " + s.question_id + " (image " + s.img_id + "): " + what +
+                  " not finite (NaN or Inf): the model overflows on this input (precision " +
+                  config::to_string(ctx.cfg.precision) + ")");
+}
+
 // Phase 1: score a batch and run the per-sample protocol on it.
 TensorBundle run_batch(const Context& ctx, int64_t b) {
   auto samples = samples_of_batch(ctx, b);
@@ -154,6 +170,8 @@ TensorBundle run_batch(const Context& ctx, int64_t b) {
   so.michel_normalize = ctx.cfg.scoring.michel_normalize;
   so.random_seed = static_cast<uint64_t>(ctx.cfg.scoring.random_seed);
   explain::ScoringResult scored = explain::score_batch(*ctx.model, built.batch, so, built.labels, index);
+  refuse_nonfinite(ctx, samples, scored.logits, "logits");
+  for (const auto& [method, us] : scored.scores) refuse_nonfinite(ctx, samples, us.head, std::string(explain::method_name(method)) + " scores");
 
   TensorBundle out;
   const std::string key = "b" + std::to_string(b) + "/";
@@ -416,7 +434,6 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     data::SampleList list;
     std::string weights_sha256, questions_sha256, identity;
     on_every_rank(comm, [&] {
-      ctx.vocab = std::make_unique<data::AnswerVocab>(data::AnswerVocab::load_dir(ctx.cfg.data.answers_dir));
       models::LoadOptions lo{ctx.cfg.precision == config::Precision::fp64   ? at::kDouble
                              : ctx.cfg.precision == config::Precision::bf16 ? at::kBFloat16
                                                                             : at::kFloat,
@@ -433,16 +450,19 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       const bool family_ok = (ctx.model->family() == models::Family::lxmert) == (ctx.cfg.model.family == config::ModelFamily::lxmert);
       if (!family_ok)
         throw UserError("model.family = " + config::to_string(ctx.cfg.model.family) + " but " + ctx.cfg.model.path +
-                        "/config.json holds a " + models::family_name(ctx.model->family()) + " model");
-      if (ctx.model->num_answers() != ctx.vocab->size())
-        throw UserError(ctx.cfg.data.answers_dir + ": " + std::to_string(ctx.vocab->size()) + " answers, but the model at " +
-                        ctx.cfg.model.path + " has " + std::to_string(ctx.model->num_answers()) + " outputs");
+                        " holds a " + models::family_name(ctx.model->family()) + " model");
+      // The answer list, tokenizer vocabulary and question length default to the model's (run/inputs.hpp).
+      Answers answers = load_answers(ctx.cfg, *ctx.model);
+      ctx.vocab = std::make_unique<data::AnswerVocab>(std::move(answers.vocab));
+      ctx.answers_source = answers.source;
+      ctx.answers_sha256 = answers.sha256;
       ctx.tokenizer = std::make_unique<data::WordPieceTokenizer>(
-          data::WordPieceTokenizer::from_vocab_file(ctx.cfg.model.path + "/vocab.txt"));
+          data::WordPieceTokenizer::from_vocab_file(tokenizer_vocab_path(ctx.cfg, *ctx.model)));
+      ctx.text_tokens = text_token_limit(ctx.cfg, *ctx.model);
       ctx.store = std::make_unique<data::FeatureStore>(ctx.cfg.data.features);
       ctx.builder = std::make_unique<data::BatchBuilder>(
           *ctx.model, *ctx.tokenizer, *ctx.store,
-          data::BatchBuilderOptions{ctx.cfg.model.max_text_tokens, ctx.cfg.model.max_regions});
+          data::BatchBuilderOptions{ctx.text_tokens, ctx.cfg.model.max_regions});
       data::VqaQuestions questions =
           ctx.cfg.data.format == config::DataFormat::lxmert_json
               ? data::load_lxmert_questions(ctx.cfg.data.questions, *ctx.vocab)
@@ -456,9 +476,10 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       list = data::make_sample_list(questions, so, ctx.store.get());
       ctx.samples = list.samples;
       if (root) {
-        weights_sha256 = sha256_file(models::find_weights_file(ctx.cfg.model.path, ""));
+        weights_sha256 = sha256_file(ctx.model->source().weights_path);
         questions_sha256 = sha256_file(ctx.cfg.data.questions);
-        identity = run_identity(defining, weights_sha256, questions_sha256, ctx.cfg.data.annotations.value_or(""),
+        const std::string tokenizer_sha = sha256_file(tokenizer_vocab_path(ctx.cfg, *ctx.model));
+        identity = run_identity(defining + "\ntokenizer " + tokenizer_sha, weights_sha256, questions_sha256, ctx.cfg.data.annotations.value_or(""),
                                 ctx.cfg.data.features, *ctx.store, *ctx.vocab);
       }
     });
@@ -652,6 +673,9 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       exp.strings["meta/module_names"] = names;
       exp.strings["meta/module_modality"] = modality;
       exp.strings["meta/answers"] = ctx.vocab->answers();
+      const at::Tensor unpruned = exp.datasets["samples/unpruned_score"];
+      const std::string zero = zero_accuracy_warning(N, unpruned.sum().item<double>(), ctx.answers_source);
+      if (!zero.empty()) spdlog::warn("{}", zero);
       auto curve = [&](const std::string& base, const at::Tensor& label, const at::Tensor& pred) {
         exp.datasets[base + "/ratios"] = ratios;
         exp.datasets[base + "/label_score"] = label;
@@ -687,6 +711,8 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
                        {"library_versions", library_versions()},
                        {"model_family", models::family_name(ctx.model->family())},
                        {"weights_sha256", weights_sha256},
+                       {"answers_source", ctx.answers_source},
+                       {"answers_sha256", ctx.answers_sha256},
                        {"questions_sha256", questions_sha256},
                        {"features_sha256", sha256_hex(join(ctx.store->image_ids(), "\n"))},
                        {"hosts", join(session.host_names(), "\n")},
@@ -695,6 +721,7 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
                        {"end_time", utc_now()}};
       exp.meta_int = {{"ranks", comm.size()},
                       {"threads_per_rank", threads},
+                      {"max_text_tokens", ctx.text_tokens},
                       {"questions_available", list.available},
                       {"excluded_images", list.excluded},
                       {"selected", list.selected},

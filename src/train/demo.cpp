@@ -229,7 +229,7 @@ std::string demo_run_config(const DemoModel& model, const data::SyntheticWorldFi
     << "  format: lxmert_json\n"
     << "  questions: " << world.valid_questions << "\n"
     << "  features: " << world.features << "\n"
-    << "  answers_dir: " << world.answers_dir << "\n"
+    << "  answers: " << world.answers_dir << "\n"
     << "  selection: first_n\n"
     << "  num_samples: " << samples << "\n"
     << "  image_root: " << world.images_dir << "\n"

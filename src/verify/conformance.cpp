@@ -73,6 +73,15 @@ constexpr ReducedTol kReducedTol[] = {
 constexpr double kIllConditioned = 2.0;
 constexpr double kFlipBound = 2.0;
 
+// "<file>:<dataset>", as h5::File names datasets in its errors.
+std::string dataset_at(const h5::File& f, const std::string& dataset) { return f.path() + ":" + dataset; }
+
+std::string shape_text(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? "," : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
 /// ||value - ref|| / ||ref|| (the plain norm of the difference where ref is zero); NaN -> infinity.
 double normwise(const at::Tensor& value, const at::Tensor& ref) {
   const double diff = (value - ref).norm().item<double>();
@@ -131,6 +140,7 @@ class Checker {
     g.tol_abs = tol.normwise_only ? 0 : tol.abs;
     g.tol_norm = tol.norm;
     at::Tensor ref = h5::read_tensor(ref_, path).to(at::kDouble);
+    check_size(path, ref, value);
     at::Tensor port = value.detach().cpu().to(at::kDouble).reshape(ref.sizes());
     write(path, port.to(f64_ ? at::kDouble : at::kFloat));
     at::Tensor diff = (port - ref).abs();
@@ -165,6 +175,7 @@ class Checker {
   void exact(const std::string& group, const std::string& path, const at::Tensor& value) {
     GroupReport& g = group_report(group, true);
     at::Tensor ref = h5::read_tensor(ref_, path);
+    check_size(path, ref, value);
     at::Tensor port = value.detach().cpu().to(ref.scalar_type()).reshape(ref.sizes());
     write(path, port);
     g.datasets++;
@@ -202,6 +213,13 @@ class Checker {
   }
 
  private:
+  // A reference dataset must hold as many values as the replay computes: a corrupt reference.h5
+  // is the user's input, named here, not a LibTorch reshape error.
+  void check_size(const std::string& path, const at::Tensor& ref, const at::Tensor& value) const {
+    if (ref.numel() == value.numel()) return;
+    throw UserError(ref_.path() + ":" + path + ": shape " + shape_text(ref) + " but the replay computes " + shape_text(value) +
+                    " (a corrupt or foreign reference.h5?)");
+  }
   GroupReport& group_report(const std::string& group, bool exact) {
     auto it = groups_.find(group);
     if (it == groups_.end()) {
@@ -250,6 +268,35 @@ std::string module_name(int64_t m) {
 }
 
 std::vector<double> read_vec(const h5::File& f, const std::string& path) { return f.read_f64(path); }
+
+// The prune ratios of a fixture: a non-empty list of numbers in [0, 1].
+std::vector<double> read_steps(const h5::File& f, const std::string& path) {
+  std::vector<double> steps = read_vec(f, path);
+  if (steps.empty()) throw UserError(f.path() + ":" + path + ": empty (expected prune ratios in [0, 1])");
+  for (double r : steps)
+    if (!(r >= 0 && r <= 1)) throw UserError(f.path() + ":" + path + ": ratio " + std::to_string(r) + " (expected ratios in [0, 1])");
+  return steps;
+}
+
+// A fixture sample's inputs checked against the model before they index its tables (token ids,
+// shapes), and its label vector against the answers: errors name the reference dataset.
+void check_fixture_sample(const h5::File& ref, int64_t index, const FixtureSample& sample, const models::VqaModel& model) {
+  const bool lxmert = model.family() == models::Family::lxmert;
+  const std::string s = "/" + sample_name(index) + (lxmert ? "/inputs/" : "/model_inputs/");
+  const std::map<std::string, std::string> names =
+      lxmert ? std::map<std::string, std::string>{{"text_mask", "attention_mask"}}
+             : std::map<std::string, std::string>{{"text_mask", "input_mask"},
+                                                  {"visual_feats", "visual_embeddings"},
+                                                  {"region_mask", "image_mask"}};
+  models::check_batch(model, sample.batch, [&](const std::string& field) {
+    auto it = names.find(field);
+    return dataset_at(ref, s + (it == names.end() ? field : it->second));
+  });
+  const at::Tensor& label = sample.label_vector;
+  if (label.dim() != 1 || label.size(0) != model.num_answers())
+    throw UserError(dataset_at(ref, lxmert ? s + "label_vector" : "/" + sample_name(index) + "/batch/targets") + ": shape " +
+                    shape_text(label) + " (expected [" + std::to_string(model.num_answers()) + "], one score per answer)");
+}
 
 // Relative gap at the cut of a stored mask: min(pruned) - max(kept) for positive, the other way for
 // negative, over max |score|. Infinite if nothing (or everything) is pruned.
@@ -318,8 +365,8 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
   if (opt.perturb_relative_eps > 0) perturb_weights(*model, opt.perturb_relative_eps, opt.perturb_seed);
   const int64_t n_samples = ref.attr_i64("/", "n_samples");
   const int64_t M = model->num_modules(), H = model->heads();
-  const auto steps = read_vec(ref, "/meta/prune_steps");
-  const auto vis_steps = read_vec(ref, "/meta/vis_steps");
+  const auto steps = read_steps(ref, "/meta/prune_steps");
+  const auto vis_steps = read_steps(ref, "/meta/vis_steps");
   const prune::CountRule rule = prune::seed_count_rule(model->family());
   if (out) {
     for (const char* p : {"/meta/prune_steps", "/meta/vis_steps"}) check.write(p, h5::read_tensor(ref, p));
@@ -331,6 +378,7 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
   for (int64_t i = 0; i < n_samples; ++i) {
     const std::string s = "/" + sample_name(i);
     FixtureSample sample = read_fixture_sample(ref, i, model->family(), dtype);
+    check_fixture_sample(ref, i, sample, *model);
     const models::Batch batch = models::to_device(sample.batch, model->device());
 
     // Unpruned forward with hidden states.
@@ -409,7 +457,14 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
             // float32 LRP scores are ~1e-3 accurate: check a mask only where the stored cut is clear,
             // and run the pruned forward from the stored mask (fixture README, Tolerances).
             at::Tensor stored = h5::read_tensor(ref, p + "/keep_mask");
-            at::Tensor ref_scores = h5::read_tensor(ref, s + "/scores/" + combo.substr(0, combo.find('_', 4)));
+            const std::string scores_path = s + "/scores/" + combo.substr(0, combo.find('_', 4));
+            at::Tensor ref_scores = h5::read_tensor(ref, scores_path);
+            if (stored.sizes() != masks.sizes())
+              throw UserError(dataset_at(ref, p + "/keep_mask") + ": shape " + shape_text(stored) + " (expected " +
+                              shape_text(masks) + ")");
+            if (ref_scores.numel() != scores.numel())
+              throw UserError(dataset_at(ref, scores_path) + ": shape " + shape_text(ref_scores) + " (expected " +
+                              shape_text(scores[0]) + ")");
             for (size_t k = 0; k < steps.size(); ++k) {
               bool clear = cut_gap(ref_scores, stored[static_cast<int64_t>(k)], sign) > 6e-2;
               if (clear)
@@ -478,6 +533,19 @@ std::vector<GroupReport> replay_tokenizer(const ConformanceOptions& opt, const h
   std::vector<std::string> basic_all, tokens_all;
   std::vector<int64_t> ids_all, basic_offsets{0}, token_offsets{0};
   const int64_t n = ref.attr_i64("/", "n_cases");
+  // Offsets index the flat lists below: n + 1 non-decreasing entries from 0 to the list's size.
+  auto check_offsets = [&](const char* name, const std::vector<int64_t>& off, size_t total) {
+    if (n < 0 || off.size() != static_cast<size_t>(n) + 1)
+      throw UserError(dataset_at(ref, name) + ": " + std::to_string(off.size()) + " entries (expected n_cases + 1 = " +
+                      std::to_string(n + 1) + ")");
+    for (size_t i = 0; i < off.size(); ++i)
+      if (off[i] < (i ? off[i - 1] : 0) || static_cast<uint64_t>(off[i]) > total || (i == 0 && off[0] != 0))
+        throw UserError(dataset_at(ref, name) + ": entry " + std::to_string(i) + " is " + std::to_string(off[i]) +
+                        " (expected non-decreasing offsets from 0 to " + std::to_string(total) + ")");
+  };
+  check_offsets("/text_offsets", text_off, bytes.size());
+  check_offsets("/basic_offsets", basic_off, basic_ref.size());
+  check_offsets("/token_offsets", tok_off, std::min(tokens_ref.size(), ids_ref.size()));
   int64_t bad_basic = 0, bad_tokens = 0, bad_ids = 0;
   std::string first_bad;
   for (int64_t i = 0; i < n; ++i) {

@@ -19,6 +19,7 @@
 #include "headprune/explain/scores.hpp"
 #include "headprune/models/model.hpp"
 #include "headprune/prune/protocol.hpp"
+#include "headprune/run/inputs.hpp"
 #include "headprune/visualize/relevance.hpp"
 
 namespace headprune::visualize {
@@ -49,7 +50,6 @@ struct Inputs {
 
 Inputs load_inputs(const config::Config& c) {
   Inputs in;
-  in.vocab = std::make_unique<data::AnswerVocab>(data::AnswerVocab::load_dir(c.data.answers_dir));
   models::LoadOptions lo{c.precision == config::Precision::fp64   ? at::kDouble
                          : c.precision == config::Precision::bf16 ? at::kBFloat16
                                                                   : at::kFloat,
@@ -62,15 +62,13 @@ Inputs load_inputs(const config::Config& c) {
   in.model = models::load_model(c.model.path, lo);
   if ((in.model->family() == models::Family::lxmert) != (c.model.family == config::ModelFamily::lxmert))
     throw UserError("model.family = " + config::to_string(c.model.family) + " but " + c.model.path +
-                    "/config.json holds a " + models::family_name(in.model->family()) + " model");
-  if (in.model->num_answers() != in.vocab->size())
-    throw UserError(c.data.answers_dir + ": " + std::to_string(in.vocab->size()) + " answers, but the model at " +
-                    c.model.path + " has " + std::to_string(in.model->num_answers()) + " outputs");
+                    " holds a " + models::family_name(in.model->family()) + " model");
+  in.vocab = std::make_unique<data::AnswerVocab>(run::load_answers(c, *in.model).vocab);
   in.tokenizer = std::make_unique<data::WordPieceTokenizer>(
-      data::WordPieceTokenizer::from_vocab_file(c.model.path + "/vocab.txt"));
+      data::WordPieceTokenizer::from_vocab_file(run::tokenizer_vocab_path(c, *in.model)));
   in.store = std::make_unique<data::FeatureStore>(c.data.features);
   in.builder = std::make_unique<data::BatchBuilder>(*in.model, *in.tokenizer, *in.store,
-                                                    data::BatchBuilderOptions{c.model.max_text_tokens, c.model.max_regions});
+                                                    data::BatchBuilderOptions{run::text_token_limit(c, *in.model), c.model.max_regions});
   in.questions = c.data.format == config::DataFormat::lxmert_json
                      ? data::load_lxmert_questions(c.data.questions, *in.vocab)
                      : data::load_vqa_v2_questions(c.data.questions, c.data.annotations.value_or(""), *in.vocab);

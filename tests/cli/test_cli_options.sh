@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CLI test of numeric option checks: exit 2 and one readable line naming the option (CLI11's own
+# CLI test of numeric option checks: exit 2 and one readable, prefixed line naming the option (CLI11's own
 # range messages print 1.8e308, and an unsigned option would wrap "-1" to 2^64 - 1).
 #   bash test_cli_options.sh <headprune-binary> <source-dir>
 set -euo pipefail
@@ -12,7 +12,8 @@ check() {  # expected-line args...
   out="$("$BIN" "$@" 2>&1)"; rc=$?
   set -e
   [ "$rc" -eq 2 ] || fail "$*: exit $rc (expected 2): $out"
-  [ "$(echo "$out" | head -n 1)" = "$expected" ] || fail "$*: first line '$(echo "$out" | head -n 1)', expected '$expected'"
+  [ "$(echo "$out" | grep -c '')" = 1 ] || fail "$*: more than one line: $out"
+  [ "$out" = "headprune: error: $expected (see headprune --help)" ] || fail "$*: '$out', expected '$expected'"
 }
 check "--ranks: 0 is less than 1" demo --ranks 0
 check "--seed: -1 is less than 0" demo --seed -1

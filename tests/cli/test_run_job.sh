@@ -16,7 +16,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 cat > "$WORK/run.yaml" <<YAML
 name: tiny_lxmert
 model: {family: lxmert, path: $SRC/tests/data/lxmert}
-data: {questions: $WORK/data/questions.json, features: $WORK/data/features.h5, answers_dir: $WORK/data/answers, num_samples: 26}
+data: {questions: $WORK/data/questions.json, features: $WORK/data/features.h5, answers: $WORK/data/answers, num_samples: 26}
 scoring: {methods: [ours, lrp, michel, confidence, random]}
 prune: {protocols: [per_sample, global], granularities: [head, layer]}
 run: {batch_size: 3, threads_per_rank: 1, checkpoint_every: 1, progress_seconds: 0}

@@ -7,8 +7,10 @@
 #    again (trap).
 # 2. Generates a tiny VQA dataset (tests/support/make_tiny_dataset.py + headprune
 #    import-features) and two run configs, one per bundled fixture model (LXMERT, VisualBERT).
-# 3. jobs/submit.sh --dry-run prints the two sbatch lines and submits nothing; --multinode
-#    --dry-run prints a 2-node sbatch line; jobs/debug.sh runs one config on one rank (mpirun).
+# 3. jobs/submit.sh --dry-run prints the two sbatch lines and submits nothing; with the shipped
+#    configs and no flags it lists the seed's 16 cells (both models x ours, lrp x head, layer x
+#    positive, negative) plus VisualBERT's baselines; --multinode --dry-run prints a 2-node sbatch
+#    line; jobs/debug.sh runs one config on one rank (mpirun).
 # 4. jobs/submit.sh submits the grid: 2 configs x methods {ours, random} (from the configs) x
 #    granularities {head, layer} (from the configs) x signs {positive+negative} = 8 array tasks
 #    of 2 MPI ranks each (srun --mpi=pmix), and the merge + report job (afterok).
@@ -20,7 +22,9 @@
 #    task and the merge job COMPLETED; the merged file holds every grid cell as an experiment,
 #    each with the curves of its methods x granularities x signs and the right model family;
 #    the preempted cell restarted once, resumed, and equals an uninterrupted run of the same
-#    command; report.md, tables.md (a row for every cell) and the plots exist.
+#    command; report.md, tables.md (a row for every cell) and the plots exist; the merge job drew
+#    the relevance pictures of each config (the first two questions of its selection) and
+#    report.md links them.
 set -euo pipefail
 BIN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 SRC="$(cd "$2" && pwd)"
@@ -76,7 +80,7 @@ model:
 data:
   questions: $WORK/data/questions.json   # tiny LXMERT-style questions
   features: $WORK/data/features.h5
-  answers_dir: $WORK/data/answers
+  answers: $WORK/data/answers
   num_samples: 12
 scoring:
   methods: [ours, random]
@@ -160,6 +164,34 @@ grep -q -- '--array=0-7 ' "$WORK/dry.txt" || { cat "$WORK/dry.txt"; fail "dry ru
 grep -q -- '--dependency=afterok:' "$WORK/dry.txt" || fail "dry run: no afterok dependency"
 [ ! -e "$WORK/grid" ] || fail "dry run wrote $WORK/grid"
 [ -z "$(squeue -h -o %i)" ] || fail "dry run submitted jobs"
+
+# --- the shipped configs, no flags: the seed's grid ---------------------------------------------
+(cd "$SRC" && jobs/submit.sh --dry-run configs/lxmert_vqa.yaml configs/visualbert_vqa.yaml) >"$WORK/seed.txt" 2>&1 \
+  || { cat "$WORK/seed.txt"; fail "submit.sh --dry-run of the shipped configs"; }
+seed_cells=0
+for model in lxmert_vqa visualbert_vqa; do
+  for m in ours lrp; do
+    for g in head layer; do
+      for s in positive negative; do
+        grep -qE "^#   [0-9]+  $model\.$m\.$g\.$s  " "$WORK/seed.txt" || { cat "$WORK/seed.txt"; fail "no seed cell $model.$m.$g.$s"; }
+        seed_cells=$((seed_cells + 1))
+      done
+    done
+  done
+done
+baselines=0
+for m in michel confidence random; do
+  for g in head layer; do
+    for s in positive negative; do
+      grep -qE "^#   [0-9]+  visualbert_vqa\.$m\.$g\.$s  " "$WORK/seed.txt" || { cat "$WORK/seed.txt"; fail "no baseline cell $m.$g.$s"; }
+      baselines=$((baselines + 1))
+    done
+  done
+done
+total=$((seed_cells + baselines))
+grep -q "^# grid: $total cell(s)" "$WORK/seed.txt" || { cat "$WORK/seed.txt"; fail "expected $seed_cells seed + $baselines baseline cells"; }
+grep -q -- "--array=0-$((total - 1)) " "$WORK/seed.txt" || { cat "$WORK/seed.txt"; fail "seed grid: no --array=0-$((total - 1))"; }
+echo "shipped configs: $seed_cells seed cells + $baselines baseline cells"
 
 # --- the grid ------------------------------------------------------------------------------------
 start=$(date +%s)
@@ -270,5 +302,21 @@ n_png=$(find "$rep/plots" -name '*.png' -size +1k | wc -l)
 [ "$n_png" -ge 6 ] || fail "report: only $n_png PNG plots"
 grep -q '](plots/curves_tiny_lxmert_per_sample_head.png)' "$rep/report.md" || fail "report.md does not embed the curves"
 grep -q '](plots/curves_tiny_visualbert_per_sample_layer.png)' "$rep/report.md" || fail "report.md lacks VisualBERT curves"
+# The relevance pictures: per config the first two questions of its selection (as the cell's
+# results list them), linked from report.md.
+for name in tiny_lxmert tiny_visualbert; do
+  [ -s "$rep/pictures/$name/index.html" ] || fail "no pictures of $name"
+  cell="$(cut -f2 "$WORK/grid/grid.tsv" | grep -m1 "^$name\.")"
+  mapfile -t first < <("$PY" -c 'import sys, h5py
+q = h5py.File(sys.argv[1], "r")["experiments/" + sys.argv[2] + "/samples/question_id"][:2]
+print("\n".join(x.decode() if isinstance(x, bytes) else str(x) for x in q))' "$WORK/grid/runs/$cell.h5" "$cell")
+  [ ${#first[@]} = 2 ] || fail "$cell: no question ids"
+  for q in "${first[@]}"; do
+    [ -s "$rep/pictures/$name/$q/strip.png" ] || fail "no picture of question $q of $name"
+    grep -qF "](pictures/$name/$q/strip.png)" "$rep/report.md" || fail "report.md does not show question $q of $name"
+  done
+  [ "$(find "$rep/pictures/$name" -name strip.png | wc -l)" = 2 ] || fail "$name: not two pictures"
+  grep -qF "](pictures/$name/index.html)" "$rep/report.md" || fail "report.md does not link the pictures of $name"
+done
 echo "ok: ${#cells[@]} cells on Slurm, task 0 preempted + requeued + resumed, merged, report written" \
      "($(( $(date +%s) - start ))s)"

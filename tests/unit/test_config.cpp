@@ -63,13 +63,14 @@ TEST(Config, MinimalGetsDocumentedDefaults) {
   EXPECT_EQ(c.model.family, ModelFamily::lxmert);
   EXPECT_EQ(c.model.path, "/m");
   EXPECT_TRUE(c.model.strict_load);
-  EXPECT_EQ(c.model.max_text_tokens, 20);
+  EXPECT_FALSE(c.model.vocab.has_value());
+  EXPECT_EQ(c.model.max_text_tokens, 0);  // the seed's length for the family
   EXPECT_EQ(c.model.max_regions, 36);
   EXPECT_EQ(c.data.format, DataFormat::lxmert_json);
   EXPECT_EQ(c.data.questions, "q.json");
   EXPECT_FALSE(c.data.annotations.has_value());
   EXPECT_EQ(c.data.features, "f.h5");
-  EXPECT_EQ(c.data.answers_dir, "data/vqa");
+  EXPECT_FALSE(c.data.answers.has_value());  // the model's list
   EXPECT_EQ(c.data.selection, Selection::seed_shuffle);
   EXPECT_EQ(c.data.num_samples, 10000);
   EXPECT_EQ(c.data.selection_seed, 1234);
@@ -173,8 +174,8 @@ TEST(Config, WrongTypeNamesKeyAndExpectedType) {
   EXPECT_EQ(error_of(kMinimal, {"model=3"}),
             "override 'model=3': key 'model' expected a mapping (e.g. model={family: ...}), got '3'");
   EXPECT_EQ(error_of("name: t\nmodel: lxmert\n"),
-            "x.yaml:2:8: key 'model' expected a mapping (a section with keys family, path, strict_load, "
-            "max_text_tokens, max_regions), got 'lxmert'");
+            "x.yaml:2:8: key 'model' expected a mapping (a section with keys family, path, vocab, "
+            "strict_load, max_text_tokens, max_regions), got 'lxmert'");
   EXPECT_EQ(error_of("- a\n- b\n"), "x.yaml: expected a mapping of keys at the top level, got a list");
 }
 
@@ -238,7 +239,7 @@ TEST(Config, RangesAndRepeats) {
             "override 'run.batch_size=0': key 'run.batch_size' must be >= 1 (got 0)");
   EXPECT_EQ(error_of(kMinimal, {"model.max_text_tokens=2"}),
             "override 'model.max_text_tokens=2': key 'model.max_text_tokens' must be >= 3 (got 2; room for [CLS], "
-            "[SEP] and a word)");
+            "[SEP] and a word; 0 = the seed's length for the family)");
   EXPECT_EQ(error_of(kMinimal, {"run.threads_per_rank=-1"}),
             "override 'run.threads_per_rank=-1': key 'run.threads_per_rank' must be >= 0 (got -1)");
   EXPECT_EQ(error_of(kMinimal, {"visualize.ratios=[0.95, 1.5]"}),
@@ -269,12 +270,12 @@ TEST(Config, ToYamlRoundTripsEveryKey) {
   c.device = Device::cuda;
   c.precision = Precision::tf32;
   c.seed = 7;
-  c.model = {ModelFamily::visualbert, "/models/a b/c: d #e", false, 32, 100};
+  c.model = {ModelFamily::visualbert, "/models/a b/c: d #e", "/v/vocab.txt", false, 32, 100};
   c.data.format = DataFormat::vqa_official;
   c.data.questions = "true";  // strings that look like other YAML types must stay strings
   c.data.annotations = "123";
   c.data.features = "~";
-  c.data.answers_dir = "  spaced  ";
+  c.data.answers = "  spaced  ";
   c.data.selection = Selection::all;
   c.data.num_samples = 5;
   c.data.selection_seed = 0;
@@ -318,7 +319,7 @@ TEST(Config, ToYamlListsEveryKeyInSchemaOrder) {
     ASSERT_NE(at, std::string::npos) << key << " missing or out of order in\n" << text;
     pos = at + 1;
   }
-  EXPECT_EQ(config_keys().size(), 40u);
+  EXPECT_EQ(config_keys().size(), 41u);
 }
 
 TEST(Config, ExampleConfigsLoadAndRoundTrip) {

@@ -72,7 +72,14 @@ TEST(ImportMemory, FiveThousandImagesImportWithFlatMemory) {
         x ^= x << 5;
         f = static_cast<float>(x % 10000) / 100.0f;
       }
-      for (size_t b = 0; b < r.boxes.size(); ++b) r.boxes[b] = static_cast<float>((b * 37 + i) % 480);
+      // Proper corners (x1 <= x2, y1 <= y2), as the import requires.
+      for (size_t b = 0; b < r.boxes.size(); b += 4) {
+        const auto x1 = static_cast<float>((b * 37 + i) % 240), y1 = static_cast<float>((b * 11 + i) % 240);
+        r.boxes[b] = x1;
+        r.boxes[b + 1] = y1;
+        r.boxes[b + 2] = x1 + static_cast<float>((b + i) % 200);
+        r.boxes[b + 3] = y1 + static_cast<float>((b * 3 + i) % 200);
+      }
       file << format_obj_tsv_line(r) << '\n';
     }
   }

@@ -123,7 +123,7 @@ config::Config world_config(const World& w, const std::string& family, const std
   std::ostringstream y;
   y << "name: vis_test\nprecision: fp64\n"
     << "model: {family: " << family << ", path: " << hptest::data_path(family) << "}\n"
-    << "data: {questions: " << w.questions << ", features: " << w.features << ", answers_dir: " << w.answers
+    << "data: {questions: " << w.questions << ", features: " << w.features << ", answers: " << w.answers
     << ", image_root: " << w.images << "}\n"
     << "output: {path: " << w.dir << "/unused.h5}\n"
     << "visualize: {samples: [1000, 1001], out_dir: " << w.dir << "/vis}\n";
@@ -495,7 +495,7 @@ TEST(Visualize, CommandLine) {
   const World w = make_world("vis-cli");
   std::ostringstream y;
   y << "name: vis_cli\nmodel: {family: visualbert, path: " << hptest::data_path("visualbert") << "}\n"
-    << "data: {questions: " << w.questions << ", features: " << w.features << ", answers_dir: " << w.answers
+    << "data: {questions: " << w.questions << ", features: " << w.features << ", answers: " << w.answers
     << ", image_root: " << w.images << "}\noutput: {path: " << w.dir << "/unused.h5}\n";
   std::ofstream(w.dir + "/cfg.yaml") << y.str();
   std::string out;

@@ -59,9 +59,11 @@ std::string to_string(CountRule v);
 
 struct ModelConfig {
   ModelFamily family = ModelFamily::lxmert;  ///< required
-  std::string path;                          ///< required: config.json + weights + vocab.txt
+  std::string path;                          ///< required: a Hugging Face folder or MMF's zoo folder
+  std::optional<std::string> vocab;          ///< the tokenizer's vocab.txt; unset = <path>/vocab.txt
   bool strict_load = true;                   ///< every checkpoint tensor must be used, and vice versa
-  int64_t max_text_tokens = 20;              ///< >= 1, question tokens incl. [CLS]/[SEP]
+  /// Question tokens incl. [CLS]/[SEP], >= 3; 0 = the seed's for the family (run/inputs.hpp)
+  int64_t max_text_tokens = 0;
   int64_t max_regions = 36;                  ///< >= 1, visual regions per image
 };
 
@@ -70,7 +72,8 @@ struct DataConfig {
   std::string questions;                   ///< required
   std::optional<std::string> annotations;  ///< required for vqa_official, refused for lxmert_json
   std::string features;                    ///< required: HDF5 feature store
-  std::string answers_dir = "data/vqa";    ///< trainval_ans2label.json / trainval_label2ans.json
+  /// LXMERT's JSON pair (folder) or one answer a line (file); unset = the model's (run/inputs.hpp)
+  std::optional<std::string> answers;
   Selection selection = Selection::seed_shuffle;
   int64_t num_samples = 10000;             ///< >= 1; ignored by selection: all
   int64_t selection_seed = 1234;           ///< >= 0

@@ -28,7 +28,8 @@ struct BuiltBatch {
 
 class BatchBuilder {
  public:
-  /// Checks the store's feature size against the model (UserError naming both).
+  /// Checks the store's feature size and the tokenizer's vocabulary size against the model
+  /// (UserError naming both).
   BatchBuilder(const models::VqaModel& model, const WordPieceTokenizer& tokenizer, const FeatureStore& store,
                const BatchBuilderOptions& options);
 

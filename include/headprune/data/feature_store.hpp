@@ -103,6 +103,22 @@ class FeatureStoreWriter {
   std::unique_ptr<Impl> impl_;
 };
 
+/// The per-image index of a store as read from its file (the datasets and attributes named in
+/// the header comment), before any use.
+struct FeatureStoreIndex {
+  int64_t feature_dim = 0, max_boxes = 0, num_images = 0;  ///< root attributes
+  std::vector<std::string> ids;
+  std::vector<int64_t> image_h, image_w, num_boxes, box_offset;
+  std::vector<int64_t> features_shape, boxes_shape;  ///< of /features and /boxes
+  std::vector<int64_t> label_rows;                    ///< rows of /objects_id, /objects_conf, /attrs_id, /attrs_conf
+};
+
+/// Checks an index before anything is sized or read from it: lengths agree, every image has
+/// at least one box and a positive size, offsets start at 0 and grow by num_boxes, the data
+/// datasets have the rows the offsets promise, ids are unique. UserError "<path>: corrupt
+/// feature store index: ..." naming the dataset and the image (tests fuzz it in-process).
+void validate_feature_store_index(const FeatureStoreIndex& index, const std::string& path);
+
 /// Read access to a store. Opening reads only the per-image index (ids, sizes, offsets: a few
 /// MB for VQA val); each read() fetches one image's rows with hyperslab reads.
 class FeatureStore {

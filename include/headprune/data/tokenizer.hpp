@@ -50,6 +50,8 @@ class WordPieceTokenizer {
   Encoding encode(const std::string& text, int64_t max_length) const;
 
   int64_t vocab_size() const { return static_cast<int64_t>(id_to_token_.size()); }
+  /// Where the vocabulary came from (the vocab.txt path, or from_tokens' `origin`), for messages.
+  const std::string& origin() const { return origin_; }
   /// Id of `token`, -1 if absent (a token listed twice maps to its last line, as in Python).
   int64_t id_of(const std::string& token) const;
   /// Token at `id`; throws UserError when out of range.
@@ -73,6 +75,7 @@ class WordPieceTokenizer {
   std::vector<std::string> id_to_token_;
   std::unordered_map<std::string, int64_t> token_to_id_;
   bool lower_case_ = true;
+  std::string origin_;
   int64_t pad_id_ = -1;
   int64_t cls_id_ = -1;
   int64_t sep_id_ = -1;

@@ -60,7 +60,8 @@ TsvImportResult import_obj_tsv(const std::string& tsv_path, const std::string& o
 
 /// Parses one TSV line (without its newline) into `record`, reusing its buffers. `where` is the
 /// "file:line" prefix of error messages. `expected_dim` > 0 makes a different feature size an
-/// error; 0 infers it from the line.
+/// error; 0 infers it from the line. A negative or inverted box (x2 < x1, y2 < y1) is an error
+/// naming the box; any byte string gives a record or a UserError (tests/unit/test_fuzz_inputs.cpp).
 void parse_obj_tsv_line(std::string_view line, ImageRecord& record, const std::string& where,
                         int64_t expected_dim = 0);
 

@@ -11,8 +11,10 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <functional>
 #include <map>
 #include <memory>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -72,14 +74,35 @@ struct RelevanceMaps {
   int64_t nan_entries_zeroed = 0;          ///< LXMERT: NaN entries of the cross rule set to 0
 };
 
+/// How a checkpoint names its tensors: Hugging Face's layout, or MMF's (model.bert.*,
+/// model.classifier.*). Decides the defaults of the answer list and of the question length.
+enum class Layout { huggingface, mmf };
+
+/// Where a loaded model came from (set by load_model()).
+struct ModelSource {
+  std::string folder;
+  std::string config_path;   ///< config.json, or an MMF zoo folder's config.yaml ("" when it has none)
+  std::string weights_path;  ///< the weights file read (its SHA-256 goes into the results)
+  Layout layout = Layout::huggingface;
+  bool mmf_zoo = false;      ///< an MMF zoo folder: model.pth (+ config.yaml), no config.json
+  /// config.json's id2label when it names real answers (not the generic LABEL_0, LABEL_1, ...)
+  /// and has one entry per output; empty otherwise.
+  std::vector<std::string> labels;
+};
+
 class VqaModel {
  public:
   virtual ~VqaModel() = default;
+
+  const ModelSource& source() const { return source_; }
+  void set_source(ModelSource source) { source_ = std::move(source); }
 
   virtual Family family() const = 0;
   virtual const std::vector<AttentionModule>& attention_modules() const = 0;
   virtual int64_t num_answers() const = 0;
   virtual int64_t max_text_tokens() const = 0;  ///< position table size
+  virtual int64_t vocab_size() const = 0;       ///< word-embedding rows: token ids must be below
+  virtual int64_t type_vocab_size() const = 0;  ///< token-type rows: token type ids must be below
   virtual int64_t visual_feat_dim() const = 0;
   virtual at::ScalarType dtype() const = 0;
   at::Device device() const { return parameters().begin()->second.device(); }
@@ -103,6 +126,9 @@ class VqaModel {
 
   int64_t num_modules() const { return static_cast<int64_t>(attention_modules().size()); }
   int64_t heads() const { return attention_modules().front().heads; }
+
+ private:
+  ModelSource source_;
 };
 
 /// Loading options.
@@ -116,12 +142,22 @@ struct LoadOptions {
   std::string device = "cpu";  ///< "cpu", "cuda" or "cuda:N": where the weights live and batches run
 };
 
+/// Checks a batch made outside the BatchBuilder (a conformance fixture's inputs) against the
+/// model's tables: 2-d integer ids below vocab_size / type_vocab_size, at most max_text_tokens
+/// positions, masks of the same shape, [B,R,visual_feat_dim] features (and [B,R,4] LXMERT
+/// positions). UserError "<where(field)>: ..." naming the input and what was expected; `where`
+/// maps a Batch field name ("input_ids", "text_mask", ...) to where it came from.
+void check_batch(const VqaModel& model, const Batch& batch, const std::function<std::string(const std::string&)>& where);
+
 /// Moves every tensor of a batch to `device`.
 Batch to_device(const Batch& batch, const at::Device& device);
 
-/// Loads a model folder (config.json + weights + vocab.txt). The family comes from config.json
-/// (model_type "lxmert", "visual_bert"), the key layout (Hugging Face or MMF) from the weights.
-/// Throws UserError naming the file and what is wrong.
+/// Loads a model folder: Hugging Face's (config.json + model.safetensors or pytorch_model.bin;
+/// the family from config.json's model_type "lxmert" / "visual_bert", the key layout (Hugging
+/// Face or MMF) from the weights), or MMF's zoo folder for VisualBERT (model.pth, a state dict
+/// alone or inside {"model": ...}, + config.yaml, no config.json: sizes from config.yaml's
+/// model_config.visual_bert where present, bert-base otherwise). The tokenizer's vocab.txt is
+/// not read here (run/inputs.hpp). Throws UserError naming the file and what is wrong.
 std::unique_ptr<VqaModel> load_model(const std::string& folder, const LoadOptions& options);
 
 const char* family_name(Family family);

@@ -19,7 +19,19 @@ using TensorMap = std::map<std::string, at::Tensor>;
 /// Reads a .safetensors file (8-byte header length, JSON header, raw little-endian data).
 TensorMap read_safetensors(const std::string& path);
 
-/// Reads a pytorch_model.bin written by torch.save (zip format) holding a state dict.
+/// The same from the file's bytes; `path` names it in errors. Every header value is checked for
+/// its JSON type and range (dtype a known string; shape a list of non-negative integers whose
+/// byte count fits in 64 bits; data_offsets two integers inside the data), so that any byte
+/// string gives tensors or a UserError "<path>: tensor '<name>': ..." (tests/unit/test_fuzz_inputs.cpp).
+TensorMap parse_safetensors(const std::vector<char>& bytes, const std::string& path);
+
+/// UserError "<path>: tensor '<name>': NaN/+Inf/-Inf at element i (...)" for the first tensor
+/// holding a non-finite value: one NaN weight would make every score NaN and every curve flat.
+void refuse_nonfinite_weights(const TensorMap& tensors, const std::string& path);
+
+/// Reads a pytorch_model.bin / model.pth written by torch.save (zip format) holding a state dict,
+/// or MMF's checkpoint dict with the state dict under "model". The pre-1.6 (non-zip) format is a
+/// UserError that says how to re-save the file.
 TensorMap read_torch_bin(const std::string& path);
 
 /// Writes a .safetensors file (tensors made contiguous, CPU); `metadata` goes to __metadata__.

@@ -1,0 +1,51 @@
+// The defaults a run takes from its model: the tokenizer's vocabulary, the question length and
+// the answer list. Shared by `headprune run` (run/job.cpp, step 3) and `headprune visualize`.
+//
+//   tokenizer vocabulary  model.vocab, else the model folder's vocab.txt (an MMF zoo folder has
+//                         none: model.vocab is then required)
+//   question length       model.max_text_tokens, else the seed's for the family: LXMERT (and any
+//                         Hugging Face layout) 512, the Hugging Face tokenizer's limit; VisualBERT
+//                         from MMF 128 (MMF's bert_tokenizer max_seq_length); both capped at the
+//                         model's position table
+//   answer list           data.answers, else config.json's id2label when it names real answers,
+//                         else by layout: LXMERT -> data/vqa (LXMERT's JSON pair), VisualBERT with
+//                         MMF's key names -> data/vqa/mmf_answers_vqa.txt (MMF's answers_vqa.txt)
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "headprune/config/config.hpp"
+#include "headprune/data/answer_vocab.hpp"
+#include "headprune/models/model.hpp"
+
+namespace headprune::run {
+
+/// The tokenizer's vocab.txt (UserError when there is none).
+std::string tokenizer_vocab_path(const config::Config& c, const models::VqaModel& model);
+
+/// Question tokens incl. [CLS] and [SEP] (see above). UserError when model.max_text_tokens
+/// exceeds the model's position table.
+int64_t text_token_limit(const config::Config& c, const models::VqaModel& model);
+
+/// The run's answer list and where it came from.
+struct Answers {
+  data::AnswerVocab vocab;
+  std::string source;  ///< the file or folder read, or "<config.json>: id2label"
+  std::string sha256;  ///< of the answers joined by '\n' (= sha256sum of a one-answer-a-line file)
+};
+
+/// Loads the answer list (see above) and checks it has one answer per model output
+/// (UserError naming the list and the model otherwise).
+Answers load_answers(const config::Config& c, const models::VqaModel& model);
+
+/// A folder with LXMERT's JSON pair (trainval_ans2label.json, trainval_label2ans.json) or a file
+/// with one answer per line (MMF's answers_vqa.txt; index = line number).
+/// Adapter until data::AnswerVocab::load(path) (file or folder) is merged from the data side:
+/// then this calls that.
+data::AnswerVocab load_answer_list(const std::string& path);
+
+/// The unpruned accuracy check: the warning line when `samples` >= 64 all scored 0 ("" else).
+std::string zero_accuracy_warning(int64_t samples, double score_sum, const std::string& answers_source);
+
+}  // namespace headprune::run

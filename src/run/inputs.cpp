@@ -1,0 +1,123 @@
+#include "headprune/run/inputs.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <unordered_map>
+
+#include "headprune/common/error.hpp"
+#include "headprune/common/sha256.hpp"
+
+namespace headprune::run {
+namespace fs = std::filesystem;
+
+std::string tokenizer_vocab_path(const config::Config& c, const models::VqaModel& model) {
+  if (c.model.vocab) {
+    if (!fs::is_regular_file(*c.model.vocab))
+      throw UserError(*c.model.vocab + ": model.vocab: file not found (expected BERT's vocab.txt)");
+    return *c.model.vocab;
+  }
+  const std::string own = (fs::path(c.model.path) / "vocab.txt").string();
+  if (fs::is_regular_file(own)) return own;
+  if (model.source().mmf_zoo)
+    throw UserError(c.model.path + ": model.vocab: not set, and an MMF zoo folder has no vocab.txt (set model.vocab "
+                                   "to bert-base-uncased's vocab.txt, the vocabulary of MMF's bert_tokenizer)");
+  throw UserError(own + ": not found (the tokenizer's vocabulary; or set model.vocab)");
+}
+
+int64_t text_token_limit(const config::Config& c, const models::VqaModel& model) {
+  const int64_t positions = model.max_text_tokens();
+  if (c.model.max_text_tokens != 0) {
+    if (c.model.max_text_tokens > positions)
+      throw UserError("model.max_text_tokens = " + std::to_string(c.model.max_text_tokens) + " exceeds the " +
+                      std::to_string(positions) + " position embeddings of the model at " + c.model.path);
+    return c.model.max_text_tokens;
+  }
+  // The seed: LXMERT's Hugging Face tokenizer truncates at its model_max_length (512), MMF's
+  // VisualBERT processor at max_seq_length 128. The position table caps both.
+  const bool mmf_visualbert =
+      model.family() == models::Family::visualbert && model.source().layout == models::Layout::mmf;
+  return std::min<int64_t>(mmf_visualbert ? 128 : 512, positions);
+}
+
+data::AnswerVocab load_answer_list(const std::string& path) {
+  if (fs::is_directory(path)) return data::AnswerVocab::load_dir(path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError(path + ": answer list not found (expected a folder with LXMERT's trainval_ans2label.json "
+                                  "and trainval_label2ans.json, or a file with one answer a line)");
+  std::vector<std::string> answers;
+  std::unordered_map<std::string, size_t> seen;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    answers.push_back(line);
+  }
+  if (!answers.empty() && answers.back().empty()) answers.pop_back();  // a final newline
+  if (answers.empty()) throw UserError(path + ": no answers (expected one answer a line)");
+  for (size_t i = 0; i < answers.size(); ++i) {
+    if (answers[i].empty()) throw UserError(path + ": line " + std::to_string(i + 1) + ": empty answer");
+    auto [it, fresh] = seen.emplace(answers[i], i);
+    if (!fresh)
+      throw UserError(path + ": line " + std::to_string(i + 1) + ": answer '" + answers[i] + "' repeats line " +
+                      std::to_string(it->second + 1));
+  }
+  return data::AnswerVocab::from_answers(std::move(answers));
+}
+
+namespace {
+
+// A list shipped in data/vqa/: from the working directory (the repository root, as the configs
+// are written), else beside the executable's folder (build/headprune -> data/vqa).
+std::string shipped(const std::string& relative) {
+  std::error_code ec;
+  if (fs::exists(relative, ec)) return relative;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path beside = exe.parent_path().parent_path() / relative;
+    if (fs::exists(beside, ec)) return beside.string();
+  }
+  return relative;  // not found: the error names the path as configured
+}
+
+}  // namespace
+
+Answers load_answers(const config::Config& c, const models::VqaModel& model) {
+  const models::ModelSource& src = model.source();
+  std::string path;
+  std::optional<data::AnswerVocab> vocab;
+  std::string source;
+  if (c.data.answers) {
+    path = *c.data.answers;
+  } else if (!src.labels.empty()) {
+    vocab = data::AnswerVocab::from_answers(src.labels);  // unique: checked where labels were read
+    source = src.config_path + ": id2label";
+  } else if (model.family() == models::Family::lxmert) {
+    path = shipped("data/vqa");  // LXMERT's trainval_label2ans.json (unc-nlp/lxmert-vqa-uncased's order)
+  } else if (src.layout == models::Layout::mmf) {
+    path = shipped("data/vqa/mmf_answers_vqa.txt");  // MMF's answers_vqa.txt (visual_bert.finetuned.vqa2.*)
+  } else {
+    throw UserError(c.model.path + ": data.answers: not set, and the model names no answers (config.json has no "
+                                   "id2label with real answers): set data.answers to the list it was trained with");
+  }
+  if (!vocab) {
+    vocab = load_answer_list(path);
+    source = path;
+  }
+  if (model.num_answers() != vocab->size())
+    throw UserError(source + ": " + std::to_string(vocab->size()) + " answers, but the model at " + c.model.path +
+                    " has " + std::to_string(model.num_answers()) + " outputs (data.answers must be the list the " +
+                    "model was trained with)");
+  std::string joined;
+  for (int64_t i = 0; i < vocab->size(); ++i) joined += (i ? "\n" : "") + vocab->answer(i);
+  return {std::move(*vocab), source, sha256_hex(joined)};
+}
+
+std::string zero_accuracy_warning(int64_t samples, double score_sum, const std::string& answers_source) {
+  if (samples < 64 || score_sum != 0.0) return "";
+  return "the unpruned model answered none of the " + std::to_string(samples) +
+         " samples right: the answer list " + answers_source +
+         " may not be the model's (set data.answers to the list the model was trained with)";
+}
+
+}  // namespace headprune::run
