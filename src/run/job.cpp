@@ -384,7 +384,9 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     // 3. Data, model and tokenizer on every rank; the sample selection on rank 0.
     data::SampleList list;
     on_every_rank(comm, [&] {
-      ctx.vocab = std::make_unique<data::AnswerVocab>(data::AnswerVocab::load_dir(ctx.cfg.data.answers_dir));
+      // data.answers unset: LXMERT's list, shipped in data/vqa.
+      const std::string answers_path = ctx.cfg.data.answers.value_or("data/vqa");
+      ctx.vocab = std::make_unique<data::AnswerVocab>(data::AnswerVocab::load(answers_path));
       models::LoadOptions lo{ctx.cfg.precision == config::Precision::fp64   ? at::kDouble
                              : ctx.cfg.precision == config::Precision::bf16 ? at::kBFloat16
                                                                             : at::kFloat,
@@ -403,7 +405,7 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
         throw UserError("model.family = " + config::to_string(ctx.cfg.model.family) + " but " + ctx.cfg.model.path +
                         "/config.json holds a " + models::family_name(ctx.model->family()) + " model");
       if (ctx.model->num_answers() != ctx.vocab->size())
-        throw UserError(ctx.cfg.data.answers_dir + ": " + std::to_string(ctx.vocab->size()) + " answers, but the model at " +
+        throw UserError(answers_path + ": " + std::to_string(ctx.vocab->size()) + " answers, but the model at " +
                         ctx.cfg.model.path + " has " + std::to_string(ctx.model->num_answers()) + " outputs");
       ctx.tokenizer = std::make_unique<data::WordPieceTokenizer>(
           data::WordPieceTokenizer::from_vocab_file(ctx.cfg.model.path + "/vocab.txt"));
@@ -411,13 +413,16 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       ctx.builder = std::make_unique<data::BatchBuilder>(
           *ctx.model, *ctx.tokenizer, *ctx.store,
           data::BatchBuilderOptions{ctx.cfg.model.max_text_tokens, ctx.cfg.model.max_regions});
-      data::VqaQuestions questions =
-          ctx.cfg.data.format == config::DataFormat::lxmert_json
-              ? data::load_lxmert_questions(ctx.cfg.data.questions, *ctx.vocab)
-              : data::load_vqa_v2_questions(ctx.cfg.data.questions, ctx.cfg.data.annotations.value_or(""), *ctx.vocab);
+      data::VqaQuestions questions = data::load_questions(
+          data::question_format_from_string(config::to_string(ctx.cfg.data.format), "data.format"),
+          ctx.cfg.data.questions, ctx.cfg.data.annotations.value_or(""), *ctx.vocab);
       data::SampleOptions so;
       so.selection.mode = data::selection_from_string(config::to_string(ctx.cfg.data.selection), "data.selection");
-      so.selection.num_samples = ctx.cfg.data.selection == config::Selection::all ? -1 : ctx.cfg.data.num_samples;
+      so.selection.num_samples = ctx.cfg.data.selection == config::Selection::all ||
+                                         ctx.cfg.data.selection == config::Selection::list
+                                     ? -1
+                                     : ctx.cfg.data.num_samples;
+      so.selection.list_file = ctx.cfg.data.selection_file.value_or("");
       so.selection.seed = ctx.cfg.data.selection_seed;
       so.exclude_images = ctx.cfg.data.exclude_images.value_or("");
       so.on_missing = ctx.cfg.data.on_missing == config::OnMissing::skip ? data::OnMissing::skip : data::OnMissing::error;
@@ -626,6 +631,7 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
                        {"model_family", models::family_name(ctx.model->family())},
                        {"weights_sha256", sha256_file(models::find_weights_file(ctx.cfg.model.path, ""))},
                        {"questions_sha256", sha256_file(ctx.cfg.data.questions)},
+                       {"answers_sha256", ctx.vocab->sha256()},
                        {"features_sha256", sha256_hex(join(ctx.store->image_ids(), "\n"))},
                        {"hosts", join(session.host_names(), "\n")},
                        {"device", config::to_string(ctx.cfg.device)},

@@ -49,7 +49,8 @@ struct Inputs {
 
 Inputs load_inputs(const config::Config& c) {
   Inputs in;
-  in.vocab = std::make_unique<data::AnswerVocab>(data::AnswerVocab::load_dir(c.data.answers_dir));
+  const std::string answers_path = c.data.answers.value_or("data/vqa");  // unset: LXMERT's list
+  in.vocab = std::make_unique<data::AnswerVocab>(data::AnswerVocab::load(answers_path));
   models::LoadOptions lo{c.precision == config::Precision::fp64   ? at::kDouble
                          : c.precision == config::Precision::bf16 ? at::kBFloat16
                                                                   : at::kFloat,
@@ -64,16 +65,15 @@ Inputs load_inputs(const config::Config& c) {
     throw UserError("model.family = " + config::to_string(c.model.family) + " but " + c.model.path +
                     "/config.json holds a " + models::family_name(in.model->family()) + " model");
   if (in.model->num_answers() != in.vocab->size())
-    throw UserError(c.data.answers_dir + ": " + std::to_string(in.vocab->size()) + " answers, but the model at " +
+    throw UserError(answers_path + ": " + std::to_string(in.vocab->size()) + " answers, but the model at " +
                     c.model.path + " has " + std::to_string(in.model->num_answers()) + " outputs");
   in.tokenizer = std::make_unique<data::WordPieceTokenizer>(
       data::WordPieceTokenizer::from_vocab_file(c.model.path + "/vocab.txt"));
   in.store = std::make_unique<data::FeatureStore>(c.data.features);
   in.builder = std::make_unique<data::BatchBuilder>(*in.model, *in.tokenizer, *in.store,
                                                     data::BatchBuilderOptions{c.model.max_text_tokens, c.model.max_regions});
-  in.questions = c.data.format == config::DataFormat::lxmert_json
-                     ? data::load_lxmert_questions(c.data.questions, *in.vocab)
-                     : data::load_vqa_v2_questions(c.data.questions, c.data.annotations.value_or(""), *in.vocab);
+  in.questions = data::load_questions(data::question_format_from_string(config::to_string(c.data.format), "data.format"),
+                                       c.data.questions, c.data.annotations.value_or(""), *in.vocab);
   return in;
 }
 
