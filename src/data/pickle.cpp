@@ -277,7 +277,7 @@ class Parser {
     static const char* const kAllowed[] = {
         "numpy.core.multiarray._reconstruct", "numpy.ndarray", "numpy.dtype", "numpy.core.multiarray.scalar",
         "numpy.core.numeric._frombuffer", "_codecs.encode", "collections.OrderedDict", "builtins.bytearray",
-        "__builtin__.bytearray"};
+        "__builtin__.bytearray", "builtins.bytes", "__builtin__.bytes"};
     for (const char* a : kAllowed)
       if (full == a) {
         push(make_text(Kind::global, full));
@@ -428,7 +428,9 @@ class Parser {
       }
       return v;
     }
-    if (fn == "builtins.bytearray" || fn == "__builtin__.bytearray") {
+    // bytearray(b) at protocols < 5; bytes() for empty bytes at protocol 2.
+    if (fn == "builtins.bytearray" || fn == "__builtin__.bytearray" || fn == "builtins.bytes" ||
+        fn == "__builtin__.bytes") {
       auto* v = make(Kind::bytes);
       if (args->kind == Kind::tuple && !args->items.empty()) {
         const PickleValue* b = args->items[0];

@@ -297,8 +297,9 @@ TEST(Config, ToYamlRoundTripsEveryKey) {
   c.data.questions = "true";  // strings that look like other YAML types must stay strings
   c.data.annotations = "123";
   c.data.features = "~";
-  c.data.answers_dir = "  spaced  ";
-  c.data.selection = Selection::all;
+  c.data.answers = "  spaced  ";
+  c.data.selection = Selection::list;
+  c.data.selection_file = "ids: a.txt";
   c.data.num_samples = 5;
   c.data.selection_seed = 0;
   c.data.exclude_images = "null";
