@@ -13,6 +13,7 @@ PACKAGES=(
   libstb-dev                                # PNG/JPEG I/O (the demo's rendered scenes, visualisations)
   liblmdb-dev                               # MMF's LMDB feature stores (import-features --mmf-lmdb)
   python3 python3-h5py python3-numpy        # fixture checks and analysis scripts
+  python3-lmdb                              # tests write MMF-style LMDB feature stores
   python3-matplotlib                        # analysis/report.py plots
 )
 

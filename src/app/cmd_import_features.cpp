@@ -1,4 +1,5 @@
-// `headprune import-features`: LXMERT obj36 TSV -> HDF5 feature store (data/tsv_import.hpp).
+// `headprune import-features`: LXMERT obj36 TSV (data/tsv_import.hpp) or MMF LMDB
+// (data/lmdb_import.hpp) -> HDF5 feature store.
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -7,6 +8,7 @@
 #include "app/commands.hpp"
 #include "headprune/common/error.hpp"
 #include "headprune/common/stop_signal.hpp"
+#include "headprune/data/lmdb_import.hpp"
 #include "headprune/data/tsv_import.hpp"
 
 namespace headprune::app {
@@ -14,6 +16,7 @@ namespace headprune::app {
 namespace {
 struct ImportFeaturesOptions {
   std::string tsv;
+  std::string mmf_lmdb;
   std::string out;
   data::TsvImportOptions import;
 };
@@ -22,10 +25,14 @@ struct ImportFeaturesOptions {
 void add_import_features_command(CLI::App& app, CommandTable& table) {
   auto opts = std::make_shared<ImportFeaturesOptions>();
   auto* sub = app.add_subcommand("import-features",
-                                 "Import LXMERT obj36 TSV region features into an HDF5 feature store (streamed)");
-  sub->add_option("--tsv", opts->tsv, "input TSV: img_id, img_h, img_w, objects_id, objects_conf, attrs_id, "
-                                      "attrs_conf, num_boxes, boxes, features (base64 arrays)")
-      ->required();
+                                 "Import region features (LXMERT obj36 TSV or MMF LMDB) into an HDF5 feature store");
+  auto* tsv = sub->add_option("--tsv", opts->tsv, "input TSV: img_id, img_h, img_w, objects_id, objects_conf, attrs_id, "
+                                                  "attrs_conf, num_boxes, boxes, features (base64 arrays)");
+  auto* lmdb = sub->add_option("--mmf-lmdb", opts->mmf_lmdb,
+                               "input MMF LMDB (e.g. trainval2014.lmdb: a folder, or its data file): pickled dicts "
+                               "with features, bbox, image_width, image_height");
+  tsv->excludes(lmdb);
+  lmdb->excludes(tsv);
   sub->add_option("--out", opts->out, "output feature store (.h5), written as OUT.partial and renamed at the end")
       ->required();
   sub->add_option("--compress", opts->import.compression, "gzip level 0 (none, default) .. 9")
@@ -37,13 +44,18 @@ void add_import_features_command(CLI::App& app, CommandTable& table) {
                   "seconds between progress lines (default 10; 0 = none)")
       ->check(AtLeast(0, /*integer=*/false));
   table.entries.emplace_back(sub, [opts] {
+    if (opts->tsv.empty() == opts->mmf_lmdb.empty())
+      throw UserError("import-features: give the input as --tsv FILE (LXMERT obj36) or --mmf-lmdb DIR (MMF)");
     install_stop_handlers();  // a signal removes the half-written store and exits 3, one line
     // Test hook: slows every image down so that tests can signal an import mid-way.
     if (const char* ms = std::getenv("HEADPRUNE_TEST_IMPORT_DELAY_MS"); ms && std::atoi(ms) > 0) {
       const int delay = std::atoi(ms);
       opts->import.on_image = [delay](int64_t, int64_t) { std::this_thread::sleep_for(std::chrono::milliseconds(delay)); };
     }
-    data::import_obj_tsv(opts->tsv, opts->out, opts->import);
+    if (!opts->mmf_lmdb.empty())
+      data::import_mmf_lmdb(opts->mmf_lmdb, opts->out, opts->import);
+    else
+      data::import_obj_tsv(opts->tsv, opts->out, opts->import);
     return static_cast<int>(ExitCode::ok);
   });
 }

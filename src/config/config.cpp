@@ -42,9 +42,10 @@ HP_ENUM_NAMES(Device, {Device::cpu, "cpu"}, {Device::cuda, "cuda"})
 HP_ENUM_NAMES(Precision, {Precision::fp64, "fp64"}, {Precision::fp32, "fp32"}, {Precision::tf32, "tf32"},
               {Precision::bf16, "bf16"})
 HP_ENUM_NAMES(ModelFamily, {ModelFamily::lxmert, "lxmert"}, {ModelFamily::visualbert, "visualbert"})
-HP_ENUM_NAMES(DataFormat, {DataFormat::lxmert_json, "lxmert_json"}, {DataFormat::vqa_official, "vqa_official"})
+HP_ENUM_NAMES(DataFormat, {DataFormat::lxmert_json, "lxmert_json"}, {DataFormat::vqa_official, "vqa_official"},
+              {DataFormat::mmf_imdb, "mmf_imdb"})
 HP_ENUM_NAMES(Selection, {Selection::seed_shuffle, "seed_shuffle"}, {Selection::first_n, "first_n"},
-              {Selection::all, "all"})
+              {Selection::all, "all"}, {Selection::list, "list"})
 HP_ENUM_NAMES(OnMissing, {OnMissing::error, "error"}, {OnMissing::skip, "skip"})
 HP_ENUM_NAMES(Method, {Method::ours, "ours"}, {Method::lrp, "lrp"}, {Method::michel, "michel"},
               {Method::confidence, "confidence"}, {Method::random, "random"})
@@ -105,7 +106,9 @@ void visit_schema(C& c, V& v) {
   v.leaf("data.annotations", c.data.annotations, opt);
   v.leaf("data.features", c.data.features, req);
   v.leaf("data.answers", c.data.answers, opt);
+  v.leaf("data.answers_dir", c.data.answers_dir, opt);  // alias of data.answers (validate)
   v.leaf("data.selection", c.data.selection, opt);
+  v.leaf("data.selection_file", c.data.selection_file, opt);
   v.leaf("data.num_samples", c.data.num_samples, opt);
   v.leaf("data.selection_seed", c.data.selection_seed, opt);
   v.leaf("data.exclude_images", c.data.exclude_images, opt);
@@ -146,6 +149,7 @@ std::string required_hint(const std::string& key) {
   if (key == "data.questions") return "the questions file";
   if (key == "data.features") return "the HDF5 feature store";
   if (key == "data.annotations") return "required when data.format is vqa_official";
+  if (key == "data.selection_file") return "required when data.selection is list: question ids, one a line";
   if (key == "output.path") return "the results .h5 file to write";
   return "";
 }
@@ -571,10 +575,20 @@ void validate(Config& c, const Reader& r) {
 
   if (c.data.format == DataFormat::vqa_official && !c.data.annotations)
     r.missing("data.annotations", r.where("data.format"));
-  if (c.data.format == DataFormat::lxmert_json && c.data.annotations)
+  if (c.data.format != DataFormat::vqa_official && c.data.annotations)
     throw UserError(r.where("data.annotations") +
-                    ": key 'data.annotations' is only used with data.format: vqa_official (lxmert_json files carry "
-                    "their answers)");
+                    ": key 'data.annotations' is only used with data.format: vqa_official (" +
+                    enum_name(c.data.format) + " files carry their answers)");
+  if (c.data.answers_dir) {  // the old name of data.answers
+    if (c.data.answers)
+      throw UserError(r.where("data.answers_dir") + ": key 'data.answers_dir' is the old name of 'data.answers' (set at " +
+                      r.where("data.answers") + "): give one of them");
+    c.data.answers = std::move(c.data.answers_dir);
+    c.data.answers_dir.reset();
+  }
+  if (c.data.selection == Selection::list && !c.data.selection_file) r.missing("data.selection_file", r.where("data.selection"));
+  if (c.data.selection != Selection::list && c.data.selection_file)
+    throw UserError(r.where("data.selection_file") + ": key 'data.selection_file' is only used with data.selection: list");
   check_min(r, "data.num_samples", c.data.num_samples, 1);
   check_min(r, "data.selection_seed", c.data.selection_seed, 0);
 
@@ -712,10 +726,10 @@ bool operator==(const ModelConfig& a, const ModelConfig& b) {
          std::tie(b.family, b.path, b.vocab, b.strict_load, b.max_text_tokens, b.max_regions);
 }
 bool operator==(const DataConfig& a, const DataConfig& b) {
-  return std::tie(a.format, a.questions, a.annotations, a.features, a.answers, a.selection, a.num_samples,
-                  a.selection_seed, a.exclude_images, a.on_missing, a.image_root) ==
-         std::tie(b.format, b.questions, b.annotations, b.features, b.answers, b.selection, b.num_samples,
-                  b.selection_seed, b.exclude_images, b.on_missing, b.image_root);
+  return std::tie(a.format, a.questions, a.annotations, a.features, a.answers, a.answers_dir, a.selection,
+                  a.selection_file, a.num_samples, a.selection_seed, a.exclude_images, a.on_missing, a.image_root) ==
+         std::tie(b.format, b.questions, b.annotations, b.features, b.answers, b.answers_dir, b.selection,
+                  b.selection_file, b.num_samples, b.selection_seed, b.exclude_images, b.on_missing, b.image_root);
 }
 bool operator==(const ScoringConfig& a, const ScoringConfig& b) {
   return std::tie(a.methods, a.explain, a.michel_normalize, a.random_seed) ==

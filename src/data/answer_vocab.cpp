@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string_view>
 #include <unordered_set>
 
 #include "headprune/common/error.hpp"
+#include "headprune/common/sha256.hpp"
 #include "json_file.hpp"
 
 namespace headprune::data {
@@ -40,11 +44,67 @@ AnswerVocab AnswerVocab::load(const std::string& ans2label_path, const std::stri
   // unless label2ans lists an answer twice.
   if (vocab.ans2label_.size() != vocab.label2ans_.size())
     throw UserError(label2ans_path + ": lists an answer more than once");
+  vocab.source_ = label2ans_path;
+  vocab.sha256_ = sha256_file(label2ans_path);
   return vocab;
 }
 
 AnswerVocab AnswerVocab::load_dir(const std::string& dir) {
-  return load(dir + "/trainval_ans2label.json", dir + "/trainval_label2ans.json");
+  AnswerVocab vocab = load(dir + "/trainval_ans2label.json", dir + "/trainval_label2ans.json");
+  vocab.source_ = dir;
+  return vocab;
+}
+
+AnswerVocab AnswerVocab::load(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return load_dir(path);
+  if (fs::is_regular_file(path, ec)) return load_lines(path);
+  throw UserError(path + ": not found (expected an answer vocabulary: a folder with trainval_ans2label.json and "
+                         "trainval_label2ans.json, or a file with one answer per line)");
+}
+
+AnswerVocab AnswerVocab::load_lines(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError(path + ": cannot open for reading (expected one answer per line)");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const std::string text = buf.str();
+  // Python's readlines() + strip(): every line ending in '\n', plus a last one without it.
+  auto is_ws = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= '\x1c' && c <= '\x1f'); };
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    size_t end = nl == std::string::npos ? text.size() : nl;
+    size_t b = start, e = end;
+    while (b < e && is_ws(text[b])) ++b;
+    while (e > b && is_ws(text[e - 1])) --e;
+    lines.push_back(text.substr(b, e - b));
+    start = nl == std::string::npos ? text.size() : nl + 1;
+  }
+  if (lines.empty()) throw UserError(path + ": empty answer vocabulary (expected one answer per line)");
+  if (!text.empty() && (text.front() == '{' || text.front() == '['))
+    throw UserError(path + ": looks like JSON; give the folder holding trainval_ans2label.json and "
+                           "trainval_label2ans.json, or a file with one answer per line");
+  AnswerVocab vocab;
+  // MMF's VocabDict puts "<unk>" first when the file does not list it.
+  const bool has_unk = std::find(lines.begin(), lines.end(), "<unk>") != lines.end();
+  const int64_t shift = has_unk ? 0 : 1;
+  if (!has_unk) {
+    vocab.label2ans_.push_back("<unk>");
+    vocab.ans2label_.emplace("<unk>", 0);
+  }
+  for (size_t i = 0; i < lines.size(); ++i) {
+    auto [it, inserted] = vocab.ans2label_.emplace(lines[i], static_cast<int64_t>(i) + shift);
+    if (!inserted)
+      throw UserError(path + ":" + std::to_string(i + 1) + ": answer '" + lines[i] +
+                      "' is listed a second time (first on line " + std::to_string(it->second - shift + 1) + ")");
+    vocab.label2ans_.push_back(lines[i]);
+  }
+  vocab.source_ = path;
+  vocab.sha256_ = sha256_hex(text);
+  return vocab;
 }
 
 AnswerVocab AnswerVocab::from_answers(std::vector<std::string> answers) {
@@ -54,6 +114,9 @@ AnswerVocab AnswerVocab::from_answers(std::vector<std::string> answers) {
     bool inserted = vocab.ans2label_.emplace(vocab.label2ans_[i], static_cast<int64_t>(i)).second;
     HP_ASSERT(inserted, "duplicate answer '" + vocab.label2ans_[i] + "'");
   }
+  std::string joined;
+  for (const auto& a : vocab.label2ans_) joined += (joined.empty() ? "" : "\n") + a;
+  vocab.sha256_ = sha256_hex(joined);
   return vocab;
 }
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <unordered_map>
 
 #include "headprune/common/error.hpp"
 #include "headprune/data/python_random.hpp"
@@ -14,7 +15,8 @@ Selection selection_from_string(const std::string& name, const std::string& wher
   if (name == "all") return Selection::all;
   if (name == "first_n") return Selection::first_n;
   if (name == "seed_shuffle") return Selection::seed_shuffle;
-  throw UserError(where + ": unknown selection '" + name + "' (expected seed_shuffle, first_n or all)");
+  if (name == "list") return Selection::list;
+  throw UserError(where + ": unknown selection '" + name + "' (expected seed_shuffle, first_n, all or list)");
 }
 
 const char* selection_name(Selection selection) {
@@ -22,6 +24,7 @@ const char* selection_name(Selection selection) {
     case Selection::all: return "all";
     case Selection::first_n: return "first_n";
     case Selection::seed_shuffle: return "seed_shuffle";
+    case Selection::list: return "list";
   }
   return "?";
 }
@@ -36,8 +39,35 @@ std::vector<int64_t> seed_shuffle(int64_t n, int64_t num_samples, int64_t seed) 
   return r;
 }
 
+std::vector<ListedId> read_selection_file(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path))
+    throw UserError(path + ": file not found (data.selection_file: question ids, one a line)");
+  std::ifstream in(path);
+  if (!in) throw UserError(path + ": cannot open for reading");
+  std::vector<ListedId> ids;
+  std::unordered_map<std::string, int64_t> first_line;
+  std::string line;
+  int64_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    size_t b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos || line[b] == '#') continue;
+    size_t e = line.find_last_not_of(" \t\r");
+    std::string id = line.substr(b, e - b + 1);
+    auto [it, inserted] = first_line.emplace(id, line_no);
+    if (!inserted)
+      throw UserError(path + ":" + std::to_string(line_no) + ": question id " + id + " is listed a second time (first on line " +
+                      std::to_string(it->second) + ")");
+    ids.push_back({std::move(id), line_no});
+  }
+  if (in.bad()) throw UserError(path + ": read error");
+  if (ids.empty()) throw UserError(path + ": empty selection: the file lists no question id");
+  return ids;
+}
+
 std::vector<int64_t> select_indices(const SelectionSpec& spec, int64_t available, const std::string& where) {
   HP_ASSERT(available >= 0, "negative count");
+  HP_ASSERT(spec.mode != Selection::list, "Selection::list is resolved by make_sample_list");
   if (available == 0)
     throw UserError(where + ": empty selection: no questions are available (empty file, or all were excluded)");
   int64_t n = spec.mode == Selection::all || spec.num_samples < 0 ? available : spec.num_samples;
@@ -47,6 +77,7 @@ std::vector<int64_t> select_indices(const SelectionSpec& spec, int64_t available
                     " questions are available (lower num_samples, or use selection: all)");
   switch (spec.mode) {
     case Selection::seed_shuffle: return seed_shuffle(available, n, spec.seed);
+    case Selection::list:
     case Selection::first_n:
     case Selection::all: {
       std::vector<int64_t> r(static_cast<size_t>(n));

@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <unordered_map>
 
 #include "headprune/common/error.hpp"
 #include "headprune/data/feature_store.hpp"
+#include "headprune/data/pickle.hpp"
 #include "json_file.hpp"
 
 namespace headprune::data {
@@ -256,6 +258,168 @@ VqaQuestions load_vqa_v2_questions(const std::string& questions_path, const std:
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------
+// MMF's imdb
+// ---------------------------------------------------------------------------------------------
+std::string mmf_simple_word(const std::string& text) {
+  std::string s;
+  s.reserve(text.size() + 4);
+  for (char c : text) {
+    if (c == ',' || c == '?') continue;  // lower() first does not change ',' and '?'
+    s += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  std::string out;
+  out.reserve(s.size() + 4);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\'' && i + 1 < s.size() && s[i + 1] == 's') {
+      out += " 's";
+      ++i;
+    } else {
+      out += s[i];
+    }
+  }
+  // Python's str.strip(), ASCII whitespace.
+  auto ws = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= '\x1c' && c <= '\x1f'); };
+  size_t b = 0, e = out.size();
+  while (b < e && ws(out[b])) ++b;
+  while (e > b && ws(out[e - 1])) --e;
+  return out.substr(b, e - b);
+}
+
+std::map<std::string, double> mmf_soft_labels(const std::vector<std::string>& answers, const AnswerVocab& vocab) {
+  constexpr size_t kTen = 10;  // VQAAnswerProcessor.DEFAULT_NUM_ANSWERS
+  HP_ASSERT(answers.size() <= kTen, "more than 10 answers");
+  std::map<std::string, double> label;
+  if (answers.empty()) return label;
+  std::vector<std::string> tokens;
+  for (const auto& a : answers) tokens.push_back(mmf_simple_word(a));
+  while (tokens.size() < kTen) {  // tokens += tokens[:10 - len(tokens)]
+    const size_t take = std::min(tokens.size(), kTen - tokens.size());
+    for (size_t i = 0; i < take; ++i) tokens.push_back(tokens[i]);
+  }
+  for (const auto& answer : tokens) {
+    if (label.count(answer) || answer == "<unk>" || vocab.index(answer) < 0) continue;  // UNK is never scored
+    double sum = 0;
+    for (size_t pos = 0; pos < kTen; ++pos) {
+      int64_t matches = 0;
+      for (size_t other = 0; other < kTen; ++other)
+        if (other != pos && tokens[other] == answer) ++matches;
+      sum += std::min(1.0, static_cast<double>(matches) / 3);
+    }
+    label.emplace(answer, static_cast<double>(static_cast<float>(sum / kTen)));
+  }
+  return label;
+}
+
+namespace {
+
+std::string mmf_where(const std::string& path, size_t index, const PickleValue& rec) {
+  std::string s = path + ": record " + std::to_string(index);
+  if (const PickleValue* q = rec.get("question_id"); q && (q->kind == PickleValue::Kind::integer || q->is_string()))
+    s += " (question_id " + (q->is_string() ? q->text : std::to_string(q->integer)) + ")";
+  return s;
+}
+
+const PickleValue* mmf_field(const PickleValue& rec, const char* key, const std::string& where, bool required) {
+  const PickleValue* v = rec.get(key);
+  if (!v && required) throw UserError(where + ": missing field '" + key + "'");
+  return v;
+}
+
+std::string mmf_string(const PickleValue* v, const char* key, const std::string& where) {
+  if (!v->is_string()) throw UserError(where + ": field '" + key + "' is " + v->describe() + ", expected a str");
+  return v->text;
+}
+
+std::string mmf_id(const PickleValue* v, const char* key, const std::string& where) {
+  if (v->kind == PickleValue::Kind::integer) return std::to_string(v->integer);
+  if (v->is_string() && !v->text.empty()) return v->text;
+  throw UserError(where + ": field '" + key + "' is " + v->describe() + ", expected an int or a str");
+}
+
+}  // namespace
+
+VqaQuestions load_mmf_imdb(const std::string& path, const AnswerVocab& vocab) {
+  auto doc = load_npy(path);
+  const PickleValue& root = doc->root();
+  if (root.kind != PickleValue::Kind::array || root.array.kind != 'O' || root.array.shape.size() != 1)
+    throw UserError(path + ": holds " + root.describe() +
+                    ", expected a 1-d object array of question dicts (an MMF imdb_<split>.npy)");
+  const auto& records = root.array.objects;
+  if (records.empty()) throw UserError(path + ": no questions (empty imdb)");
+  // AnnotationDatabase: "Handle old imdb support": a first element without image_id is a header.
+  const PickleValue* first = records.front();
+  const size_t start = first->kind == PickleValue::Kind::dict && !first->get("image_id") ? 1 : 0;
+  VqaQuestions out;
+  out.source = path;
+  out.samples.reserve(records.size() - start);
+  for (size_t i = start; i < records.size(); ++i) {
+    const PickleValue& rec = *records[i];
+    if (rec.kind != PickleValue::Kind::dict)
+      throw UserError(path + ": record " + std::to_string(i) + " is " + rec.describe() + ", expected a dict");
+    const std::string where = mmf_where(path, i, rec);
+    Sample s;
+    s.question_id = mmf_id(mmf_field(rec, "question_id", where, true), "question_id", where);
+    if (const PickleValue* name = rec.get("image_name"); name && !name->is_none()) {
+      s.img_id = mmf_string(name, "image_name", where);
+    } else if (const PickleValue* fp = rec.get("feature_path"); fp && !fp->is_none()) {
+      std::string f = mmf_string(fp, "feature_path", where);
+      s.img_id = f.substr(0, f.find(".npy"));  // MMF: split(".npy")[0]
+    } else {
+      s.img_id = mmf_id(mmf_field(rec, "image_id", where, true), "image_id", where);
+    }
+    if (s.img_id.empty()) throw UserError(where + ": empty image name");
+    // The text MMF's vqa2 dataset hands its text processor.
+    s.question = rec.get("question_tokens") ? mmf_string(mmf_field(rec, "question_str", where, true), "question_str", where)
+                                            : mmf_string(mmf_field(rec, "question", where, true), "question", where);
+    for (const char* key : {"answer_type", "question_type"})
+      if (const PickleValue* v = rec.get(key); v && v->is_string()) (key[0] == 'a' ? s.answer_type : s.question_type) = v->text;
+    // AnnotationDatabase.__getitem__'s fallbacks for older imdbs.
+    const char* answers_key = rec.get("answers") ? "answers" : rec.get("valid_answers") ? "valid_answers"
+                                                             : rec.get("all_answers")   ? "all_answers"
+                                                                                        : nullptr;
+    if (!answers_key) {  // test split: no answers
+      out.samples.push_back(std::move(s));
+      continue;
+    }
+    const PickleValue* answers = rec.get(answers_key);
+    std::vector<std::string> texts;
+    if (answers->kind == PickleValue::Kind::array && answers->array.kind == 'O') {
+      for (const auto* a : answers->array.objects) texts.push_back(mmf_string(a, answers_key, where));
+    } else if (answers->is_sequence()) {
+      for (const auto* a : answers->items) texts.push_back(mmf_string(a, answers_key, where));
+    } else {
+      throw UserError(where + ": field '" + answers_key + "' is " + answers->describe() + ", expected a list of str");
+    }
+    if (!texts.empty() && texts.back() == "<copy>") texts.pop_back();
+    if (texts.size() > 10)
+      throw UserError(where + ": field '" + answers_key + "' has " + std::to_string(texts.size()) +
+                      " answers (MMF's vqa_answer processor takes at most 10)");
+    set_label(s, mmf_soft_labels(texts, vocab), vocab);
+    out.samples.push_back(std::move(s));
+  }
+  if (out.samples.empty()) throw UserError(path + ": no questions (only a header record)");
+  return out;
+}
+
+QuestionFormat question_format_from_string(const std::string& name, const std::string& where) {
+  if (name == "lxmert_json") return QuestionFormat::lxmert_json;
+  if (name == "vqa_official") return QuestionFormat::vqa_official;
+  if (name == "mmf_imdb") return QuestionFormat::mmf_imdb;
+  throw UserError(where + ": unknown format '" + name + "' (expected lxmert_json, vqa_official or mmf_imdb)");
+}
+
+VqaQuestions load_questions(QuestionFormat format, const std::string& questions, const std::string& annotations,
+                            const AnswerVocab& vocab) {
+  switch (format) {
+    case QuestionFormat::lxmert_json: return load_lxmert_questions(questions, vocab);
+    case QuestionFormat::vqa_official: return load_vqa_v2_questions(questions, annotations, vocab);
+    case QuestionFormat::mmf_imdb: return load_mmf_imdb(questions, vocab);
+  }
+  HP_ASSERT(false, "unknown question format");
+  return {};
+}
+
 OnMissing on_missing_from_string(const std::string& name, const std::string& where) {
   if (name == "error") return OnMissing::error;
   if (name == "skip") return OnMissing::skip;
@@ -275,6 +439,32 @@ int64_t drop_excluded_images(std::vector<Sample>& samples, const ImageExclusion&
   return dropped;
 }
 
+namespace {
+
+// Positions in `candidates` of the question ids listed in `list_file`, in the file's order.
+std::vector<int64_t> select_listed(const VqaQuestions& questions, const std::vector<int64_t>& candidates,
+                                   const std::string& list_file) {
+  const auto listed = read_selection_file(list_file);
+  std::unordered_map<std::string, int64_t> file_index, position;
+  for (size_t i = 0; i < questions.samples.size(); ++i) file_index.emplace(questions.samples[i].question_id, static_cast<int64_t>(i));
+  for (size_t p = 0; p < candidates.size(); ++p)
+    position.emplace(questions.samples[static_cast<size_t>(candidates[p])].question_id, static_cast<int64_t>(p));
+  std::vector<int64_t> picked;
+  picked.reserve(listed.size());
+  for (const auto& id : listed) {
+    const std::string where = list_file + ":" + std::to_string(id.line) + ": question id " + id.question_id;
+    if (!file_index.count(id.question_id)) throw UserError(where + " is not in " + questions.source);
+    auto it = position.find(id.question_id);
+    if (it == position.end())
+      throw UserError(where + ": its image " + questions.samples[static_cast<size_t>(file_index[id.question_id])].img_id +
+                      " is in data.exclude_images");
+    picked.push_back(it->second);
+  }
+  return picked;
+}
+
+}  // namespace
+
 SampleList make_sample_list(const VqaQuestions& questions, const SampleOptions& options, const FeatureStore* store) {
   SampleList out;
   out.available = static_cast<int64_t>(questions.samples.size());
@@ -292,7 +482,12 @@ SampleList make_sample_list(const VqaQuestions& questions, const SampleOptions& 
     for (size_t i = 0; i < questions.samples.size(); ++i) candidates.push_back(static_cast<int64_t>(i));
   }
   // 2. Selection among the remaining questions.
-  auto picked = select_indices(options.selection, static_cast<int64_t>(candidates.size()), questions.source);
+  std::vector<int64_t> picked;
+  if (options.selection.mode == Selection::list) {
+    picked = select_listed(questions, candidates, options.selection.list_file);
+  } else {
+    picked = select_indices(options.selection, static_cast<int64_t>(candidates.size()), questions.source);
+  }
   out.selected = static_cast<int64_t>(picked.size());
   // 3. Images in the store.
   out.samples.reserve(picked.size());

@@ -41,30 +41,6 @@ int64_t text_token_limit(const config::Config& c, const models::VqaModel& model)
   return std::min<int64_t>(mmf_visualbert ? 128 : 512, positions);
 }
 
-data::AnswerVocab load_answer_list(const std::string& path) {
-  if (fs::is_directory(path)) return data::AnswerVocab::load_dir(path);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UserError(path + ": answer list not found (expected a folder with LXMERT's trainval_ans2label.json "
-                                  "and trainval_label2ans.json, or a file with one answer a line)");
-  std::vector<std::string> answers;
-  std::unordered_map<std::string, size_t> seen;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    answers.push_back(line);
-  }
-  if (!answers.empty() && answers.back().empty()) answers.pop_back();  // a final newline
-  if (answers.empty()) throw UserError(path + ": no answers (expected one answer a line)");
-  for (size_t i = 0; i < answers.size(); ++i) {
-    if (answers[i].empty()) throw UserError(path + ": line " + std::to_string(i + 1) + ": empty answer");
-    auto [it, fresh] = seen.emplace(answers[i], i);
-    if (!fresh)
-      throw UserError(path + ": line " + std::to_string(i + 1) + ": answer '" + answers[i] + "' repeats line " +
-                      std::to_string(it->second + 1));
-  }
-  return data::AnswerVocab::from_answers(std::move(answers));
-}
-
 namespace {
 
 // A list shipped in data/vqa/: from the working directory (the repository root, as the configs
@@ -100,17 +76,22 @@ Answers load_answers(const config::Config& c, const models::VqaModel& model) {
     throw UserError(c.model.path + ": data.answers: not set, and the model names no answers (config.json has no "
                                    "id2label with real answers): set data.answers to the list it was trained with");
   }
+  std::string sha;
   if (!vocab) {
-    vocab = load_answer_list(path);
+    vocab = data::AnswerVocab::load(path);  // a folder (LXMERT's JSON pair) or a file (MMF's, one a line)
     source = path;
+    sha = vocab->sha256();                  // of the file that fixes the order: sha256sum gives the same
   }
   if (model.num_answers() != vocab->size())
     throw UserError(source + ": " + std::to_string(vocab->size()) + " answers, but the model at " + c.model.path +
                     " has " + std::to_string(model.num_answers()) + " outputs (data.answers must be the list the " +
                     "model was trained with)");
-  std::string joined;
-  for (int64_t i = 0; i < vocab->size(); ++i) joined += (i ? "\n" : "") + vocab->answer(i);
-  return {std::move(*vocab), source, sha256_hex(joined)};
+  if (sha.empty()) {  // id2label: the answers themselves, one a line
+    std::string joined;
+    for (int64_t i = 0; i < vocab->size(); ++i) joined += (i ? "\n" : "") + vocab->answer(i);
+    sha = sha256_hex(joined);
+  }
+  return {std::move(*vocab), source, sha};
 }
 
 std::string zero_accuracy_warning(int64_t samples, double score_sum, const std::string& answers_source) {

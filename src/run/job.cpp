@@ -463,13 +463,16 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       ctx.builder = std::make_unique<data::BatchBuilder>(
           *ctx.model, *ctx.tokenizer, *ctx.store,
           data::BatchBuilderOptions{ctx.text_tokens, ctx.cfg.model.max_regions});
-      data::VqaQuestions questions =
-          ctx.cfg.data.format == config::DataFormat::lxmert_json
-              ? data::load_lxmert_questions(ctx.cfg.data.questions, *ctx.vocab)
-              : data::load_vqa_v2_questions(ctx.cfg.data.questions, ctx.cfg.data.annotations.value_or(""), *ctx.vocab);
+      data::VqaQuestions questions = data::load_questions(
+          data::question_format_from_string(config::to_string(ctx.cfg.data.format), "data.format"),
+          ctx.cfg.data.questions, ctx.cfg.data.annotations.value_or(""), *ctx.vocab);
       data::SampleOptions so;
       so.selection.mode = data::selection_from_string(config::to_string(ctx.cfg.data.selection), "data.selection");
-      so.selection.num_samples = ctx.cfg.data.selection == config::Selection::all ? -1 : ctx.cfg.data.num_samples;
+      so.selection.num_samples = ctx.cfg.data.selection == config::Selection::all ||
+                                         ctx.cfg.data.selection == config::Selection::list
+                                     ? -1
+                                     : ctx.cfg.data.num_samples;
+      so.selection.list_file = ctx.cfg.data.selection_file.value_or("");
       so.selection.seed = ctx.cfg.data.selection_seed;
       so.exclude_images = ctx.cfg.data.exclude_images.value_or("");
       so.on_missing = ctx.cfg.data.on_missing == config::OnMissing::skip ? data::OnMissing::skip : data::OnMissing::error;

@@ -69,9 +69,8 @@ Inputs load_inputs(const config::Config& c) {
   in.store = std::make_unique<data::FeatureStore>(c.data.features);
   in.builder = std::make_unique<data::BatchBuilder>(*in.model, *in.tokenizer, *in.store,
                                                     data::BatchBuilderOptions{run::text_token_limit(c, *in.model), c.model.max_regions});
-  in.questions = c.data.format == config::DataFormat::lxmert_json
-                     ? data::load_lxmert_questions(c.data.questions, *in.vocab)
-                     : data::load_vqa_v2_questions(c.data.questions, c.data.annotations.value_or(""), *in.vocab);
+  in.questions = data::load_questions(data::question_format_from_string(config::to_string(c.data.format), "data.format"),
+                                       c.data.questions, c.data.annotations.value_or(""), *in.vocab);
   return in;
 }
 

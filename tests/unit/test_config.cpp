@@ -70,7 +70,8 @@ TEST(Config, MinimalGetsDocumentedDefaults) {
   EXPECT_EQ(c.data.questions, "q.json");
   EXPECT_FALSE(c.data.annotations.has_value());
   EXPECT_EQ(c.data.features, "f.h5");
-  EXPECT_FALSE(c.data.answers.has_value());  // the model's list
+  EXPECT_FALSE(c.data.answers);  // unset: the model's default vocabulary
+  EXPECT_FALSE(c.data.answers_dir);
   EXPECT_EQ(c.data.selection, Selection::seed_shuffle);
   EXPECT_EQ(c.data.num_samples, 10000);
   EXPECT_EQ(c.data.selection_seed, 1234);
@@ -258,6 +259,28 @@ TEST(Config, ChecksBetweenKeys) {
                 "override 'data.annotations=a.json': key 'data.annotations' is only used with data.format: vqa_official",
                 0),
             0u);
+  EXPECT_EQ(error_of(kMinimal, {"data.format=mmf_imdb", "data.annotations=a.json"}),
+            "override 'data.annotations=a.json': key 'data.annotations' is only used with data.format: vqa_official "
+            "(mmf_imdb files carry their answers)");
+  EXPECT_EQ(load_text(kMinimal, {"data.format=mmf_imdb"}).data.format, DataFormat::mmf_imdb);
+  // data.answers_dir is the old name of data.answers.
+  c = load_text(kMinimal, {"data.answers_dir=/v"});
+  EXPECT_EQ(c.data.answers, std::optional<std::string>("/v"));
+  EXPECT_FALSE(c.data.answers_dir);
+  EXPECT_EQ(load_text(kMinimal, {"data.answers=data/vqa/mmf_answers_vqa.txt"}).data.answers,
+            std::optional<std::string>("data/vqa/mmf_answers_vqa.txt"));
+  EXPECT_EQ(error_of(kMinimal, {"data.answers=/a", "data.answers_dir=/b"}),
+            "override 'data.answers_dir=/b': key 'data.answers_dir' is the old name of 'data.answers' (set at override "
+            "'data.answers=/a'): give one of them");
+  // selection: list and its file.
+  EXPECT_EQ(error_of(kMinimal, {"data.selection=list"}),
+            "override 'data.selection=list': missing required key 'data.selection_file' (required when "
+            "data.selection is list: question ids, one a line)");
+  EXPECT_EQ(error_of(kMinimal, {"data.selection_file=ids.txt"}),
+            "override 'data.selection_file=ids.txt': key 'data.selection_file' is only used with data.selection: list");
+  c = load_text(kMinimal, {"data.selection=list", "data.selection_file=ids.txt"});
+  EXPECT_EQ(c.data.selection, Selection::list);
+  EXPECT_EQ(c.data.selection_file, std::optional<std::string>("ids.txt"));
   EXPECT_EQ(error_of(kMinimal, {"precision=tf32"}),
             "override 'precision=tf32': key 'precision' tf32 needs device: cuda (use fp32 on cpu)");
   EXPECT_NO_THROW(load_text(kMinimal, {"precision=tf32", "device=cuda"}));
@@ -276,7 +299,8 @@ TEST(Config, ToYamlRoundTripsEveryKey) {
   c.data.annotations = "123";
   c.data.features = "~";
   c.data.answers = "  spaced  ";
-  c.data.selection = Selection::all;
+  c.data.selection = Selection::list;
+  c.data.selection_file = "ids: a.txt";
   c.data.num_samples = 5;
   c.data.selection_seed = 0;
   c.data.exclude_images = "null";
@@ -319,7 +343,7 @@ TEST(Config, ToYamlListsEveryKeyInSchemaOrder) {
     ASSERT_NE(at, std::string::npos) << key << " missing or out of order in\n" << text;
     pos = at + 1;
   }
-  EXPECT_EQ(config_keys().size(), 41u);
+  EXPECT_EQ(config_keys().size(), 43u);
 }
 
 TEST(Config, ExampleConfigsLoadAndRoundTrip) {

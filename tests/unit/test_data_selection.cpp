@@ -49,8 +49,9 @@ TEST(Selection, ParsesNames) {
   EXPECT_EQ(selection_from_string("seed_shuffle", "cfg.yaml: data.selection"), Selection::seed_shuffle);
   EXPECT_EQ(selection_from_string("first_n", "x"), Selection::first_n);
   EXPECT_EQ(selection_from_string("all", "x"), Selection::all);
+  EXPECT_EQ(selection_from_string("list", "x"), Selection::list);
   EXPECT_EQ(user_error([] { selection_from_string("random", "cfg.yaml: data.selection"); }),
-            "cfg.yaml: data.selection: unknown selection 'random' (expected seed_shuffle, first_n or all)");
+            "cfg.yaml: data.selection: unknown selection 'random' (expected seed_shuffle, first_n, all or list)");
   EXPECT_EQ(on_missing_from_string("skip", "x"), OnMissing::skip);
   EXPECT_EQ(user_error([] { on_missing_from_string("ignore", "cfg.yaml: data.on_missing"); }),
             "cfg.yaml: data.on_missing: unknown on_missing 'ignore' (expected error or skip)");

@@ -30,8 +30,8 @@ namespace headprune::config {
 enum class Device { cpu, cuda };
 enum class Precision { fp64, fp32, tf32, bf16 };
 enum class ModelFamily { lxmert, visualbert };
-enum class DataFormat { lxmert_json, vqa_official };
-enum class Selection { seed_shuffle, first_n, all };
+enum class DataFormat { lxmert_json, vqa_official, mmf_imdb };
+enum class Selection { seed_shuffle, first_n, all, list };
 enum class OnMissing { error, skip };
 enum class Method { ours, lrp, michel, confidence, random };
 enum class ExplainTarget { predicted, ground_truth };
@@ -72,9 +72,14 @@ struct DataConfig {
   std::string questions;                   ///< required
   std::optional<std::string> annotations;  ///< required for vqa_official, refused for lxmert_json
   std::string features;                    ///< required: HDF5 feature store
-  /// LXMERT's JSON pair (folder) or one answer a line (file); unset = the model's (run/inputs.hpp)
+  /// Answer vocabulary: a folder (trainval_ans2label.json + trainval_label2ans.json) or a file
+  /// (one answer a line, MMF). Unset: the model's default (see answers_path()).
   std::optional<std::string> answers;
+  /// Old name of `answers`, read as an alias: load_config moves it into `answers` (giving both
+  /// is an error), so it is always unset after loading.
+  std::optional<std::string> answers_dir;
   Selection selection = Selection::seed_shuffle;
+  std::optional<std::string> selection_file;  ///< required by (and only for) selection: list
   int64_t num_samples = 10000;             ///< >= 1; ignored by selection: all
   int64_t selection_seed = 1234;           ///< >= 0
   std::optional<std::string> exclude_images;  ///< file of image ids to leave out

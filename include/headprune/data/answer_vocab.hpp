@@ -1,8 +1,12 @@
 // VQA answers: the 3129-answer vocabulary of the LXMERT and VisualBERT VQA heads, the official
 // VQA answer normalisation, and the soft score of an answer given by `count` of the 10 annotators.
 //
-// The vocabulary ships in data/vqa/ (trainval_ans2label.json: {answer: index},
-// trainval_label2ans.json: [answer, ...]); a model's logit i is the score of label2ans[i].
+// Two forms, both shipped in data/vqa/ (README there: which model uses which):
+//   a folder   LXMERT's trainval_ans2label.json ({answer: index}) + trainval_label2ans.json
+//              ([answer, ...]); a model's logit i is the score of label2ans[i];
+//   a file     MMF's answers_vqa.txt: one answer a line, logit i = line i (0-based). Read as
+//              MMF's VocabDict reads it: each line stripped of outer whitespace, and when no
+//              line is "<unk>", "<unk>" is put first (so every index moves by one).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +25,14 @@ class AnswerVocab {
   /// load(dir + "/trainval_ans2label.json", dir + "/trainval_label2ans.json"), e.g. data/vqa.
   static AnswerVocab load_dir(const std::string& dir);
 
+  /// A folder (load_dir) or a one-answer-per-line file (load_lines). UserError when `path`
+  /// does not exist.
+  static AnswerVocab load(const std::string& path);
+
+  /// MMF's answer file (see above). UserError naming the file and line for an answer listed
+  /// twice, and for an empty file.
+  static AnswerVocab load_lines(const std::string& path);
+
   /// From an ordered list of answers (tests; label i = answers[i]). HP_ASSERTs no duplicates.
   static AnswerVocab from_answers(std::vector<std::string> answers);
 
@@ -31,8 +43,16 @@ class AnswerVocab {
   const std::string& answer(int64_t index) const;
   const std::vector<std::string>& answers() const { return label2ans_; }
 
+  /// The file(s) it was read from, for messages ("data/vqa", "data/vqa/mmf_answers_vqa.txt");
+  /// empty for from_answers().
+  const std::string& source() const { return source_; }
+  /// sha256 (hex) of the file that fixes the order: the one-answer-per-line file itself, or a
+  /// folder's trainval_label2ans.json; of the answers joined by '\n' for from_answers().
+  const std::string& sha256() const { return sha256_; }
+
  private:
   std::vector<std::string> label2ans_;
+  std::string source_, sha256_;
   std::unordered_map<std::string, int64_t> ans2label_;
 };
 

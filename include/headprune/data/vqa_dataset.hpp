@@ -8,7 +8,11 @@
 //                each of the 10 human answers is normalised (normalize_answer) and an answer
 //                given k times scores soft_score(k) (0.3, 0.6, 0.9, 1.0); img_id becomes
 //                "COCO_<data_subtype>_<image_id as 12 digits>", the spelling of the TSV files.
-// In both, answers outside the vocabulary are dropped (score 0), so `label` and target() agree.
+//   mmf_imdb     MMF's annotation database imdb_<split>.npy: a NumPy object array of dicts
+//                {question_id, image_id, image_name, feature_path, question_str, question_tokens,
+//                answers / valid_answers / all_answers, ...}, read as MMF's AnnotationDatabase
+//                and vqa2 dataset read it (load_mmf_imdb below).
+// In all, answers outside the vocabulary are dropped (score 0), so `label` and target() agree.
 //
 // Failure: UserError naming the file and the record (index and question_id) and what was
 // expected; malformed JSON names the line and column.
@@ -59,9 +63,43 @@ VqaQuestions load_lxmert_questions(const std::string& path, const AnswerVocab& v
 VqaQuestions load_vqa_v2_questions(const std::string& questions_path, const std::string& annotations_path,
                                    const AnswerVocab& vocab);
 
+/// The question file formats (config data.format).
+enum class QuestionFormat { lxmert_json, vqa_official, mmf_imdb };
+
+/// "lxmert_json", "vqa_official", "mmf_imdb"; UserError naming `where` otherwise.
+QuestionFormat question_format_from_string(const std::string& name, const std::string& where);
+
+/// The loader of `format`; `annotations` is used by vqa_official only (may be empty there).
+VqaQuestions load_questions(QuestionFormat format, const std::string& questions, const std::string& annotations,
+                            const AnswerVocab& vocab);
+
 /// Soft labels from the human answers: normalize_answer each, count, soft_score(count); answers
 /// outside `vocab` are dropped.
 std::map<std::string, double> soft_labels(const std::vector<std::string>& answers, const AnswerVocab& vocab);
+
+/// Reads MMF's imdb .npy as MMF does:
+///   - a first element without "image_id" is a header and is skipped (AnnotationDatabase);
+///   - the question is what MMF's text processor receives as "text": question_str when the
+///     record has question_tokens, else question (the BERT tokenizer of MMF's VisualBERT takes
+///     this raw text; simple_word is applied to answers, not questions);
+///   - the answers are "answers", else "valid_answers", else "all_answers" (MMF's fallback for
+///     old imdbs), a trailing "<copy>" dropped; scored by mmf_soft_labels;
+///   - img_id is image_name (e.g. COCO_val2014_000000262148), else feature_path without ".npy",
+///     else image_id; the feature store finds "262148"-keyed images under either spelling.
+/// UserError naming the file and the record for a file that is not an object array of dicts,
+/// a missing or mistyped field, or more than 10 answers.
+VqaQuestions load_mmf_imdb(const std::string& path, const AnswerVocab& vocab);
+
+/// MMF's simple_word preprocessing (mmf/utils/text.py word_tokenize): lower case, delete ','
+/// and '?', "'s" -> " 's", strip outer whitespace. ASCII lower-casing (VQA answers are ASCII).
+std::string mmf_simple_word(const std::string& text);
+
+/// MMF's vqa_answer processor: each answer through mmf_simple_word, the list repeated up to 10
+/// entries (_increase_to_ten), then for each distinct answer in `vocab` (never "<unk>") the
+/// leave-one-out VQA accuracy: the mean over the 10 positions of min(1, matches among the
+/// other 9 / 3), summed in position order in float64, then rounded to float32 as MMF's target
+/// tensor holds it (the value returned is that float32, widened). HP_ASSERTs <= 10 answers.
+std::map<std::string, double> mmf_soft_labels(const std::vector<std::string>& answers, const AnswerVocab& vocab);
 
 /// What to do with a question whose image is not in the feature store (config data.on_missing).
 enum class OnMissing { error, skip };

@@ -39,12 +39,6 @@ struct Answers {
 /// (UserError naming the list and the model otherwise).
 Answers load_answers(const config::Config& c, const models::VqaModel& model);
 
-/// A folder with LXMERT's JSON pair (trainval_ans2label.json, trainval_label2ans.json) or a file
-/// with one answer per line (MMF's answers_vqa.txt; index = line number).
-/// Adapter until data::AnswerVocab::load(path) (file or folder) is merged from the data side:
-/// then this calls that.
-data::AnswerVocab load_answer_list(const std::string& path);
-
 /// The unpruned accuracy check: the warning line when `samples` >= 64 all scored 0 ("" else).
 std::string zero_accuracy_warning(int64_t samples, double score_sum, const std::string& answers_source);
 
