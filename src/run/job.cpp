@@ -667,6 +667,11 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       }
       exp.strings["samples/question_id"] = qid;
       exp.strings["samples/img_id"] = img;
+      // The VQA answer type, where the question file carries it: the report breaks accuracy down by it.
+      std::vector<std::string> answer_type;
+      for (const auto& s : ctx.samples) answer_type.push_back(s.answer_type);
+      if (std::any_of(answer_type.begin(), answer_type.end(), [](const std::string& t) { return !t.empty(); }))
+        exp.strings["samples/answer_type"] = answer_type;
       exp.datasets["samples/selection_index"] = at::tensor(sel, at::kLong);
       std::vector<std::string> names, modality;
       for (const auto& m : ctx.model->attention_modules()) {

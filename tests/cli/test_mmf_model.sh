@@ -34,8 +34,9 @@ model_config:
     visual_embedding_dim: 24
     num_labels: 12
 YAML
-# The tiny dataset's 12 answers, one a line, as MMF's answers_vqa.txt (no final newline).
-"$PY" -c "import json,sys; sys.stdout.write('\n'.join(json.load(open('$WORK/data/answers/trainval_label2ans.json'))))" \
+# The tiny dataset's answers, one a line, as MMF's answers_vqa.txt: "<unk>" first (MMF's VocabDict
+# would put it there otherwise) in place of the tiny dataset's answer 0, no final newline.
+"$PY" -c "import json,sys; sys.stdout.write('\n'.join(['<unk>'] + json.load(open('$WORK/data/answers/trainval_label2ans.json'))[1:]))" \
   > "$WORK/answers.txt"
 cat > "$WORK/run.yaml" <<YAML
 name: zoo
@@ -69,7 +70,7 @@ acc=$("$PY" -c "import h5py; print(h5py.File('$WORK/out.h5')['experiments/zoo/sa
 if grep -q "may not be the model's" "$WORK/stderr"; then fail "zero-accuracy warning on a run with accuracy $acc"; fi
 
 echo "== a list of the right length that is not the model's: one warning line"
-"$PY" -c "import sys; sys.stdout.write('\n'.join('other%d' % i for i in range(12)))" > "$WORK/other.txt"
+"$PY" -c "import sys; sys.stdout.write('\n'.join(['<unk>'] + ['other%d' % i for i in range(1, 12)]))" > "$WORK/other.txt"
 "$BIN" run "$WORK/run.yaml" output.path="$WORK/other.h5" data.answers="$WORK/other.txt" 2>"$WORK/stderr" \
   || { cat "$WORK/stderr"; fail "run with another list"; }
 [ "$(grep -c "answered none of the 64 samples right: the answer list $WORK/other.txt may not be the model's" "$WORK/stderr")" = 1 ] \
@@ -86,8 +87,8 @@ echo "== the default list by layout (run from the repository root, where data/vq
 
 echo "== bad inputs: one line, exit 2, nothing written"
 expect_error 2 "model.vocab: not set, and an MMF zoo folder has no vocab.txt" model.vocab=null
-expect_error 2 "$WORK/short.txt: answer list not found" data.answers="$WORK/short.txt"
-printf 'yes\nno\n2\n1' > "$WORK/short.txt"
+expect_error 2 "$WORK/short.txt: not found (expected an answer vocabulary" data.answers="$WORK/short.txt"
+printf '<unk>\nno\n2\n1' > "$WORK/short.txt"
 expect_error 2 "$WORK/short.txt: 4 answers, but the model at $ZOO has 12 outputs" data.answers="$WORK/short.txt"
 BAD="$WORK/bad-zoo"; mkdir -p "$BAD"; cp "$ZOO/config.yaml" "$BAD/"
 printf 'not a checkpoint' > "$BAD/model.pth"

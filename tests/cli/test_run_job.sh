@@ -35,6 +35,18 @@ h5dump -H "$WORK/np1.h5" >/dev/null || fail "h5dump cannot read the results file
 ranks=$("$PY" -c "import h5py;print(h5py.File('$WORK/np4.h5')['experiments/tiny_lxmert/meta'].attrs['ranks'])")
 [ "$ranks" = 4 ] || fail "meta ranks = $ranks"
 
+echo "== samples/answer_type: the question file's answer types, in sample order"
+"$PY" - "$WORK/np1.h5" "$WORK/data/questions.json" <<'PYEOF' || fail "samples/answer_type"
+import json, sys
+import h5py
+s = h5py.File(sys.argv[1], "r")["experiments/tiny_lxmert/samples"]
+types = {str(q["question_id"]): q["answer_type"] for q in json.load(open(sys.argv[2]))}
+ids = [x.decode() for x in s["question_id"][()]]
+got = [x.decode() for x in s["answer_type"][()]]
+assert got == [types[i] for i in ids], (got, ids)
+assert len(set(got)) == 3, got
+PYEOF
+
 echo "== an existing results file is never overwritten without --overwrite"
 before=$(sha256sum "$WORK/np1.h5")
 set +e; "$BIN" run "$WORK/run.yaml" output.path="$WORK/np1.h5" 2>"$WORK/err"; code=$?; set -e

@@ -64,7 +64,8 @@ def main():
         if second not in label:
             label[second] = 0.3
         questions.append({"question_id": 1000 + q, "img_id": images[q % a.images], "sent": " ".join(words) + "?",
-                          "label": label, "answer_type": "other", "question_type": "what"})
+                          "label": label, "answer_type": ["yes/no", "number", "other"][q % 3],
+                          "question_type": "what"})
     with open(os.path.join(a.out, "questions.json"), "w") as f:
         json.dump(questions, f)
 

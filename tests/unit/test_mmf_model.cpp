@@ -264,7 +264,9 @@ TEST(ModelDefaults, AnswerListByLayout) {
   // data.answers wins; a file is one answer a line; its sha256 is the file's (no final newline).
   const std::string list = dir + "/answers.txt";
   std::string text;
-  for (int i = 0; i < 12; ++i) text += (i ? "\n" : "") + std::string("a") + std::to_string(i);
+  // "<unk>" first, as in MMF's own file (MMF's VocabDict would put it there otherwise).
+  text = "<unk>";
+  for (int i = 1; i < 12; ++i) text += "\na" + std::to_string(i);
   write_text(list, text);
   config::Config c = config_for(dir);
   c.data.answers = list;
@@ -273,7 +275,7 @@ TEST(ModelDefaults, AnswerListByLayout) {
   EXPECT_EQ(from_file.sha256, sha256_file(list));
   EXPECT_EQ(from_file.source, list);
   write_text(list, text + "\na3");
-  EXPECT_NE(hptest::user_error([&] { run::load_answers(c, *named); }).find("answers.txt: line 13: answer 'a3' repeats line 4"),
+  EXPECT_NE(hptest::user_error([&] { run::load_answers(c, *named); }).find("answers.txt:13: answer 'a3' is listed a second time (first on line 4)"),
             std::string::npos);
 
   // A Hugging Face VisualBERT without id2label names no list: data.answers is required.
