@@ -17,6 +17,14 @@ namespace headprune::data {
 VisualSpec lxmert_visual_spec() { return {"lxmert", 36, 2048}; }
 VisualSpec visualbert_visual_spec() { return {"visualbert", 100, 2048}; }
 
+bool ImageRecord::all_finite() const {
+  for (float v : features)
+    if (!std::isfinite(v)) return false;
+  for (float v : boxes)
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
 std::vector<float> ImageRecord::normalized_boxes() const {
   std::vector<float> out(boxes.size());
   const float w = static_cast<float>(image_w), h = static_cast<float>(image_h);

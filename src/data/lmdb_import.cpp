@@ -204,10 +204,7 @@ TsvImportResult import_mmf_lmdb(const std::string& lmdb_path, const std::string&
       if (!found) throw UserError(where + ": listed in 'keys' but not in the database");
       result.bytes += static_cast<int64_t>(bytes.size());
       ImageRecord record = parse_mmf_feature_entry(keys[i], bytes, where);
-      bool finite = true;
-      for (float v : record.features) finite = finite && std::isfinite(v);
-      for (float v : record.boxes) finite = finite && std::isfinite(v);
-      if (!finite && options.skip_nonfinite) {
+      if (!record.all_finite() && options.skip_nonfinite) {
         ++result.skipped_nonfinite;
         result.skipped_ids.push_back(record.img_id);
         spdlog::warn("import-features: {}: NaN/Inf features or boxes, skipped", where);

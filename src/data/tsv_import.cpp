@@ -186,10 +186,7 @@ TsvImportResult import_obj_tsv(const std::string& tsv_path, const std::string& o
       if (line.empty()) continue;
       const std::string where = tsv_path + ":" + std::to_string(line_no);
       parse_obj_tsv_line(line, record, where, writer.feature_dim());
-      bool finite = true;
-      for (float v : record.features) finite = finite && std::isfinite(v);
-      for (float v : record.boxes) finite = finite && std::isfinite(v);
-      if (!finite && options.skip_nonfinite) {
+      if (!record.all_finite() && options.skip_nonfinite) {
         ++result.skipped_nonfinite;
         result.skipped_ids.push_back(record.img_id);
         spdlog::warn("import-features: {}: image {}: NaN/Inf features or boxes, skipped", where, record.img_id);

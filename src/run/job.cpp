@@ -6,9 +6,7 @@
 #include <unistd.h>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -19,6 +17,7 @@
 #include "headprune/common/error.hpp"
 #include "headprune/common/log.hpp"
 #include "headprune/common/sha256.hpp"
+#include "headprune/common/stop_signal.hpp"
 #include "headprune/config/config.hpp"
 #include "headprune/data/batch_builder.hpp"
 #include "headprune/dist/communicator.hpp"
@@ -40,14 +39,9 @@ namespace fs = std::filesystem;
 using io::TensorBundle;
 
 // ---- signals --------------------------------------------------------------------------------
+// SIGTERM/SIGUSR1/first SIGINT set the flag of common/stop_signal.hpp; the job polls it after
+// every batch or cell, checkpoints and exits 3 (a second Ctrl-C ends the process at once).
 namespace {
-std::atomic<bool> g_preempt{false};
-extern "C" void on_preempt_signal(int sig) {
-  g_preempt.store(true);
-  // Ctrl-C: the first one checkpoints and stops like SIGTERM; a second one ends the process now.
-  if (sig == SIGINT) std::signal(SIGINT, SIG_DFL);
-}
-
 /// Thrown after the checkpoint that a signal asked for.
 struct Preempted {};
 /// Thrown on ranks > 0 for an error rank 0 reports (only rank 0 prints it).
@@ -56,12 +50,8 @@ struct QuietExit {
 };
 }  // namespace
 
-void install_preemption_handlers() {
-  std::signal(SIGTERM, on_preempt_signal);
-  std::signal(SIGUSR1, on_preempt_signal);
-  std::signal(SIGINT, on_preempt_signal);
-}
-bool preemption_requested() { return g_preempt.load(); }
+void install_preemption_handlers() { install_stop_handlers(); }
+bool preemption_requested() { return stop_requested(); }
 
 namespace {
 

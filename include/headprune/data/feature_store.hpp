@@ -53,6 +53,9 @@ struct ImageRecord {
   /// [num_boxes, 4]: (x1 / w, y1 / h, x2 / w, y2 / h) in float32, as LXMERT's VQA loader
   /// computes them (numpy float32 in-place division).
   std::vector<float> normalized_boxes() const;
+
+  /// Whether every feature and box value is finite (the importers skip or refuse the others).
+  bool all_finite() const;
 };
 
 /// An image padded (or truncated) to a model's box count.
