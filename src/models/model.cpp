@@ -144,6 +144,16 @@ std::vector<std::string> real_labels(const nlohmann::json& config, int64_t outpu
 
 }  // namespace
 
+int64_t seed_text_tokens(const VqaModel& model) {
+  return model.family() == Family::visualbert && model.source().layout == Layout::mmf ? 128 : 512;
+}
+
+std::string default_answer_list(const VqaModel& model) {
+  if (model.family() == Family::lxmert) return "data/vqa";  // unc-nlp/lxmert-vqa-uncased's order
+  if (model.source().layout == Layout::mmf) return "data/vqa/mmf_answers_vqa.txt";  // visual_bert.finetuned.vqa2.*
+  return "";
+}
+
 std::unique_ptr<VqaModel> load_model(const std::string& folder, const LoadOptions& options) {
   namespace fs = std::filesystem;
   const std::string config_path = (fs::path(folder) / "config.json").string();

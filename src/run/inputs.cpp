@@ -7,7 +7,6 @@
 #include <unordered_map>
 
 #include "headprune/common/error.hpp"
-#include "headprune/common/sha256.hpp"
 
 namespace headprune::run {
 namespace fs = std::filesystem;
@@ -34,11 +33,7 @@ int64_t text_token_limit(const config::Config& c, const models::VqaModel& model)
                       std::to_string(positions) + " position embeddings of the model at " + c.model.path);
     return c.model.max_text_tokens;
   }
-  // The seed: LXMERT's Hugging Face tokenizer truncates at its model_max_length (512), MMF's
-  // VisualBERT processor at max_seq_length 128. The position table caps both.
-  const bool mmf_visualbert =
-      model.family() == models::Family::visualbert && model.source().layout == models::Layout::mmf;
-  return std::min<int64_t>(mmf_visualbert ? 128 : 512, positions);
+  return std::min<int64_t>(models::seed_text_tokens(model), positions);  // the seed's, capped by the positions
 }
 
 namespace {
@@ -68,29 +63,23 @@ Answers load_answers(const config::Config& c, const models::VqaModel& model) {
   } else if (!src.labels.empty()) {
     vocab = data::AnswerVocab::from_answers(src.labels);  // unique: checked where labels were read
     source = src.config_path + ": id2label";
-  } else if (model.family() == models::Family::lxmert) {
-    path = shipped("data/vqa");  // LXMERT's trainval_label2ans.json (unc-nlp/lxmert-vqa-uncased's order)
-  } else if (src.layout == models::Layout::mmf) {
-    path = shipped("data/vqa/mmf_answers_vqa.txt");  // MMF's answers_vqa.txt (visual_bert.finetuned.vqa2.*)
+  } else if (const std::string shipped_list = models::default_answer_list(model); !shipped_list.empty()) {
+    path = shipped(shipped_list);
   } else {
     throw UserError(c.model.path + ": data.answers: not set, and the model names no answers (config.json has no "
                                    "id2label with real answers): set data.answers to the list it was trained with");
   }
-  std::string sha;
   if (!vocab) {
     vocab = data::AnswerVocab::load(path);  // a folder (LXMERT's JSON pair) or a file (MMF's, one a line)
     source = path;
-    sha = vocab->sha256();                  // of the file that fixes the order: sha256sum gives the same
   }
   if (model.num_answers() != vocab->size())
     throw UserError(source + ": " + std::to_string(vocab->size()) + " answers, but the model at " + c.model.path +
                     " has " + std::to_string(model.num_answers()) + " outputs (data.answers must be the list the " +
                     "model was trained with)");
-  if (sha.empty()) {  // id2label: the answers themselves, one a line
-    std::string joined;
-    for (int64_t i = 0; i < vocab->size(); ++i) joined += (i ? "\n" : "") + vocab->answer(i);
-    sha = sha256_hex(joined);
-  }
+  // sha256 of the file that fixes the order (sha256sum gives the same), or of the id2label
+  // answers joined by newlines.
+  const std::string sha = vocab->sha256();
   return {std::move(*vocab), source, sha};
 }
 

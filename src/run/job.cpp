@@ -312,19 +312,21 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 }  // namespace
 
 // The identity of a run's results: the result-defining config and what the inputs hold. Checkpoints
-// carry it, and a resume reads only its own (see run/checkpoint.hpp). The weights and questions are
-// hashed whole; the feature store (often tens of GB) by its image ids, size and modification time.
+// carry it, and a resume reads only its own (see run/checkpoint.hpp). The weights, questions and
+// tokenizer vocabulary are hashed whole, the answer list by its file's SHA-256 (as in /meta); the
+// feature store (often tens of GB) by its image ids, size and modification time.
 std::string run_identity(const std::string& defining_yaml, const std::string& weights_sha256,
                          const std::string& questions_sha256, const std::string& annotations_path,
-                         const std::string& features_path, const data::FeatureStore& store,
-                         const data::AnswerVocab& vocab) {
-  std::string text = defining_yaml + "\nweights " + weights_sha256 + "\nquestions " + questions_sha256;
+                         const std::string& tokenizer_vocab, const std::string& answers_sha256,
+                         const std::string& features_path, const data::FeatureStore& store) {
+  std::string text = defining_yaml + "\nweights " + weights_sha256 + "\nquestions " + questions_sha256 +
+                     "\ntokenizer " + sha256_file(tokenizer_vocab) + "\nanswers " + answers_sha256;
   if (!annotations_path.empty()) text += "\nannotations " + sha256_file(annotations_path);
   std::error_code ec;
   const auto size = fs::file_size(features_path, ec);
   const auto mtime = fs::last_write_time(features_path, ec).time_since_epoch().count();
   text += "\nfeatures " + sha256_hex(join(store.image_ids(), "\n")) + " " + std::to_string(size) + " " +
-          std::to_string(mtime) + "\nanswers " + sha256_hex(join(vocab.answers(), "\n"));
+          std::to_string(mtime);
   return sha256_hex(text);
 }
 
@@ -446,8 +448,8 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       ctx.vocab = std::make_unique<data::AnswerVocab>(std::move(answers.vocab));
       ctx.answers_source = answers.source;
       ctx.answers_sha256 = answers.sha256;
-      ctx.tokenizer = std::make_unique<data::WordPieceTokenizer>(
-          data::WordPieceTokenizer::from_vocab_file(tokenizer_vocab_path(ctx.cfg, *ctx.model)));
+      const std::string tokenizer_vocab = tokenizer_vocab_path(ctx.cfg, *ctx.model);
+      ctx.tokenizer = std::make_unique<data::WordPieceTokenizer>(data::WordPieceTokenizer::from_vocab_file(tokenizer_vocab));
       ctx.text_tokens = text_token_limit(ctx.cfg, *ctx.model);
       ctx.store = std::make_unique<data::FeatureStore>(ctx.cfg.data.features);
       ctx.builder = std::make_unique<data::BatchBuilder>(
@@ -471,9 +473,8 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       if (root) {
         weights_sha256 = sha256_file(ctx.model->source().weights_path);
         questions_sha256 = sha256_file(ctx.cfg.data.questions);
-        const std::string tokenizer_sha = sha256_file(tokenizer_vocab_path(ctx.cfg, *ctx.model));
-        identity = run_identity(defining + "\ntokenizer " + tokenizer_sha, weights_sha256, questions_sha256, ctx.cfg.data.annotations.value_or(""),
-                                ctx.cfg.data.features, *ctx.store, *ctx.vocab);
+        identity = run_identity(defining, weights_sha256, questions_sha256, ctx.cfg.data.annotations.value_or(""),
+                                tokenizer_vocab, ctx.answers_sha256, ctx.cfg.data.features, *ctx.store);
       }
     });
     comm.broadcast_bytes(identity, 0);

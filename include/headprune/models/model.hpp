@@ -90,6 +90,18 @@ struct ModelSource {
   std::vector<std::string> labels;
 };
 
+class VqaModel;
+
+/// The question length the seed used for this model, before the position table caps it:
+/// LXMERT's Hugging Face tokenizer truncates at its model_max_length (512), MMF's VisualBERT
+/// processor at max_seq_length 128.
+int64_t seed_text_tokens(const VqaModel& model);
+
+/// The shipped answer list (relative to the repository) that this model's checkpoint was
+/// trained with when it names none itself: LXMERT's data/vqa, MMF's data/vqa/mmf_answers_vqa.txt;
+/// "" when the layout implies none (a Hugging Face VisualBERT).
+std::string default_answer_list(const VqaModel& model);
+
 class VqaModel {
  public:
   virtual ~VqaModel() = default;

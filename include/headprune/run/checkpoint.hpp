@@ -8,8 +8,9 @@
 // unique per run (start time, host, pid of rank 0), so two runs never write the same file name.
 //
 // The run identity is a SHA-256 of the result-defining config and of the inputs (weights,
-// questions, features, answers). A resume reads only checkpoints of its own identity and refuses
-// the folder otherwise: results of two configs, or of changed inputs, are never mixed.
+// questions, tokenizer vocabulary, answers, features). A resume reads only checkpoints of its own
+// identity and refuses the folder otherwise: results of two configs, or of changed inputs, are
+// never mixed.
 #pragma once
 
 #include <string>
