@@ -19,6 +19,7 @@
 #include "app/commands.hpp"
 #include "headprune/explain/scores.hpp"
 #include "headprune/models/batch.hpp"
+#include "headprune/models/families.hpp"
 #include "headprune/models/model.hpp"
 #include "headprune/prune/protocol.hpp"
 
@@ -41,10 +42,10 @@ std::string openblas_kernel() {
   return std::string(fn()) + (cfg ? std::string(" (") + cfg() + ")" : "");
 }
 
+// One benchmark model: a family's full-size configuration (models/families.hpp) and the input size.
 struct Shape {
   std::string family;
-  int64_t d = 768, heads = 12, inter = 3072, l = 9, x = 5, r = 5, layers = 12, feat = 2048, regions = 36,
-          tokens = 20, answers = 3129;
+  int64_t tokens = 20;
 };
 
 // Where and in what precision the bench runs.
@@ -60,31 +61,9 @@ void sync(const at::Tensor& t) {
 }
 
 std::unique_ptr<models::VqaModel> make_model(const Shape& s, const std::string& dir, const Target& target) {
-  nlohmann::json c;
-  c["hidden_size"] = s.d;
-  c["num_attention_heads"] = s.heads;
-  c["intermediate_size"] = s.inter;
-  c["max_position_embeddings"] = 512;
-  c["vocab_size"] = 30522;
-  c["type_vocab_size"] = 2;
-  c["layer_norm_eps"] = 1e-12;
-  if (s.family == "lxmert") {
-    c["model_type"] = "lxmert";
-    c["l_layers"] = s.l;
-    c["x_layers"] = s.x;
-    c["r_layers"] = s.r;
-    c["visual_feat_dim"] = s.feat;
-    c["visual_pos_dim"] = 4;
-    c["num_qa_labels"] = s.answers;
-  } else {
-    c["model_type"] = "visual_bert";
-    c["num_hidden_layers"] = s.layers;
-    c["visual_embedding_dim"] = s.feat;
-    c["num_labels"] = s.answers;
-    c["pooler_strategy"] = "vqa";
-  }
   std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/config.json") << c.dump(2);
+  const models::FamilyInfo& family = models::find_family(s.family, "--models");
+  std::ofstream(dir + "/config.json") << family.example_config(family.base);
   models::LoadOptions lo{target.dtype, true, ""};
   lo.device = target.device;
   lo.init_from_scratch = true;
@@ -92,38 +71,19 @@ std::unique_ptr<models::VqaModel> make_model(const Shape& s, const std::string& 
   return models::load_model(dir, lo);
 }
 
-models::Batch random_sample(const Shape& s, at::Generator& gen) {
+models::Batch random_sample(const models::VqaModel& model, int64_t tokens, int64_t regions, at::Generator& gen) {
   models::Batch b;
-  b.input_ids = at::randint(5, 30000, {1, s.tokens}, gen, at::kLong);
+  b.input_ids = at::randint(5, 30000, {1, tokens}, gen, at::kLong);
   b.input_ids[0][0] = 101;
-  b.input_ids[0][s.tokens - 1] = 102;
-  b.token_type_ids = at::zeros({1, s.tokens}, at::kLong);
-  b.text_mask = at::ones({1, s.tokens}, at::kLong);
-  b.visual_feats = at::relu(at::normal(0, 1, {1, s.regions, s.feat}, gen)).to(at::kFloat);
-  at::Tensor xy = at::rand({1, s.regions, 2}, gen) * 0.7;
-  b.visual_pos = at::cat({xy, xy + 0.25}, 2).to(at::kFloat);
+  b.input_ids[0][tokens - 1] = 102;
+  b.token_type_ids = at::zeros({1, tokens}, at::kLong);
+  b.text_mask = at::ones({1, tokens}, at::kLong);
+  b.visual_feats = at::relu(at::normal(0, 1, {1, regions, model.visual_feat_dim()}, gen)).to(at::kFloat);
+  at::Tensor xy = at::rand({1, regions, 2}, gen) * 0.7;
+  if (model.input_spec().needs_boxes) b.visual_pos = at::cat({xy, xy + 0.25}, 2).to(at::kFloat);
   return b;
 }
 
-// Matrix-product FLOPs of one unpruned forward of one sample.
-double forward_flops(const Shape& s) {
-  const double d = static_cast<double>(s.d), I = static_cast<double>(s.inter), T = static_cast<double>(s.tokens),
-               R = static_cast<double>(s.regions);
-  auto self_layer = [&](double n) { return 2 * n * d * d * 4 + 2 * n * n * d * 2 + 2 * n * d * I * 2; };
-  if (s.family == "lxmert") {
-    double f = 2 * R * static_cast<double>(s.feat) * d;  // visual projection
-    f += s.l * self_layer(T) + s.r * self_layer(R);
-    // cross layer: two cross attentions (q,o on own side; k,v on the other), two self layers, two FFNs
-    f += s.x * (2 * (T + R) * d * d * 4 + 2 * 2 * T * R * d * 2 + self_layer(T) + self_layer(R));
-    f += 2 * d * d + 2 * d * 2 * d + 2 * 2 * d * static_cast<double>(s.answers);
-    // The last cross layer's vision stream never reaches the answer and is not computed.
-    f -= 2 * (T + R) * d * d * 2 + 2 * R * T * d * 2 + self_layer(R);
-    return f;
-  }
-  const double N = T + R;
-  return 2 * R * static_cast<double>(s.feat) * d + s.layers * self_layer(N) + 2 * d * d +
-         2 * d * static_cast<double>(s.answers);
-}
 
 double matmul_gflops(int64_t m, int64_t k, int64_t n, const Target& target) {
   auto opts = at::TensorOptions().dtype(target.dtype).device(at::Device(target.device));
@@ -144,29 +104,29 @@ double matmul_gflops(int64_t m, int64_t k, int64_t n, const Target& target) {
 void bench_model(const Shape& s, int samples, bool with_lrp, const std::vector<double>& ratios, const Target& target) {
   at::Generator gen = at::detail::createCPUGenerator(7);
   auto model = make_model(s, (std::filesystem::temp_directory_path() / ("headprune-bench-" + s.family)).string(), target);
+  const models::ExampleSizes& size = models::find_family(s.family, "--models").base;
+  const int64_t regions = model->input_spec().default_regions;  // LXMERT 36, VisualBERT 100
   std::vector<models::Batch> singles;
   for (int i = 0; i < samples; ++i) {
-    models::Batch b = models::to_device(random_sample(s, gen), model->device());
+    models::Batch b = models::to_device(random_sample(*model, s.tokens, regions, gen), model->device());
     b.visual_feats = b.visual_feats.to(target.dtype);
-    b.visual_pos = b.visual_pos.to(target.dtype);
+    if (b.visual_pos.defined()) b.visual_pos = b.visual_pos.to(target.dtype);
     singles.push_back(b);
   }
-  if (s.family == "visualbert")
-    for (auto& b : singles) b.visual_pos = at::Tensor();
-  const double flops = forward_flops(s);
+  const double flops = model->forward_flops(s.tokens, regions);
   std::printf("\n%s: hidden %lld, %lld heads, %lld attention modules scored, %lld tokens, %lld regions, %d samples\n",
-              s.family.c_str(), (long long)s.d, (long long)s.heads, (long long)model->num_modules(), (long long)s.tokens,
-              (long long)s.regions, samples);
+              s.family.c_str(), (long long)size.hidden, (long long)size.heads, (long long)model->num_modules(),
+              (long long)s.tokens, (long long)regions, samples);
   std::printf("  forward FLOPs (matrix products) per sample: %.2f GFLOP\n", flops / 1e9);
   // The FLOP floor's denominators: the matrix-product rate at the model's FFN shape, for the rows
   // of one sample (what one-at-a-time forwards see) and for the rows of a batched masked forward.
-  const int64_t rows1 = s.tokens + s.regions, rowsB = rows1 * target.batch * 9;
-  const double rate = matmul_gflops(rows1, s.d, s.inter, target);
-  const double rate_batched = matmul_gflops(rowsB, s.d, s.inter, target);
+  const int64_t rows1 = s.tokens + regions, rowsB = rows1 * target.batch * 9;
+  const double rate = matmul_gflops(rows1, size.hidden, size.intermediate, target);
+  const double rate_batched = matmul_gflops(rowsB, size.hidden, size.intermediate, target);
   std::printf("  matrix-product rate measured now (%s on %s): [%lld x %lld] x [%lld x %lld] %.1f GFLOP/s, "
               "[%lld x %lld] x [%lld x %lld] %.1f GFLOP/s\n", c10::toString(target.dtype), target.device.c_str(),
-              (long long)rows1, (long long)s.d, (long long)s.d, (long long)s.inter, rate, (long long)rowsB,
-              (long long)s.d, (long long)s.d, (long long)s.inter, rate_batched);
+              (long long)rows1, (long long)size.hidden, (long long)size.hidden, (long long)size.intermediate, rate,
+              (long long)rowsB, (long long)size.hidden, (long long)size.hidden, (long long)size.intermediate, rate_batched);
 
   // Warm-up.
   {
@@ -200,7 +160,7 @@ void bench_model(const Shape& s, int samples, bool with_lrp, const std::vector<d
   std::printf("  peak memory so far: %.0f MB\n", peak_rss_mb());
 
   // The per-sample protocol: score + one masked forward per pruned ratio.
-  const auto rule = prune::seed_count_rule(model->family());
+  const auto rule = prune::seed_count_rule(*model);
   std::vector<double> pruned(ratios.begin() + 1, ratios.end());
   const int64_t M = model->num_modules(), H = model->heads();
   // (a) the seed's loop: one sample, one forward at a time.
@@ -243,11 +203,17 @@ void bench_model(const Shape& s, int samples, bool with_lrp, const std::vector<d
   std::printf("  peak memory (host RSS): %.0f MB\n", peak_rss_mb());
 }
 
+std::vector<std::string> family_names_list() {
+  std::vector<std::string> out;
+  for (const auto& f : models::families()) out.push_back(f.name);
+  return out;
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app, CommandTable& table) {
   struct Opts {
-    std::vector<std::string> models{"lxmert", "visualbert"};
+    std::vector<std::string> models = family_names_list();
     int samples = 8;
     int threads = 2;
     bool lrp = true;
@@ -257,7 +223,8 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
   };
   auto opts = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("bench", "Measure the scoring pass and the pruning protocol on full-size random models");
-  sub->add_option("--models", opts->models, "lxmert and/or visualbert")->check(CLI::IsMember({"lxmert", "visualbert"}));
+  sub->add_option("--models", opts->models, "model families (" + models::family_names() + "; default all)")
+      ->check(CLI::IsMember(family_names_list()));
   sub->add_option("--samples", opts->samples, "samples per measurement")->check(CLI::Range(1, 1000));
   sub->add_option("--threads", opts->threads, "LibTorch threads")->check(CLI::Range(1, 256));
   sub->add_option("--lrp", opts->lrp, "also time the LRP pass (true/false)");
@@ -278,7 +245,6 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
     for (const auto& m : opts->models) {
       Shape s;
       s.family = m;
-      if (m == "visualbert") s.regions = 100;
       bench_model(s, opts->samples, opts->lrp, ratios, target);
     }
     return 0;

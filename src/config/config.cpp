@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "headprune/common/error.hpp"
+#include "headprune/models/families.hpp"
 
 namespace headprune::config {
 namespace {
@@ -41,7 +42,6 @@ struct EnumNames;
 HP_ENUM_NAMES(Device, {Device::cpu, "cpu"}, {Device::cuda, "cuda"})
 HP_ENUM_NAMES(Precision, {Precision::fp64, "fp64"}, {Precision::fp32, "fp32"}, {Precision::tf32, "tf32"},
               {Precision::bf16, "bf16"})
-HP_ENUM_NAMES(ModelFamily, {ModelFamily::lxmert, "lxmert"}, {ModelFamily::visualbert, "visualbert"})
 HP_ENUM_NAMES(DataFormat, {DataFormat::lxmert_json, "lxmert_json"}, {DataFormat::vqa_official, "vqa_official"},
               {DataFormat::mmf_imdb, "mmf_imdb"})
 HP_ENUM_NAMES(Selection, {Selection::seed_shuffle, "seed_shuffle"}, {Selection::first_n, "first_n"},
@@ -66,6 +66,14 @@ std::string enum_name(E v) {
 }
 
 template <class E>
+E enum_value(const std::string& name) {
+  for (const auto& [value, n] : EnumNames<E>::items())
+    if (n == name) return value;
+  HP_ASSERT(false, "no enum value named " + name);
+  return {};
+}
+
+template <class E>
 std::string enum_choices() {
   std::string out;
   for (const auto& item : EnumNames<E>::items()) out += (out.empty() ? "" : ", ") + std::string(item.second);
@@ -73,6 +81,22 @@ std::string enum_choices() {
 }
 
 const std::vector<std::string> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+// Keys whose values are names from a registry (the model families, the scoring methods, the
+// protocols): the registry is the one list of what exists, config only checks against it.
+using NamesFn = std::vector<std::string> (*)();
+
+std::vector<std::string> family_choices() {
+  std::vector<std::string> out;
+  for (const auto& f : models::families()) out.push_back(f.name);
+  return out;
+}
+
+std::string join_choices(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
 
 /// Marks the one key whose value goes through its own reader (`count_rule: seed`).
 struct CountRuleField {
@@ -94,7 +118,7 @@ void visit_schema(C& c, V& v) {
   v.leaf("precision", c.precision, opt);
   v.leaf("seed", c.seed, opt);
 
-  v.leaf("model.family", c.model.family, req);
+  v.choice("model.family", c.model.family, req, family_choices);
   v.leaf("model.path", c.model.path, req);
   v.leaf("model.vocab", c.model.vocab, opt);
   v.leaf("model.strict_load", c.model.strict_load, opt);
@@ -143,7 +167,7 @@ void visit_schema(C& c, V& v) {
 /// Hints in "missing required key" messages.
 std::string required_hint(const std::string& key) {
   if (key == "name") return "experiment/run name";
-  if (key == "model.family") return "one of " + enum_choices<ModelFamily>();
+  if (key == "model.family") return "one of " + join_choices(family_choices());
   if (key == "model.path")
     return "a folder with config.json, model.safetensors or pytorch_model.bin, vocab.txt; or MMF's zoo folder";
   if (key == "data.questions") return "the questions file";
@@ -158,6 +182,8 @@ struct KeyCollector {
   std::vector<std::string> keys;
   template <class T>
   void leaf(const std::string& key, T&, bool) { keys.push_back(key); }
+  template <class T>
+  void choice(const std::string& key, T&, bool, NamesFn) { keys.push_back(key); }
   void count_rule(const std::string& key, CountRule&) { keys.push_back(key); }
 };
 
@@ -412,6 +438,18 @@ class Reader {
     read(key, found->node, where, out);
   }
 
+  /// A registry name (or a list of them): read as text, then checked against the registry.
+  template <class T>
+  void choice(const std::string& key, T& out, bool required, NamesFn names) {
+    auto found = src_.lookup(key);
+    if (!found || found->node.IsNull()) {
+      if (required) missing(key, found ? found->label : src_.origin());
+      return;
+    }
+    labels_[key] = found->label;
+    read_choice(key, found->node, found->label, out, names());
+  }
+
   void count_rule(const std::string& key, CountRule& out) {
     auto found = src_.lookup(key);
     count_rule_is_seed_ = true;
@@ -488,6 +526,30 @@ class Reader {
         }
     throw UserError(where + ": key '" + key + "' must be one of " + choices + " (got " +
                     (n.IsScalar() ? "'" + n.Scalar() + "'" : describe(n)) + ")");
+  }
+  void read_choice(const std::string& key, const YAML::Node& n, const std::string& where, std::string& out,
+                   const std::vector<std::string>& names) {
+    if (n.IsScalar() && std::find(names.begin(), names.end(), n.Scalar()) != names.end()) {
+      out = n.Scalar();
+      return;
+    }
+    throw UserError(where + ": key '" + key + "' must be one of " + join_choices(names) + " (got " +
+                    (n.IsScalar() ? "'" + n.Scalar() + "'" : describe(n)) + ")");
+  }
+  void read_choice(const std::string& key, const YAML::Node& n, const std::string& where, std::vector<std::string>& out,
+                   const std::vector<std::string>& names) {
+    if (!n.IsSequence())
+      wrong_type(key, n, where, "a list of values from " + join_choices(names) + " (e.g. [" + names.front() + "])");
+    std::vector<std::string> values;
+    for (size_t i = 0; i < n.size(); ++i) {
+      const YAML::Node& item = n[i];
+      const std::string item_key = key + "[" + std::to_string(i) + "]";
+      const std::string item_where = element_where(item, where);
+      labels_[item_key] = item_where;
+      if (item.IsNull()) wrong_type(item_key, item, item_where, "one of " + join_choices(names));
+      read_choice(item_key, item, item_where, values.emplace_back(), names);
+    }
+    out = std::move(values);
   }
   template <class T>
   void read(const std::string& key, const YAML::Node& n, const std::string& where, std::vector<T>& out) {
@@ -600,7 +662,7 @@ void validate(Config& c, const Reader& r) {
   check_unique(r, "prune.signs", c.prune.signs, false);
   check_ratios(r, "prune.ratios", c.prune.ratios, false);
   if (r.count_rule_is_seed())
-    c.prune.count_rule = c.model.family == ModelFamily::lxmert ? CountRule::keep_floor : CountRule::prune_floor;
+    c.prune.count_rule = enum_value<CountRule>(models::find_family(c.model.family, r.where("model.family")).seed_count_rule);
 
   check_min(r, "run.batch_size", c.run.batch_size, 1);
   check_min(r, "run.threads_per_rank", c.run.threads_per_rank, 0);
@@ -631,6 +693,8 @@ class Writer {
     out_ << YAML::Key << last_component(key) << YAML::Value;
     emit(value);
   }
+  template <class T>
+  void choice(const std::string& key, const T& value, bool, NamesFn) { leaf(key, value, opt); }
   void count_rule(const std::string& key, const CountRule& value) { leaf(key, value, opt); }
   void finish() {
     if (!section_.empty()) out_ << YAML::EndMap;
@@ -710,7 +774,6 @@ Override parse_override(const std::string& text) {
 // ---------------------------------------------------------------------------------------------
 std::string to_string(Device v) { return enum_name(v); }
 std::string to_string(Precision v) { return enum_name(v); }
-std::string to_string(ModelFamily v) { return enum_name(v); }
 std::string to_string(DataFormat v) { return enum_name(v); }
 std::string to_string(Selection v) { return enum_name(v); }
 std::string to_string(OnMissing v) { return enum_name(v); }

@@ -10,7 +10,7 @@ namespace headprune::data {
 BatchBuilder::BatchBuilder(const models::VqaModel& model, const WordPieceTokenizer& tokenizer,
                            const FeatureStore& store, const BatchBuilderOptions& options)
     : model_(model), tokenizer_(tokenizer), store_(store), options_(options) {
-  spec_.model = models::family_name(model.family());
+  spec_.model = model.name();
   spec_.max_boxes = options.max_regions;
   spec_.feature_dim = model.visual_feat_dim();
   store_.check(spec_);
@@ -34,7 +34,7 @@ BuiltBatch BatchBuilder::build(const std::vector<const Sample*>& samples, int64_
   BuiltBatch out;
   std::vector<models::Batch> singles;
   std::vector<at::Tensor> labels;
-  const bool lxmert = model_.family() == models::Family::lxmert;
+  const bool boxes = model_.input_spec().needs_boxes;
   for (const Sample* s : samples) {
     Encoding enc = tokenizer_.encode(s->question, options_.max_text_tokens);
     const int64_t T = static_cast<int64_t>(enc.ids.size());
@@ -46,7 +46,7 @@ BuiltBatch BatchBuilder::build(const std::vector<const Sample*>& samples, int64_
     // Only the real boxes: collate() pads across the batch and sets the region mask.
     const int64_t R = img.num_boxes, D = img.feature_dim;
     one.visual_feats = at::from_blob(img.features.data(), {1, img.max_boxes, D}, at::kFloat).slice(1, 0, R).clone();
-    if (lxmert) one.visual_pos = at::from_blob(img.boxes.data(), {1, img.max_boxes, 4}, at::kFloat).slice(1, 0, R).clone();
+    if (boxes) one.visual_pos = at::from_blob(img.boxes.data(), {1, img.max_boxes, 4}, at::kFloat).slice(1, 0, R).clone();
     singles.push_back(one);
     at::Tensor label = at::zeros({answers}, at::kFloat);
     for (const auto& [index, score] : s->label_ids)

@@ -9,8 +9,6 @@
 namespace headprune::explain {
 namespace {
 
-using models::Modality;
-
 // splitmix64: a tiny, well-mixed hash so that random scores depend only on (seed, sample, unit).
 uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -32,10 +30,17 @@ at::Tensor random_scores(uint64_t seed, const std::vector<int64_t>& samples, int
   return out;
 }
 
-at::Tensor key_mask(const models::Batch& batch, Modality modality) {
-  if (modality == Modality::text) return batch.text_mask;
-  if (batch.region_mask.defined()) return batch.region_mask;
-  return at::ones({batch.size(), batch.visual_feats.size(1)}, batch.text_mask.options());
+// Real positions (1) of a segment of the input: tokens, regions, or the joint sequence.
+at::Tensor segment_mask(const models::Batch& batch, models::Segment segment) {
+  const at::Tensor regions = batch.region_mask.defined()
+                                 ? batch.region_mask.to(batch.text_mask.scalar_type())
+                                 : at::ones({batch.size(), batch.visual_feats.size(1)}, batch.text_mask.options());
+  switch (segment) {
+    case models::Segment::text: return batch.text_mask;
+    case models::Segment::image: return regions;
+    case models::Segment::joint: return at::cat({batch.text_mask, regions}, 1);
+  }
+  return {};
 }
 
 // Scores and relevance accumulate in at least float32 (bf16 models), and leave as CPU float64.
@@ -76,13 +81,7 @@ Method parse_method(const std::string& name, const std::string& where) {
 
 at::Tensor valid_pairs(const models::VqaModel& model, const models::Batch& batch, int64_t module) {
   const auto& info = model.attention_modules()[static_cast<size_t>(module)];
-  at::Tensor q, k;
-  if (model.family() == models::Family::visualbert) {  // one joint sequence [text; regions]
-    q = k = at::cat({batch.text_mask, key_mask(batch, Modality::image).to(batch.text_mask.scalar_type())}, 1);
-  } else {
-    q = key_mask(batch, info.modality);
-    k = key_mask(batch, info.key_modality);
-  }
+  const at::Tensor q = segment_mask(batch, info.queries), k = segment_mask(batch, info.keys);
   return (q.unsqueeze(2) * k.unsqueeze(1)).unsqueeze(1);
 }
 

@@ -177,8 +177,10 @@ class Lxmert final : public VqaModel {
     head_fc3_ = take_linear(w, "answer_head.logit_fc.3");
 
     // The joint module order.
+    // Two streams: each module's queries and keys run over the question or the regions.
     auto add = [&](const std::string& name, const std::string& mask_name, Modality q, Modality k) {
-      modules_.push_back({name, mask_name, q, k, heads_});
+      auto segment = [](Modality m) { return m == Modality::text ? Segment::text : Segment::image; };
+      modules_.push_back({name, mask_name, q, segment(q), segment(k), heads_});
     };
     for (int64_t i = 0; i < l_; ++i) {
       std::string n = "lxmert.encoder.layer." + std::to_string(i) + ".attention.self";
@@ -201,7 +203,29 @@ class Lxmert final : public VqaModel {
     }
   }
 
-  Family family() const override { return Family::lxmert; }
+  const char* name() const override { return "lxmert"; }
+  InputSpec input_spec() const override {
+    InputSpec spec;
+    spec.feature_dim = feat_dim_;
+    spec.needs_boxes = true;
+    spec.default_regions = 36;
+    spec.seed_text_tokens = 512;
+    spec.default_answer_list = "data/vqa";  // unc-nlp/lxmert-vqa-uncased's order
+    return spec;
+  }
+  double forward_flops(int64_t tokens, int64_t regions) const override {
+    const double d = static_cast<double>(d_), I = static_cast<double>(inter_), T = static_cast<double>(tokens),
+                 R = static_cast<double>(regions);
+    auto self_layer = [&](double n) { return 2 * n * d * d * 4 + 2 * n * n * d * 2 + 2 * n * d * I * 2; };
+    double f = 2 * R * static_cast<double>(feat_dim_) * d;  // visual projection
+    f += static_cast<double>(l_) * self_layer(T) + static_cast<double>(r_) * self_layer(R);
+    // cross layer: two cross attentions (q,o on own side; k,v on the other), two self layers, two FFNs
+    f += static_cast<double>(x_) * (2 * (T + R) * d * d * 4 + 2 * 2 * T * R * d * 2 + self_layer(T) + self_layer(R));
+    f += 2 * d * d + 2 * d * 2 * d + 2 * 2 * d * static_cast<double>(answers_);
+    // The last cross layer's vision stream never reaches the answer and is not computed.
+    f -= 2 * (T + R) * d * d * 2 + 2 * R * T * d * 2 + self_layer(R);
+    return f;
+  }
   const std::vector<AttentionModule>& attention_modules() const override { return modules_; }
   int64_t num_answers() const override { return answers_; }
   int64_t max_text_tokens() const override { return max_pos_; }
@@ -420,6 +444,8 @@ class Lxmert final : public VqaModel {
     RelevanceMaps maps;
     maps.maps = {{"R_t_t", R_tt}, {"R_t_i", R_ti}, {"R_i_i", R_ii}, {"R_i_t", R_it}};
     maps.nan_entries_zeroed = nan_zeroed;
+    maps.text = R_tt[0];  // the [CLS] row: what the answer draws on
+    maps.image = R_ti[0];
     return maps;
   }
 
@@ -468,6 +494,31 @@ std::unique_ptr<VqaModel> make_lxmert(const nlohmann::json& config, const std::s
                                       const TensorMap& stored, const std::string& weights_path,
                                       const LoadOptions& options) {
   return std::make_unique<Lxmert>(config, config_path, stored, weights_path, options);
+}
+
+std::string lxmert_example_config(const ExampleSizes& s) {
+  HP_ASSERT(s.layers.size() == 3, "LXMERT sizes: language, cross and vision layers");
+  nlohmann::json c = {{"architectures", {"LxmertForQuestionAnswering"}},
+                      {"model_type", "lxmert"},
+                      {"hidden_size", s.hidden},
+                      {"num_attention_heads", s.heads},
+                      {"intermediate_size", s.intermediate},
+                      {"l_layers", s.layers[0]},
+                      {"x_layers", s.layers[1]},
+                      {"r_layers", s.layers[2]},
+                      {"num_hidden_layers", {{"language", s.layers[0]}, {"cross_encoder", s.layers[1]}, {"vision", s.layers[2]}}},
+                      {"visual_feat_dim", s.feature_dim},
+                      {"visual_pos_dim", 4},
+                      {"num_qa_labels", s.answers},
+                      {"max_position_embeddings", s.positions},
+                      {"vocab_size", s.vocab},
+                      {"type_vocab_size", 2},
+                      {"layer_norm_eps", 1e-12},
+                      {"hidden_act", "gelu"},
+                      {"initializer_range", 0.02},
+                      {"torch_dtype", "float32"},
+                      {"pad_token_id", 0}};
+  return c.dump(2) + "\n";
 }
 
 }  // namespace headprune::models

@@ -11,8 +11,6 @@
 
 namespace headprune::models {
 
-const char* family_name(Family family) { return family == Family::lxmert ? "lxmert" : "visualbert"; }
-
 int64_t config_int(const nlohmann::json& config, const std::string& key, const std::string& file) {
   if (!config.contains(key)) throw UserError(file + ": missing key '" + key + "' (expected an integer)");
   if (!config[key].is_number_integer()) throw UserError(file + ": key '" + key + "' must be an integer");
@@ -84,7 +82,7 @@ void check_batch(const VqaModel& model, const Batch& b, const std::function<std:
                     " (expected [batch, regions, " + std::to_string(model.visual_feat_dim()) + "])");
   const int64_t R = b.visual_feats.size(1);
   same(b.visual_feats, "visual_feats", {B, R, model.visual_feat_dim()});
-  if (model.family() == Family::lxmert) same(b.visual_pos, "visual_pos", {B, R, 4});
+  if (model.input_spec().needs_boxes) same(b.visual_pos, "visual_pos", {B, R, 4});
   if (b.region_mask.defined()) same(b.region_mask, "region_mask", {B, R});
   // Masks are 0/1; every question has at least [CLS] and [SEP] (VisualBERT's head reads the
   // token before [SEP], at text_mask.sum - 2).
@@ -144,16 +142,6 @@ std::vector<std::string> real_labels(const nlohmann::json& config, int64_t outpu
 
 }  // namespace
 
-int64_t seed_text_tokens(const VqaModel& model) {
-  return model.family() == Family::visualbert && model.source().layout == Layout::mmf ? 128 : 512;
-}
-
-std::string default_answer_list(const VqaModel& model) {
-  if (model.family() == Family::lxmert) return "data/vqa";  // unc-nlp/lxmert-vqa-uncased's order
-  if (model.source().layout == Layout::mmf) return "data/vqa/mmf_answers_vqa.txt";  // visual_bert.finetuned.vqa2.*
-  return "";
-}
-
 std::unique_ptr<VqaModel> load_model(const std::string& folder, const LoadOptions& options) {
   namespace fs = std::filesystem;
   const std::string config_path = (fs::path(folder) / "config.json").string();
@@ -181,14 +169,7 @@ std::unique_ptr<VqaModel> load_model(const std::string& folder, const LoadOption
     if (item.first.rfind("model.bert.", 0) == 0 || item.first.rfind("model.classifier.", 0) == 0) layout = Layout::mmf;
   move_to_device(stored, options);
   spdlog::debug("{}: {} tensors", weights_path, stored.size());
-  std::unique_ptr<VqaModel> model;
-  if (model_type == "lxmert") {
-    model = make_lxmert(config, config_path, stored, weights_path, options);
-  } else if (model_type == "visual_bert" || model_type == "visualbert") {
-    model = make_visualbert(config, config_path, stored, weights_path, options);
-  } else {
-    throw UserError(config_path + ": key 'model_type' is '" + model_type + "' (expected 'lxmert' or 'visual_bert')");
-  }
+  std::unique_ptr<VqaModel> model = make_model(model_type, config, config_path, stored, weights_path, options);
   ModelSource source;
   source.folder = folder;
   source.config_path = config_path;

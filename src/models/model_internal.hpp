@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "headprune/models/families.hpp"
 #include "headprune/models/model.hpp"
 #include "layers.hpp"
 
@@ -26,12 +27,22 @@ void check_heads_divide(int64_t hidden, int64_t heads, const std::string& file);
 /// A number of config.json (absent: `fallback`); layer_norm_eps must be positive and finite.
 double config_double(const nlohmann::json& config, const std::string& key, const std::string& file, double fallback);
 
+/// The model of config.json's `model_type` (the factory of its row in registry.cpp); UserError
+/// naming the file and the known types otherwise.
+std::unique_ptr<VqaModel> make_model(const std::string& model_type, const nlohmann::json& config,
+                                     const std::string& config_path, const TensorMap& stored,
+                                     const std::string& weights_path, const LoadOptions& options);
+
+/// Each family's factory and example config.json (rows of registry.cpp).
 std::unique_ptr<VqaModel> make_lxmert(const nlohmann::json& config, const std::string& config_path,
                                       const TensorMap& stored, const std::string& weights_path,
                                       const LoadOptions& options);
 std::unique_ptr<VqaModel> make_visualbert(const nlohmann::json& config, const std::string& config_path,
                                           const TensorMap& stored, const std::string& weights_path,
                                           const LoadOptions& options);
+
+std::string lxmert_example_config(const ExampleSizes& sizes);
+std::string visualbert_example_config(const ExampleSizes& sizes);
 
 /// Moves checkpoint tensors to options.device (UserError for a bad or unavailable device).
 void move_to_device(TensorMap& stored, const LoadOptions& options);

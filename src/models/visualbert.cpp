@@ -51,7 +51,8 @@ class VisualBert final : public VqaModel {
     // Every size is checked before it shapes a tensor (config_size: positive).
     d_ = config_size(config, "hidden_size", config_path);
     heads_ = config_size(config, "num_attention_heads", config_path);
-    const int64_t inter = config_size(config, "intermediate_size", config_path);
+    inter_ = config_size(config, "intermediate_size", config_path);
+    const int64_t inter = inter_;
     const int64_t layers = config_size(config, "num_hidden_layers", config_path);
     feat_dim_ = config_size(config, "visual_embedding_dim", config_path);
     max_pos_ = config_size(config, "max_position_embeddings", config_path);
@@ -126,7 +127,8 @@ class VisualBert final : public VqaModel {
       ly.ffn = {take_linear(w, p + ".intermediate.dense"),
                 {take_linear(w, p + ".output.dense"), take_layer_norm(w, p + ".output.LayerNorm", eps)}};
       layers_.push_back(ly);
-      modules_.push_back({p + ".attention.self", p + ".attention.self", Modality::text, Modality::text, heads_});
+      // One stream: every module attends over the joint sequence [question tokens; regions].
+      modules_.push_back({p + ".attention.self", p + ".attention.self", Modality::text, Segment::joint, Segment::joint, heads_});
     }
     if (hf_head_) {
       classifier_ = take_linear(w, "model.classifier");
@@ -137,7 +139,24 @@ class VisualBert final : public VqaModel {
     }
   }
 
-  Family family() const override { return Family::visualbert; }
+  const char* name() const override { return "visualbert"; }
+  InputSpec input_spec() const override {
+    const bool mmf = source().layout == Layout::mmf;
+    InputSpec spec;
+    spec.feature_dim = feat_dim_;
+    spec.needs_boxes = false;
+    spec.default_regions = 100;
+    spec.seed_text_tokens = mmf ? 128 : 512;  // MMF's bert_tokenizer max_seq_length; HF's model_max_length
+    spec.default_answer_list = mmf ? "data/vqa/mmf_answers_vqa.txt" : "";  // visual_bert.finetuned.vqa2.*
+    return spec;
+  }
+  double forward_flops(int64_t tokens, int64_t regions) const override {
+    const double d = static_cast<double>(d_), I = static_cast<double>(inter_), R = static_cast<double>(regions),
+                 N = static_cast<double>(tokens + regions);
+    const double layer = 2 * N * d * d * 4 + 2 * N * N * d * 2 + 2 * N * d * I * 2;
+    return 2 * R * static_cast<double>(feat_dim_) * d + static_cast<double>(layers_.size()) * layer + 2 * d * d +
+           2 * d * static_cast<double>(answers_);
+  }
   const std::vector<AttentionModule>& attention_modules() const override { return modules_; }
   int64_t num_answers() const override { return answers_; }
   int64_t max_text_tokens() const override { return max_pos_; }
@@ -242,13 +261,15 @@ class VisualBert final : public VqaModel {
     row[cls] = 0;
     RelevanceMaps maps;
     maps.maps["relevance"] = row;
+    maps.text = row.slice(0, 0, text_tokens);  // columns: tokens, then regions
+    maps.image = row.slice(0, text_tokens);
     return maps;
   }
 
  private:
   TensorMap weights_;
   at::ScalarType dtype_;
-  int64_t d_ = 0, heads_ = 0, feat_dim_ = 0, max_pos_ = 0, answers_ = 0, vocab_ = 0, type_vocab_ = 0;
+  int64_t d_ = 0, heads_ = 0, inter_ = 0, feat_dim_ = 0, max_pos_ = 0, answers_ = 0, vocab_ = 0, type_vocab_ = 0;
   bool hf_head_ = false;
   at::Tensor word_, pos_, tt_, pos_visual_, tt_visual_;
   Linear projection_, transform_dense_, classifier_;
@@ -263,6 +284,30 @@ std::unique_ptr<VqaModel> make_visualbert(const nlohmann::json& config, const st
                                           const TensorMap& stored, const std::string& weights_path,
                                           const LoadOptions& options) {
   return std::make_unique<VisualBert>(config, config_path, stored, weights_path, options);
+}
+
+std::string visualbert_example_config(const ExampleSizes& s) {
+  HP_ASSERT(s.layers.size() == 1, "VisualBERT sizes: one layer count");
+  nlohmann::json c = {{"architectures", {"VisualBERT(VisualBERTForClassification)"}},
+                      {"model_type", "visual_bert"},
+                      {"model", "visual_bert"},
+                      {"hidden_size", s.hidden},
+                      {"num_attention_heads", s.heads},
+                      {"intermediate_size", s.intermediate},
+                      {"num_hidden_layers", s.layers[0]},
+                      {"visual_embedding_dim", s.feature_dim},
+                      {"max_position_embeddings", s.positions},
+                      {"vocab_size", s.vocab},
+                      {"type_vocab_size", 2},
+                      {"num_labels", s.answers},
+                      {"pooler_strategy", "vqa"},
+                      {"training_head_type", "classification"},
+                      {"layer_norm_eps", 1e-12},
+                      {"hidden_act", "gelu"},
+                      {"initializer_range", 0.02},
+                      {"torch_dtype", "float32"},
+                      {"pad_token_id", 0}};
+  return c.dump(2) + "\n";
 }
 
 }  // namespace headprune::models

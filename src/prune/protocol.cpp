@@ -10,6 +10,7 @@
 
 #include "headprune/common/error.hpp"
 #include "headprune/models/batch.hpp"
+#include "headprune/models/families.hpp"
 
 namespace headprune::prune {
 
@@ -24,8 +25,15 @@ const char* count_rule_name(CountRule r) {
 const char* granularity_name(Granularity g) { return g == Granularity::head ? "head" : "layer"; }
 const char* sign_name(Sign s) { return s == Sign::positive ? "positive" : "negative"; }
 
-CountRule seed_count_rule(models::Family family) {
-  return family == models::Family::lxmert ? CountRule::keep_floor : CountRule::prune_floor;
+CountRule parse_count_rule(const std::string& name, const std::string& where) {
+  for (CountRule r : {CountRule::keep_floor, CountRule::prune_floor, CountRule::nearest})
+    if (name == count_rule_name(r)) return r;
+  throw UserError(where + ": unknown count rule '" + name + "' (expected keep_floor, prune_floor or nearest)");
+}
+
+CountRule seed_count_rule(const models::VqaModel& model) {
+  const models::FamilyInfo& family = models::find_family(model.name(), "model");
+  return parse_count_rule(family.seed_count_rule, "the " + family.name + " row of models/families");
 }
 
 int64_t pruned_count(CountRule rule, double ratio, int64_t total) {

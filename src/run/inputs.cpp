@@ -33,7 +33,7 @@ int64_t text_token_limit(const config::Config& c, const models::VqaModel& model)
                       std::to_string(positions) + " position embeddings of the model at " + c.model.path);
     return c.model.max_text_tokens;
   }
-  return std::min<int64_t>(models::seed_text_tokens(model), positions);  // the seed's, capped by the positions
+  return std::min<int64_t>(model.input_spec().seed_text_tokens, positions);  // the seed's, capped by the positions
 }
 
 namespace {
@@ -63,7 +63,7 @@ Answers load_answers(const config::Config& c, const models::VqaModel& model) {
   } else if (!src.labels.empty()) {
     vocab = data::AnswerVocab::from_answers(src.labels);  // unique: checked where labels were read
     source = src.config_path + ": id2label";
-  } else if (const std::string shipped_list = models::default_answer_list(model); !shipped_list.empty()) {
+  } else if (const std::string shipped_list = model.input_spec().default_answer_list; !shipped_list.empty()) {
     path = shipped(shipped_list);
   } else {
     throw UserError(c.model.path + ": data.answers: not set, and the model names no answers (config.json has no "

@@ -439,10 +439,9 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
       }
       at::globalContext().setAllowTF32CuBLAS(ctx.cfg.precision == config::Precision::tf32);
       ctx.model = models::load_model(ctx.cfg.model.path, lo);
-      const bool family_ok = (ctx.model->family() == models::Family::lxmert) == (ctx.cfg.model.family == config::ModelFamily::lxmert);
-      if (!family_ok)
-        throw UserError("model.family = " + config::to_string(ctx.cfg.model.family) + " but " + ctx.cfg.model.path +
-                        " holds a " + models::family_name(ctx.model->family()) + " model");
+      if (ctx.cfg.model.family != ctx.model->name())
+        throw UserError("model.family = " + ctx.cfg.model.family + " but " + ctx.cfg.model.path +
+                        " holds a " + ctx.model->name() + " model");
       // The answer list, tokenizer vocabulary and question length default to the model's (run/inputs.hpp).
       Answers answers = load_answers(ctx.cfg, *ctx.model);
       ctx.vocab = std::make_unique<data::AnswerVocab>(std::move(answers.vocab));
@@ -708,7 +707,7 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
                        {"tool_version", bi.version},
                        {"git_commit", bi.git_commit},
                        {"library_versions", library_versions()},
-                       {"model_family", models::family_name(ctx.model->family())},
+                       {"model_family", ctx.model->name()},
                        {"weights_sha256", weights_sha256},
                        {"answers_source", ctx.answers_source},
                        {"answers_sha256", ctx.answers_sha256},

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "headprune/common/error.hpp"
+#include "headprune/models/families.hpp"
 
 extern char** environ;
 
@@ -147,56 +148,12 @@ data::SyntheticWorldOptions demo_world_options(uint64_t seed, bool small) {
 }
 
 std::string demo_model_config(const std::string& family, const data::SyntheticWorld& world, bool small) {
-  const int64_t vocab = static_cast<int64_t>(world.vocab.size());
-  const int64_t answers = static_cast<int64_t>(world.answers.size());
-  const int64_t feat = world.options.feature_dim;
-  nlohmann::json c;
   (void)small;  // one architecture for both settings: the small setting only shrinks data and schedule
-  if (family == "lxmert") {
-    c = {{"architectures", {"LxmertForQuestionAnswering"}},
-         {"model_type", "lxmert"},
-         {"hidden_size", 64},
-         {"num_attention_heads", 4},
-         {"intermediate_size", 128},
-         {"l_layers", 1},
-         {"x_layers", 2},
-         {"r_layers", 1},
-         {"num_hidden_layers", {{"language", 1}, {"cross_encoder", 2}, {"vision", 1}}},
-         {"visual_feat_dim", feat},
-         {"visual_pos_dim", 4},
-         {"num_qa_labels", answers},
-         {"max_position_embeddings", 32},
-         {"vocab_size", vocab},
-         {"type_vocab_size", 2},
-         {"layer_norm_eps", 1e-12},
-         {"hidden_act", "gelu"},
-         {"initializer_range", 0.02},
-         {"torch_dtype", "float32"},
-         {"pad_token_id", 0}};
-  } else if (family == "visualbert") {
-    c = {{"architectures", {"VisualBERT(VisualBERTForClassification)"}},
-         {"model_type", "visual_bert"},
-         {"model", "visual_bert"},
-         {"hidden_size", 64},
-         {"num_attention_heads", 4},
-         {"intermediate_size", 128},
-         {"num_hidden_layers", 4},
-         {"visual_embedding_dim", feat},
-         {"max_position_embeddings", 32},
-         {"vocab_size", vocab},
-         {"type_vocab_size", 2},
-         {"num_labels", answers},
-         {"pooler_strategy", "vqa"},
-         {"training_head_type", "classification"},
-         {"layer_norm_eps", 1e-12},
-         {"hidden_act", "gelu"},
-         {"initializer_range", 0.02},
-         {"torch_dtype", "float32"},
-         {"pad_token_id", 0}};
-  } else {
-    throw UserError("demo: unknown model family '" + family + "' (expected lxmert or visualbert)");
-  }
-  return c.dump(2) + "\n";
+  models::ExampleSizes sizes = models::find_family(family, "demo").small;
+  sizes.vocab = static_cast<int64_t>(world.vocab.size());
+  sizes.answers = static_cast<int64_t>(world.answers.size());
+  sizes.feature_dim = world.options.feature_dim;
+  return models::find_family(family, "demo").example_config(sizes);
 }
 
 TrainOptions demo_train_options(const std::string& family, uint64_t seed, bool small, int threads) {

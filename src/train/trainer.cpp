@@ -175,14 +175,14 @@ TrainReport train_model(models::VqaModel& model, const data::BatchBuilder& build
   const auto t_start = std::chrono::steady_clock::now();
   const int64_t answers = model.num_answers();
   const int64_t N = static_cast<int64_t>(train.size()), V = static_cast<int64_t>(valid.size());
-  const int64_t regions = o.max_regions > 0 ? o.max_regions : (model.family() == models::Family::lxmert ? 36 : 100);
+  const int64_t regions = o.max_regions > 0 ? o.max_regions : model.input_spec().default_regions;
   const bool cache = o.cache_limit_bytes > 0 && estimate_bytes(train, model, o, regions) +
                                                         estimate_bytes(valid, model, o, regions) <=
                                                     o.cache_limit_bytes;
   ExampleSource train_src(builder, train, answers, cache);
   ExampleSource valid_src(builder, valid, answers, cache);
   spdlog::info("training {} on {} questions, validating on {} ({} answers; examples {})",
-               models::family_name(model.family()), N, V, answers, cache ? "cached in memory" : "read per batch");
+               model.name(), N, V, answers, cache ? "cached in memory" : "read per batch");
 
   // Parameters and AdamW state, in the map's (name) order.
   struct Param {
@@ -263,7 +263,7 @@ TrainReport train_model(models::VqaModel& model, const data::BatchBuilder& build
                            " (loss is not finite): lower --lr or raise the warm-up");
     e.valid_accuracy = evaluate(model, valid_src, V, o.eval_batch_size);
     e.seconds = seconds_since(t_epoch);
-    spdlog::info("{} epoch {}/{}: train loss {:.4f}, valid accuracy {:.2f} ({:.1f} s)", models::family_name(model.family()),
+    spdlog::info("{} epoch {}/{}: train loss {:.4f}, valid accuracy {:.2f} ({:.1f} s)", model.name(),
                  epoch, o.epochs, e.train_loss, e.valid_accuracy, e.seconds);
     report.epochs.push_back(e);
     if (on_epoch) on_epoch(e);
@@ -340,12 +340,12 @@ TrainReport run_training(const TrainJob& job, const EpochCallback& on_epoch) {
   data::BatchBuilderOptions bo;
   bo.max_text_tokens = job.options.max_text_tokens;
   bo.max_regions = job.options.max_regions > 0 ? job.options.max_regions
-                                               : (model->family() == models::Family::lxmert ? 36 : 100);
+                                               : model->input_spec().default_regions;
   const data::BatchBuilder builder(*model, tokenizer, store, bo);
 
   TrainReport report = train_model(*model, builder, train.samples, valid.samples, job.options, on_epoch);
   report.majority = majority_baseline(train.samples, valid.samples, vocab);
-  spdlog::info("{}: valid accuracy {:.2f} vs majority answer '{}' {:.2f} ({:.1f} s)", models::family_name(model->family()),
+  spdlog::info("{}: valid accuracy {:.2f} vs majority answer '{}' {:.2f} ({:.1f} s)", model->name(),
                report.final_valid_accuracy, report.majority.answer, report.majority.valid_accuracy, report.seconds);
 
   save_checkpoint(*model, (fs::path(staging) / "config.json").string(), job.vocab, staging);

@@ -269,6 +269,7 @@ std::string module_name(int64_t m) {
 
 std::vector<double> read_vec(const h5::File& f, const std::string& path) { return f.read_f64(path); }
 
+
 // The prune ratios of a fixture: a non-empty list of numbers in [0, 1].
 std::vector<double> read_steps(const h5::File& f, const std::string& path) {
   std::vector<double> steps = read_vec(f, path);
@@ -280,22 +281,17 @@ std::vector<double> read_steps(const h5::File& f, const std::string& path) {
 
 // A fixture sample's inputs checked against the model before they index its tables (token ids,
 // shapes), and its label vector against the answers: errors name the reference dataset.
-void check_fixture_sample(const h5::File& ref, int64_t index, const FixtureSample& sample, const models::VqaModel& model) {
-  const bool lxmert = model.family() == models::Family::lxmert;
-  const std::string s = "/" + sample_name(index) + (lxmert ? "/inputs/" : "/model_inputs/");
-  const std::map<std::string, std::string> names =
-      lxmert ? std::map<std::string, std::string>{{"text_mask", "attention_mask"}}
-             : std::map<std::string, std::string>{{"text_mask", "input_mask"},
-                                                  {"visual_feats", "visual_embeddings"},
-                                                  {"region_mask", "image_mask"}};
+void check_fixture_sample(const h5::File& ref, int64_t index, const FixtureSample& sample, const models::VqaModel& model,
+                          const FixtureLayout& layout) {
+  const std::string s = "/" + sample_name(index) + "/";
   models::check_batch(model, sample.batch, [&](const std::string& field) {
-    auto it = names.find(field);
-    return dataset_at(ref, s + (it == names.end() ? field : it->second));
+    auto it = layout.inputs.find(field);
+    return dataset_at(ref, s + (it == layout.inputs.end() ? field : it->second));
   });
   const at::Tensor& label = sample.label_vector;
   if (label.dim() != 1 || label.size(0) != model.num_answers())
-    throw UserError(dataset_at(ref, lxmert ? s + "label_vector" : "/" + sample_name(index) + "/batch/targets") + ": shape " +
-                    shape_text(label) + " (expected [" + std::to_string(model.num_answers()) + "], one score per answer)");
+    throw UserError(dataset_at(ref, s + layout.label_vector) + ": shape " + shape_text(label) + " (expected [" +
+                    std::to_string(model.num_answers()) + "], one score per answer)");
 }
 
 // Relative gap at the cut of a stored mask: min(pruned) - max(kept) for positive, the other way for
@@ -311,26 +307,50 @@ double cut_gap(const at::Tensor& scores, const at::Tensor& keep, Sign sign) {
 
 }  // namespace
 
-FixtureSample read_fixture_sample(const h5::File& ref, int64_t index, models::Family family, at::ScalarType dtype) {
-  const std::string s = "/" + sample_name(index);
+// Where each kind of fixture (reference.h5's `kind`: the family its Python code ran) keeps what
+// the replay reads and checks. The seed's two scripts store different things under different
+// names; one row per kind keeps that knowledge in one place.
+const FixtureLayout& fixture_layout(const std::string& kind, const std::string& where) {
+  static const std::vector<FixtureLayout> table = {
+      {"lxmert",
+       {{"input_ids", "inputs/input_ids"}, {"token_type_ids", "inputs/token_type_ids"},
+        {"text_mask", "inputs/attention_mask"}, {"visual_feats", "inputs/visual_feats"},
+        {"visual_pos", "inputs/visual_pos"}},
+       "inputs/label_vector", /*label_is_mmf_target=*/false,
+       {"logits_nolrp", "logits_lrp"},  // one model: the seed's two agree in float64
+       {"embedding_output", "visual_feats_encoded", "language_hidden_states", "vision_hidden_states", "pooled_output"},
+       /*unpruned_relevance=*/false, {"R_t_t", "R_t_i", "R_i_i", "R_i_t"}, /*nan_entries_attr=*/true, "label_score",
+       /*running_accuracy=*/true},
+      {"visualbert",
+       {{"input_ids", "model_inputs/input_ids"}, {"token_type_ids", "model_inputs/token_type_ids"},
+        {"text_mask", "model_inputs/input_mask"}, {"visual_feats", "model_inputs/visual_embeddings"},
+        {"region_mask", "model_inputs/image_mask"}},
+       "batch/targets", /*label_is_mmf_target=*/true, {"logits"},
+       {"embedding_output", "layer_outputs", "pooled_output", "head_transform_output"},
+       /*unpruned_relevance=*/true, {"relevance"}, /*nan_entries_attr=*/false, "target_score",
+       /*running_accuracy=*/false},
+  };
+  std::string known;
+  for (const FixtureLayout& l : table) {
+    if (l.kind == kind) return l;
+    known += (known.empty() ? "" : ", ") + l.kind;
+  }
+  throw UserError(where + ": attribute 'kind' is '" + kind + "' (expected " + known + " or tokenizer)");
+}
+
+FixtureSample read_fixture_sample(const h5::File& ref, int64_t index, const FixtureLayout& layout, at::ScalarType dtype) {
+  const std::string s = "/" + sample_name(index) + "/";
   FixtureSample out;
   models::Batch& b = out.batch;
-  if (family == models::Family::lxmert) {
-    b.input_ids = h5::read_tensor(ref, s + "/inputs/input_ids");
-    b.token_type_ids = h5::read_tensor(ref, s + "/inputs/token_type_ids");
-    b.text_mask = h5::read_tensor(ref, s + "/inputs/attention_mask");
-    b.visual_feats = h5::read_tensor(ref, s + "/inputs/visual_feats").to(dtype);
-    b.visual_pos = h5::read_tensor(ref, s + "/inputs/visual_pos").to(dtype);
-    out.label_vector = h5::read_tensor(ref, s + "/inputs/label_vector");
-  } else {
-    b.input_ids = h5::read_tensor(ref, s + "/model_inputs/input_ids");
-    b.token_type_ids = h5::read_tensor(ref, s + "/model_inputs/token_type_ids");
-    b.text_mask = h5::read_tensor(ref, s + "/model_inputs/input_mask");
-    b.visual_feats = h5::read_tensor(ref, s + "/model_inputs/visual_embeddings").to(dtype);
-    b.region_mask = h5::read_tensor(ref, s + "/model_inputs/image_mask");
-    // MMF's targets are float32; their .item() values are what the seed adds up.
-    out.label_vector = h5::read_tensor(ref, s + "/batch/targets").to(at::kFloat).to(at::kDouble).reshape({-1});
-  }
+  std::map<std::string, at::Tensor*> fields = {{"input_ids", &b.input_ids},       {"token_type_ids", &b.token_type_ids},
+                                               {"text_mask", &b.text_mask},       {"visual_feats", &b.visual_feats},
+                                               {"visual_pos", &b.visual_pos},     {"region_mask", &b.region_mask}};
+  for (const auto& [field, path] : layout.inputs) *fields.at(field) = h5::read_tensor(ref, s + path);
+  b.visual_feats = b.visual_feats.to(dtype);
+  if (b.visual_pos.defined()) b.visual_pos = b.visual_pos.to(dtype);
+  out.label_vector = h5::read_tensor(ref, s + layout.label_vector);
+  // MMF's targets are float32; their .item() values are what the seed adds up.
+  if (layout.label_is_mmf_target) out.label_vector = out.label_vector.to(at::kFloat).to(at::kDouble).reshape({-1});
   return out;
 }
 
@@ -360,14 +380,14 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
   else if (opt.weights == "bin") lo.weights_file = "pytorch_model.bin";
   else lo.weights_file = opt.weights;
   auto model = models::load_model(opt.reference_dir, lo);
-  const bool lxmert = model->family() == models::Family::lxmert;
-  if ((kind == "lxmert") != lxmert) throw UserError(opt.reference_dir + ": reference.h5 kind '" + kind + "' does not match config.json");
+  const FixtureLayout& layout = fixture_layout(kind, opt.reference_dir + "/reference.h5");
+  if (kind != model->name()) throw UserError(opt.reference_dir + ": reference.h5 kind '" + kind + "' does not match config.json");
   if (opt.perturb_relative_eps > 0) perturb_weights(*model, opt.perturb_relative_eps, opt.perturb_seed);
   const int64_t n_samples = ref.attr_i64("/", "n_samples");
   const int64_t M = model->num_modules(), H = model->heads();
   const auto steps = read_steps(ref, "/meta/prune_steps");
   const auto vis_steps = read_steps(ref, "/meta/vis_steps");
-  const prune::CountRule rule = prune::seed_count_rule(model->family());
+  const prune::CountRule rule = prune::seed_count_rule(*model);
   if (out) {
     for (const char* p : {"/meta/prune_steps", "/meta/vis_steps"}) check.write(p, h5::read_tensor(ref, p));
   }
@@ -377,8 +397,8 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
   std::map<std::string, std::vector<std::vector<double>>> running;
   for (int64_t i = 0; i < n_samples; ++i) {
     const std::string s = "/" + sample_name(i);
-    FixtureSample sample = read_fixture_sample(ref, i, model->family(), dtype);
-    check_fixture_sample(ref, i, sample, *model);
+    FixtureSample sample = read_fixture_sample(ref, i, layout, dtype);
+    check_fixture_sample(ref, i, sample, *model, layout);
     const models::Batch batch = models::to_device(sample.batch, model->device());
 
     // Unpruned forward with hidden states.
@@ -387,17 +407,8 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
       models::ForwardOptions fo;
       fo.record_hidden = true;
       models::ForwardResult fwd = model->forward(batch, fo);
-      if (lxmert) {
-        check.close("logits", s + "/logits_nolrp", fwd.logits);
-        check.close("logits", s + "/logits_lrp", fwd.logits);  // one model: the seed's two agree in float64
-        for (const char* name : {"embedding_output", "visual_feats_encoded", "language_hidden_states",
-                                 "vision_hidden_states", "pooled_output"})
-          check.close("forward", s + "/forward/" + name, fwd.hidden.at(name));
-      } else {
-        check.close("logits", s + "/logits", fwd.logits);
-        for (const char* name : {"embedding_output", "layer_outputs", "pooled_output", "head_transform_output"})
-          check.close("forward", s + "/forward/" + name, fwd.hidden.at(name));
-      }
+      for (const std::string& name : layout.logits) check.close("logits", s + "/" + name, fwd.logits);
+      for (const std::string& name : layout.forward) check.close("forward", s + "/forward/" + name, fwd.hidden.at(name));
     }
 
     // Scores, attention maps and gradients, LRP.
@@ -421,9 +432,11 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
     // Relevance maps of pruned models (visualisation): prune the lowest 'ours' head scores.
     const at::Tensor ours_head = sr.scores[Method::ours].head[0];
     const int64_t text_tokens = batch.text_mask.sum().item<int64_t>();
-    if (!lxmert) {
+    // A fixture stores a 1-d map (one relevance row) as [1, N].
+    auto as_stored = [](const at::Tensor& map) { return map.dim() == 1 ? map.unsqueeze(0) : map; };
+    if (layout.unpruned_relevance) {
       models::RelevanceMaps rm = model->relevance_maps(sr.attention, sr.gradients, {}, text_tokens);
-      check.close("relevance", s + "/relevance", rm.maps.at("relevance").unsqueeze(0));
+      for (const std::string& name : layout.vis_maps) check.close("relevance", s + "/" + name, as_stored(rm.maps.at(name)));
     }
     for (size_t k = 0; k < vis_steps.size(); ++k) {
       const std::string v = s + "/vis/step_" + std::to_string(k);
@@ -431,12 +444,11 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
       check.exact("vis/keep_mask", v + "/keep_mask", keep);
       at::Tensor keep_f = keep.to(model->device(), dtype);
       models::RelevanceMaps rm = model->relevance_maps(sr.attention, sr.gradients, keep_f, text_tokens);
-      if (lxmert) {
-        for (const char* name : {"R_t_t", "R_t_i", "R_i_i", "R_i_t"}) check.close("vis/R", v + "/" + name, rm.maps.at(name));
+      // (The groups keep the names the report has always used: vis/R for LXMERT's four maps.)
+      for (const std::string& name : layout.vis_maps)
+        check.close(layout.unpruned_relevance ? "relevance" : "vis/R", v + "/" + name, as_stored(rm.maps.at(name)));
+      if (layout.nan_entries_attr)
         check.exact_attr("vis/nan_entries_zeroed", v, "nan_entries_zeroed", rm.nan_entries_zeroed);
-      } else {
-        check.close("relevance", v + "/relevance", rm.maps.at("relevance").unsqueeze(0));
-      }
       at::Tensor logits = prune::masked_logits(*model, batch, keep_f.view({1, 1, M, H}))[0][0];
       check.close("logits (pruned)", v + "/logits", logits);
       check.exact_attr("vis/pred_index", v, "pred_index", logits.argmax().item<int64_t>());
@@ -483,7 +495,7 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
           at::Tensor label = sample.label_vector.index_select(0, pred);
           check.close("logits (pruned)", p + "/logits", logits);
           check.exact("prune/pred_index", p + "/pred_index", pred);
-          check.exact("prune/label_score", p + (lxmert ? "/label_score" : "/target_score"), label);
+          check.exact("prune/label_score", p + "/" + layout.label_score, label);
           auto& acc = acc_sum[combo];
           acc.resize(steps.size(), 0.0);
           std::vector<double> run(steps.size());
@@ -506,9 +518,9 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
     std::vector<double> final_acc;
     for (double a : acc) {
       double x = a / static_cast<double>(n_samples) * 100.0;
-      final_acc.push_back(lxmert ? prune::python_round(x, 2) : x);
+      final_acc.push_back(layout.running_accuracy ? prune::python_round(x, 2) : x);
     }
-    if (lxmert) {
+    if (layout.running_accuracy) {
       check.exact("results", r + "/accuracy_x100", at::tensor(final_acc, at::kDouble));
       std::vector<double> flat;
       for (const auto& row : running.at(combo)) flat.insert(flat.end(), row.begin(), row.end());
@@ -668,7 +680,8 @@ ConformanceReport run_conformance(const ConformanceOptions& opt) {
   if (report.kind == "tokenizer") {
     report.dtype = "-";
     report.groups = replay_tokenizer(opt, ref, out.get());
-  } else if (report.kind == "lxmert" || report.kind == "visualbert") {
+  } else {
+    fixture_layout(report.kind, ref_path);  // a known kind, before any work
     if (!opt.reduced_precision.empty() && opt.reduced_precision != "tf32" && opt.reduced_precision != "bf16")
       throw UserError("--precision " + opt.reduced_precision + ": expected tf32 or bf16");
     if (!opt.reduced_precision.empty() && report.dtype != "float32")
@@ -699,8 +712,6 @@ ConformanceReport run_conformance(const ConformanceOptions& opt) {
     }
     replay_model(opt, ref, out.get(), check, report.kind, f64);
     report.groups = check.groups();
-  } else {
-    throw UserError(ref_path + ": attribute 'kind' is '" + report.kind + "' (expected lxmert, visualbert or tokenizer)");
   }
   if (out) {
     out.reset();  // close before the rename: the file is complete or absent, never half-written

@@ -33,13 +33,12 @@ SampleVisualization compute_relevance(const models::VqaModel& model, const data:
   const int64_t M = model.num_modules(), H = model.heads();
   const int64_t T = batch.input_ids.size(1);
   const int64_t R = img.num_boxes;
-  const bool lxmert = model.family() == models::Family::lxmert;
 
   SampleVisualization out;
   out.question_id = sample.question_id;
   out.question = sample.question;
   out.img_id = sample.img_id;
-  out.model = models::family_name(model.family());
+  out.model = model.name();
   out.method = explain::method_name(options.method);
   out.tokens = built.tokens[0];
   HP_ASSERT(static_cast<int64_t>(out.tokens.size()) == T, "compute_relevance: one token per input id");
@@ -59,8 +58,6 @@ SampleVisualization compute_relevance(const models::VqaModel& model, const data:
   so.keep_maps = true;
   explain::ScoringResult sr = explain::score_batch(model, batch, so, built.labels, {options.sample_index});
   const at::Tensor scores = sr.scores.at(options.method).head[0];  // [M,H]
-  if (!lxmert)
-    HP_ASSERT(sr.attention.at(0).size(-1) == T + R, "compute_relevance: VisualBERT maps are not [T+R, T+R]");
 
   // Keep masks of every ratio, then all pruned forwards as one batch.
   std::vector<at::Tensor> keeps;
@@ -91,14 +88,8 @@ SampleVisualization compute_relevance(const models::VqaModel& model, const data:
     st.answer = vocab.answer(st.answer_index);
     st.answer_score = sample.score(st.answer);
     models::RelevanceMaps rm = model.relevance_maps(sr.attention, sr.gradients, keep_f[k], T);
-    if (lxmert) {
-      st.token_relevance = clean(to_vector(rm.maps.at("R_t_t")[0]));
-      st.region_relevance = clean(to_vector(rm.maps.at("R_t_i")[0]));
-    } else {
-      const at::Tensor& row = rm.maps.at("relevance");
-      st.token_relevance = clean(to_vector(row.slice(0, 0, T)));
-      st.region_relevance = clean(to_vector(row.slice(0, T, T + R)));
-    }
+    st.token_relevance = clean(to_vector(rm.text));
+    st.region_relevance = clean(to_vector(rm.image));
     HP_ASSERT(static_cast<int64_t>(st.token_relevance.size()) == T, "compute_relevance: token relevance size");
     HP_ASSERT(static_cast<int64_t>(st.region_relevance.size()) == R, "compute_relevance: region relevance size");
     out.steps.push_back(std::move(st));

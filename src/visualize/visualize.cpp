@@ -60,9 +60,9 @@ Inputs load_inputs(const config::Config& c) {
   }
   at::globalContext().setAllowTF32CuBLAS(c.precision == config::Precision::tf32);
   in.model = models::load_model(c.model.path, lo);
-  if ((in.model->family() == models::Family::lxmert) != (c.model.family == config::ModelFamily::lxmert))
-    throw UserError("model.family = " + config::to_string(c.model.family) + " but " + c.model.path +
-                    " holds a " + models::family_name(in.model->family()) + " model");
+  if (c.model.family != in.model->name())
+    throw UserError("model.family = " + c.model.family + " but " + c.model.path + " holds a " +
+                    in.model->name() + " model");
   in.vocab = std::make_unique<data::AnswerVocab>(run::load_answers(c, *in.model).vocab);
   in.tokenizer = std::make_unique<data::WordPieceTokenizer>(
       data::WordPieceTokenizer::from_vocab_file(run::tokenizer_vocab_path(c, *in.model)));

@@ -12,10 +12,10 @@ std::unique_ptr<models::VqaModel> fixture_model(const std::string& name, at::Sca
 
 std::vector<verify::FixtureSample> fixture_samples(const std::string& name, at::ScalarType dtype) {
   h5::File ref(data_path(name + "/reference.h5"), h5::File::Mode::read);
-  auto family = name == "lxmert" ? models::Family::lxmert : models::Family::visualbert;
+  const verify::FixtureLayout& layout = verify::fixture_layout(ref.attr_string("/", "kind"), ref.path());
   std::vector<verify::FixtureSample> out;
   for (int64_t i = 0; i < ref.attr_i64("/", "n_samples"); ++i)
-    out.push_back(verify::read_fixture_sample(ref, i, family, dtype));
+    out.push_back(verify::read_fixture_sample(ref, i, layout, dtype));
   return out;
 }
 

@@ -113,7 +113,7 @@ config::Config config_for(const std::string& model_path) {
 
 TEST(MmfZoo, StateDictAloneGivesTheFixturesLogits) {
   auto model = models::load_model(zoo_folder("plain", false), {at::kDouble, true, ""});
-  EXPECT_EQ(model->family(), models::Family::visualbert);
+  EXPECT_STREQ(model->name(), "visualbert");
   EXPECT_TRUE(model->source().mmf_zoo);
   EXPECT_EQ(model->source().layout, models::Layout::mmf);
   EXPECT_EQ(fs::path(model->source().weights_path).filename(), "model.pth");

@@ -17,6 +17,7 @@
 
 #include "fixtures.hpp"
 #include "headprune/common/error.hpp"
+#include "headprune/models/families.hpp"
 #include "headprune/config/config.hpp"
 #include "headprune/data/feature_store.hpp"
 #include "headprune/io/h5.hpp"
@@ -285,7 +286,7 @@ TEST_P(VisualizeFixture, RelevanceIsTheSeedsVisualisation) {
   h5::File ref(hptest::data_path(name + "/reference.h5"), h5::File::Mode::read);
   const std::vector<double> steps = ref.read_f64("/meta/vis_steps");
   RelevanceOptions ro;
-  ro.rule = prune::seed_count_rule(model->family());
+  ro.rule = prune::seed_count_rule(*model);
   ro.ratios = steps;
   const auto vocab = data::AnswerVocab::from_answers(kAnswers);
   const auto samples = hptest::fixture_samples(name);
@@ -354,8 +355,7 @@ TEST_P(VisualizeFixture, PanelsHaveTheImageSizeTheTopBoxIsBrightestAndTheRestBla
     ASSERT_EQ(files.regions.size(), 4u);
     EXPECT_EQ(vis.steps[0].pruned_heads, 0);
     EXPECT_EQ(vis.steps[3].pruned_heads,
-              prune::pruned_count(prune::seed_count_rule(GetParam() == "lxmert" ? models::Family::lxmert
-                                                                                : models::Family::visualbert),
+              prune::pruned_count(prune::parse_count_rule(models::find_family(GetParam(), "test").seed_count_rule, "test"),
                                   0.9, heads));
     for (size_t k = 0; k < vis.steps.size(); ++k) {
       const RelevanceStep& st = vis.steps[k];

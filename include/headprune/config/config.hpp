@@ -29,7 +29,6 @@ namespace headprune::config {
 
 enum class Device { cpu, cuda };
 enum class Precision { fp64, fp32, tf32, bf16 };
-enum class ModelFamily { lxmert, visualbert };
 enum class DataFormat { lxmert_json, vqa_official, mmf_imdb };
 enum class Selection { seed_shuffle, first_n, all, list };
 enum class OnMissing { error, skip };
@@ -46,7 +45,6 @@ enum class CountRule { keep_floor, prune_floor, nearest };
 /// The YAML spelling of an enum value ("per_sample", "ground_truth", ...).
 std::string to_string(Device v);
 std::string to_string(Precision v);
-std::string to_string(ModelFamily v);
 std::string to_string(DataFormat v);
 std::string to_string(Selection v);
 std::string to_string(OnMissing v);
@@ -58,7 +56,7 @@ std::string to_string(Sign v);
 std::string to_string(CountRule v);
 
 struct ModelConfig {
-  ModelFamily family = ModelFamily::lxmert;  ///< required
+  std::string family = "lxmert";             ///< required: a name of models/families.hpp's table
   std::string path;                          ///< required: a Hugging Face folder or MMF's zoo folder
   std::optional<std::string> vocab;          ///< the tokenizer's vocab.txt; unset = <path>/vocab.txt
   bool strict_load = true;                   ///< every checkpoint tensor must be used, and vice versa

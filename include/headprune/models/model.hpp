@@ -20,16 +20,37 @@
 
 namespace headprune::models {
 
-enum class Family { lxmert, visualbert };
 enum class Modality { text, image };
+/// The part of the input a module's queries or keys run over: the question's tokens, the image's
+/// regions, or one joint sequence [tokens; regions] (single-stream models such as VisualBERT).
+enum class Segment { text, image, joint };
 
 /// One scored attention module (one softmax map per head).
 struct AttentionModule {
   std::string name;       ///< e.g. "lxmert.encoder.x_layers.0.visual_attention.att"
   std::string mask_name;  ///< the module the seed's pruned (no-LRP) model masks; usually == name
-  Modality modality;      ///< the query side: text or image (LXMERT ranks both jointly)
-  Modality key_modality;  ///< the key side
+  /// The stream the module belongs to, as the results file's meta/module_modality names it (a
+  /// single-stream model's modules are 'text': its stream starts with the question).
+  Modality modality;
+  Segment queries;  ///< what its query rows cover
+  Segment keys;     ///< what its key columns cover
   int64_t heads;
+};
+
+/// What a model reads and the seed's choices for it: everything outside models/ asks this
+/// instead of branching on the model family.
+struct InputSpec {
+  int64_t feature_dim = 0;        ///< region feature size
+  bool needs_boxes = false;       ///< reads normalised region boxes (Batch::visual_pos)
+  int64_t default_regions = 36;   ///< regions per image it is trained with (LXMERT 36, VisualBERT 100)
+  /// The question length the seed used, before the position table caps it: LXMERT's Hugging
+  /// Face tokenizer truncates at its model_max_length (512), MMF's VisualBERT processor at
+  /// max_seq_length 128.
+  int64_t seed_text_tokens = 512;
+  /// The shipped answer list (relative to the repository) that the checkpoint was trained with
+  /// when it names none itself: LXMERT's data/vqa, MMF's data/vqa/mmf_answers_vqa.txt; "" when
+  /// the layout implies none (a Hugging Face VisualBERT).
+  std::string default_answer_list;
 };
 
 /// A padded batch. Text rows are left-aligned; `text_mask` marks real tokens (1) and padding (0).
@@ -72,6 +93,9 @@ struct RelevanceMaps {
   /// (entry T-2 set to 0; tokens are columns 0..T-1, regions T..N-1)
   std::map<std::string, at::Tensor> maps;
   int64_t nan_entries_zeroed = 0;          ///< LXMERT: NaN entries of the cross rule set to 0
+  /// What a drawing shows: the answer's relevance of each question token [T] and of each region
+  /// [R] (LXMERT: R_t_t and R_t_i of the [CLS] row; VisualBERT: the relevance row split at T).
+  at::Tensor text, image;
 };
 
 /// How a checkpoint names its tensors: Hugging Face's layout, or MMF's (model.bert.*,
@@ -90,18 +114,6 @@ struct ModelSource {
   std::vector<std::string> labels;
 };
 
-class VqaModel;
-
-/// The question length the seed used for this model, before the position table caps it:
-/// LXMERT's Hugging Face tokenizer truncates at its model_max_length (512), MMF's VisualBERT
-/// processor at max_seq_length 128.
-int64_t seed_text_tokens(const VqaModel& model);
-
-/// The shipped answer list (relative to the repository) that this model's checkpoint was
-/// trained with when it names none itself: LXMERT's data/vqa, MMF's data/vqa/mmf_answers_vqa.txt;
-/// "" when the layout implies none (a Hugging Face VisualBERT).
-std::string default_answer_list(const VqaModel& model);
-
 class VqaModel {
  public:
   virtual ~VqaModel() = default;
@@ -109,7 +121,12 @@ class VqaModel {
   const ModelSource& source() const { return source_; }
   void set_source(ModelSource source) { source_ = std::move(source); }
 
-  virtual Family family() const = 0;
+  /// The family's name (models/families.hpp; config's model.family), e.g. "lxmert".
+  virtual const char* name() const = 0;
+  virtual InputSpec input_spec() const = 0;
+  /// Matrix-product FLOPs of one unpruned forward of one example of `tokens` x `regions` (the
+  /// bench's denominator).
+  virtual double forward_flops(int64_t tokens, int64_t regions) const = 0;
   virtual const std::vector<AttentionModule>& attention_modules() const = 0;
   virtual int64_t num_answers() const = 0;
   virtual int64_t max_text_tokens() const = 0;  ///< position table size
@@ -129,6 +146,7 @@ class VqaModel {
   /// The seed's relevance maps from one example's attention maps and their gradients
   /// (`attention` / `gradients` per module, [1,H,Q,K]); `keep` [modules, heads] masks the maps.
   /// `text_tokens`: the example's question length (VisualBERT reads its classifier token at T - 2).
+  /// Fills RelevanceMaps::text and ::image.
   virtual RelevanceMaps relevance_maps(const std::vector<at::Tensor>& attention, const std::vector<at::Tensor>& gradients,
                                        const at::Tensor& keep, int64_t text_tokens) const = 0;
 
@@ -165,13 +183,11 @@ void check_batch(const VqaModel& model, const Batch& batch, const std::function<
 Batch to_device(const Batch& batch, const at::Device& device);
 
 /// Loads a model folder: Hugging Face's (config.json + model.safetensors or pytorch_model.bin;
-/// the family from config.json's model_type "lxmert" / "visual_bert", the key layout (Hugging
+/// the family from config.json's model_type through models/families.hpp's table, the key layout (Hugging
 /// Face or MMF) from the weights), or MMF's zoo folder for VisualBERT (model.pth, a state dict
 /// alone or inside {"model": ...}, + config.yaml, no config.json: sizes from config.yaml's
 /// model_config.visual_bert where present, bert-base otherwise). The tokenizer's vocab.txt is
 /// not read here (run/inputs.hpp). Throws UserError naming the file and what is wrong.
 std::unique_ptr<VqaModel> load_model(const std::string& folder, const LoadOptions& options);
-
-const char* family_name(Family family);
 
 }  // namespace headprune::models

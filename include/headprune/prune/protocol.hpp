@@ -24,8 +24,11 @@ enum class Sign { positive, negative };
 const char* count_rule_name(CountRule r);
 const char* granularity_name(Granularity g);
 const char* sign_name(Sign s);
-/// The seed's rule for a model family: keep_floor for LXMERT, prune_floor for VisualBERT.
-CountRule seed_count_rule(models::Family family);
+/// Parses "keep_floor", "prune_floor", "nearest"; throws UserError naming `where` otherwise.
+CountRule parse_count_rule(const std::string& name, const std::string& where);
+/// The seed's rule for the model's family (models/families.hpp): keep_floor for LXMERT,
+/// prune_floor for VisualBERT.
+CountRule seed_count_rule(const models::VqaModel& model);
 
 /// Units a ratio removes out of `total`.
 int64_t pruned_count(CountRule rule, double ratio, int64_t total);

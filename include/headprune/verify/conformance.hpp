@@ -4,6 +4,7 @@
 // with the fixture's tolerances (README "Tolerances"; discrete results must match exactly).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -72,12 +73,32 @@ struct ConformanceReport {
   std::string table() const;  ///< the printed table
 };
 
+/// Where a kind of fixture keeps what the replay reads and checks (paths relative to a sample's
+/// group). One row per kind: reference.h5's `kind`, the model family its Python code ran.
+struct FixtureLayout {
+  std::string kind;
+  std::map<std::string, std::string> inputs;  ///< models::Batch field -> dataset
+  std::string label_vector;                   ///< the answer scores
+  bool label_is_mmf_target = false;           ///< float32 [1, answers] (MMF's targets): widened, flattened
+  std::vector<std::string> logits;            ///< unpruned logits datasets (all equal the one forward)
+  std::vector<std::string> forward;           ///< forward/<name>: the hidden states checked
+  bool unpruned_relevance = false;            ///< `relevance` of the unpruned model is stored
+  std::vector<std::string> vis_maps;          ///< RelevanceMaps names under vis/step_k
+  bool nan_entries_attr = false;              ///< vis/step_k carries nan_entries_zeroed
+  std::string label_score;                    ///< prune/<combo>/<this>: the answer's score per step
+  bool running_accuracy = false;              ///< results: rounded accuracy_x100 + running (LXMERT's print)
+                                              ///< rather than step_acc (VisualBERT's)
+};
+/// The layout of `kind`; UserError naming `where` for an unknown kind.
+const FixtureLayout& fixture_layout(const std::string& kind, const std::string& where);
+
 /// One fixture sample's stored inputs as a batch of one, plus its answer scores.
 struct FixtureSample {
   models::Batch batch;
   at::Tensor label_vector;  ///< [answers] float64 (LXMERT labels; MMF's float32 targets widened)
 };
-FixtureSample read_fixture_sample(const h5::File& reference, int64_t index, models::Family family, at::ScalarType dtype);
+FixtureSample read_fixture_sample(const h5::File& reference, int64_t index, const FixtureLayout& layout,
+                                  at::ScalarType dtype);
 
 /// Runs the replay. Throws UserError for a missing/invalid folder or an existing out_path.
 ConformanceReport run_conformance(const ConformanceOptions& options);
