@@ -1,7 +1,7 @@
 // Image I/O (stb) and drawing (visualize/image.hpp).
 //
 // stb_image and stb_image_write are compiled here with *private* linkage (STB_IMAGE_STATIC,
-// STB_IMAGE_WRITE_STATIC): src/data/synthetic.cpp holds the project's public
+// STB_IMAGE_WRITE_STATIC): src/demo/world.cpp holds the project's public
 // STB_IMAGE_WRITE_IMPLEMENTATION, and private copies here can never clash with it (or with any
 // other file that defines an implementation).
 #include "headprune/visualize/image.hpp"

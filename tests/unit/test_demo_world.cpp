@@ -1,5 +1,5 @@
 // ctest-labels: fast
-// The synthetic VQA world (data/synthetic.hpp): deterministic for a seed, answers that follow
+// The synthetic VQA world (demo/world.hpp): deterministic for a seed, answers that follow
 // from the scene (or from the words alone), and files that the real loaders read back exactly.
 #include <gtest/gtest.h>
 
@@ -15,13 +15,14 @@
 #include "headprune/common/error.hpp"
 #include "headprune/data/answer_vocab.hpp"
 #include "headprune/data/feature_store.hpp"
-#include "headprune/data/synthetic.hpp"
 #include "headprune/data/tokenizer.hpp"
 #include "headprune/data/vqa_dataset.hpp"
+#include "headprune/demo/world.hpp"
 #include "testing.hpp"
 
 using namespace headprune;
 using namespace headprune::data;
+using namespace headprune::demo;
 namespace fs = std::filesystem;
 
 namespace {

@@ -1,7 +1,7 @@
-// The synthetic VQA world (data/synthetic.hpp). This file also holds the project's one
+// The synthetic VQA world (demo/world.hpp). This file also holds the project's one
 // STB_IMAGE_WRITE_IMPLEMENTATION (Debian's libstb-dev headers): other files include
 // <stb/stb_image_write.h> without the define and link against these definitions.
-#include "headprune/data/synthetic.hpp"
+#include "headprune/demo/world.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -28,7 +28,7 @@
 #include <stb/stb_image_write.h>
 #pragma GCC diagnostic pop
 
-namespace headprune::data {
+namespace headprune::demo {
 
 namespace fs = std::filesystem;
 
@@ -385,7 +385,7 @@ std::map<std::string, double> annotate(const Draft& q, double error, Rng& rng) {
     else ++counts[q.answer];
   }
   std::map<std::string, double> label;
-  for (const auto& [answer, count] : counts) label[answer] = soft_score(count);
+  for (const auto& [answer, count] : counts) label[answer] = data::soft_score(count);
   return label;
 }
 
@@ -604,8 +604,9 @@ SyntheticWorldFiles write_synthetic_world(const SyntheticWorld& w, const std::st
 
   // Region features of every scene.
   {
-    FeatureStoreWriter writer(f.features, {0, "synthetic world (seed " + std::to_string(o.seed) + ", " + o.hash() + ")"});
-    ImageRecord r;
+    data::FeatureStoreWriter writer(f.features,
+                                    {0, "synthetic world (seed " + std::to_string(o.seed) + ", " + o.hash() + ")"});
+    data::ImageRecord r;
     for (const auto& s : w.scenes) {
       const int64_t n = static_cast<int64_t>(s.objects.size());
       r.img_id = s.img_id;
@@ -704,4 +705,4 @@ std::string synthetic_world_hash(const std::string& dir) {
   }
 }
 
-}  // namespace headprune::data
+}  // namespace headprune::demo
