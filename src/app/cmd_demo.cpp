@@ -1,7 +1,7 @@
 // `headprune demo`: the embedded default. Generates a synthetic VQA world, trains a small LXMERT
 // and a small VisualBERT on it (or reuses them), writes one analysis run config per model, and
 // runs the analysis with `headprune run` under mpirun when this build has that subcommand
-// (train/demo.hpp).
+// (demo/demo.hpp).
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,14 +15,14 @@
 #include "app/commands.hpp"
 #include "headprune/common/build_info.hpp"
 #include "headprune/common/error.hpp"
-#include "headprune/train/demo.hpp"
+#include "headprune/demo/demo.hpp"
 
 namespace headprune::app {
 
 namespace {
 
 struct DemoCommandOptions {
-  train::DemoOptions demo;
+  headprune::demo::DemoOptions demo;  // qualified: the member name hides the namespace
   bool no_analysis = false;
   int ranks = 2;
 };
@@ -88,7 +88,7 @@ void add_demo_command(CLI::App& app, CommandTable& table) {
     const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
     if (ec) throw RuntimeFailure("cannot find this executable (/proc/self/exe): " + ec.message());
     opts->demo.executable = self;  // train both models at once, as `headprune train` processes
-    train::DemoResult r = train::prepare_demo(opts->demo);
+    demo::DemoResult r = demo::prepare_demo(opts->demo);
     std::printf("\nheadprune demo (seed %llu%s): world %s%s\n", static_cast<unsigned long long>(opts->demo.seed),
                 opts->demo.small ? ", small" : "", r.world.dir.c_str(), r.world_reused ? " (reused)" : "");
     std::printf("  %-11s %15s %15s %26s %10s\n", "model", "valid accuracy", "before training", "majority answer",

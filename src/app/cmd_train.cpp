@@ -1,5 +1,5 @@
 // `headprune train`: train a model from scratch on VQA questions in the supported formats and
-// write a checkpoint folder that load_model() (and `headprune run`) reads (train/trainer.hpp).
+// write a checkpoint folder that load_model() (and `headprune run`) reads (demo/trainer.hpp).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -7,12 +7,12 @@
 
 #include "app/commands.hpp"
 #include "headprune/common/error.hpp"
-#include "headprune/train/trainer.hpp"
+#include "headprune/demo/trainer.hpp"
 
 namespace headprune::app {
 
 void add_train_command(CLI::App& app, CommandTable& table) {
-  auto job = std::make_shared<train::TrainJob>();
+  auto job = std::make_shared<demo::TrainJob>();
   auto* sub = app.add_subcommand("train", "Train an LXMERT or VisualBERT model from scratch and save a checkpoint folder");
   sub->add_option("--model-config", job->model_config,
                   "config.json of the architecture (LXMERT or VisualBERT layout; model_type selects the family)")
@@ -29,7 +29,7 @@ void add_train_command(CLI::App& app, CommandTable& table) {
                                          "training.json)")
       ->required();
   sub->add_flag("--overwrite", job->overwrite, "replace an existing --out folder");
-  train::TrainOptions& o = job->options;
+  demo::TrainOptions& o = job->options;
   sub->add_option("--epochs", o.epochs, "passes over the training questions (default 10)")->check(AtLeast(1));
   sub->add_option("--lr", o.lr, "peak AdamW learning rate (default 1e-3; linear warm-up and decay)")
       ->check(CLI::Range(1e-12, 10.0));
@@ -54,7 +54,7 @@ void add_train_command(CLI::App& app, CommandTable& table) {
         throw UserError("--metadata '" + kv + "': expected KEY=VALUE");
       job->metadata[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
-    train::TrainReport r = train::run_training(*job);
+    demo::TrainReport r = demo::run_training(*job);
     std::printf("trained %s: valid accuracy %.2f (before training %.2f), majority answer '%s' %.2f; %lld steps, "
                 "%.1f s\n",
                 job->out_dir.c_str(), r.final_valid_accuracy, r.initial_valid_accuracy, r.majority.answer.c_str(),

@@ -4,18 +4,11 @@
 #include <ATen/core/grad_mode.h>
 
 #include "headprune/common/error.hpp"
+#include "headprune/common/splitmix64.hpp"
 #include "headprune/models/batch.hpp"
 
 namespace headprune::explain {
 namespace {
-
-// splitmix64: a tiny, well-mixed hash so that random scores depend only on (seed, sample, unit).
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 at::Tensor random_scores(uint64_t seed, const std::vector<int64_t>& samples, int64_t modules, int64_t heads) {
   at::Tensor out = at::empty({static_cast<int64_t>(samples.size()), modules, heads}, at::kDouble);

@@ -1,14 +1,15 @@
 // Image I/O (stb) and drawing (visualize/image.hpp).
 //
-// stb_image and stb_image_write are compiled here with *private* linkage (STB_IMAGE_STATIC,
-// STB_IMAGE_WRITE_STATIC): src/data/synthetic.cpp holds the project's public
-// STB_IMAGE_WRITE_IMPLEMENTATION, and private copies here can never clash with it (or with any
-// other file that defines an implementation).
+// stb_image and stb_image_write are compiled here, and only here, with *private* linkage
+// (STB_IMAGE_STATIC, STB_IMAGE_WRITE_STATIC), so no other copy linked into the program (a
+// library that bundles stb) can clash with it. Every image the project reads or writes goes
+// through this file.
 #include "headprune/visualize/image.hpp"
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 
 #include "headprune/common/error.hpp"
 
@@ -124,9 +125,17 @@ Image image_read(const std::string& path) {
   return img;
 }
 
-void image_write_png(const Image& image, const std::string& path) {
+void image_write_png(const Image& image, const std::string& path, const PngOptions& options) {
   HP_ASSERT(!image.empty() && image.pixels.size() == static_cast<size_t>(image.width) * image.height * 3,
             "image_write_png: inconsistent image");
+  HP_ASSERT(options.compression_level >= 1 && options.filter >= -1 && options.filter <= 4,
+            "image_write_png: compression level or filter out of range");
+  // stb takes both settings as globals: set them for every write, under a lock, so one write's
+  // settings never leak into another's.
+  static std::mutex settings;
+  const std::lock_guard<std::mutex> lock(settings);
+  stbi_write_png_compression_level = options.compression_level;
+  stbi_write_force_png_filter = options.filter;
   if (!stbi_write_png(path.c_str(), image.width, image.height, 3, image.pixels.data(), image.width * 3))
     throw RuntimeFailure(path + ": cannot write PNG (check that the folder exists and is writable)");
 }

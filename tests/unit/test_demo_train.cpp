@@ -1,5 +1,5 @@
 // ctest-labels: slow
-// Training (train/trainer.hpp) on the synthetic world: a short run beats the majority-answer
+// Training (demo/trainer.hpp) on the synthetic world: a short run beats the majority-answer
 // baseline by a wide margin, a saved checkpoint loads back through load_model() with identical
 // logits, `headprune train` writes the real layout and refuses to overwrite, and a seed fixes
 // the weights.
@@ -14,10 +14,10 @@
 #include <sstream>
 
 #include "headprune/common/error.hpp"
-#include "headprune/data/synthetic.hpp"
+#include "headprune/demo/demo.hpp"
+#include "headprune/demo/trainer.hpp"
+#include "headprune/demo/world.hpp"
 #include "headprune/models/batch.hpp"
-#include "headprune/train/demo.hpp"
-#include "headprune/train/trainer.hpp"
 #include "testing.hpp"
 
 using namespace headprune;
@@ -44,15 +44,15 @@ class DemoTraining : public ::testing::Test {
     at::set_num_threads(1);
     root_ = new std::string(headprune::testing::scratch_dir("demo-train"));
     // The demo's small world without images (they play no part in training).
-    data::SyntheticWorldOptions small = train::demo_world_options(3, true);
+    demo::SyntheticWorldOptions small = demo::demo_world_options(3, true);
     small.write_images = false;
-    small_ = new data::SyntheticWorld(data::make_synthetic_world(small));
-    small_files_ = new data::SyntheticWorldFiles(data::write_synthetic_world(*small_, *root_ + "/small"));
-    data::SyntheticWorldOptions tiny = small;
+    small_ = new demo::SyntheticWorld(demo::make_synthetic_world(small));
+    small_files_ = new demo::SyntheticWorldFiles(demo::write_synthetic_world(*small_, *root_ + "/small"));
+    demo::SyntheticWorldOptions tiny = small;
     tiny.train_images = 60;
     tiny.valid_images = 20;
-    tiny_ = new data::SyntheticWorld(data::make_synthetic_world(tiny));
-    tiny_files_ = new data::SyntheticWorldFiles(data::write_synthetic_world(*tiny_, *root_ + "/tiny"));
+    tiny_ = new demo::SyntheticWorld(demo::make_synthetic_world(tiny));
+    tiny_files_ = new demo::SyntheticWorldFiles(demo::write_synthetic_world(*tiny_, *root_ + "/tiny"));
   }
   static void TearDownTestSuite() {
     fs::remove_all(*root_);
@@ -64,15 +64,15 @@ class DemoTraining : public ::testing::Test {
   }
 
   // The demo's architecture for `family` as a config.json file under the scratch folder.
-  static std::string config_file(const std::string& family, const data::SyntheticWorld& world, const std::string& tag) {
+  static std::string config_file(const std::string& family, const demo::SyntheticWorld& world, const std::string& tag) {
     const std::string path = *root_ + "/" + tag + "." + family + ".json";
-    write_file(path, train::demo_model_config(family, world, true));
+    write_file(path, demo::demo_model_config(family, world, true));
     return path;
   }
 
-  static train::TrainJob job(const std::string& family, const data::SyntheticWorld& world,
-                             const data::SyntheticWorldFiles& files, const std::string& out) {
-    train::TrainJob j;
+  static demo::TrainJob job(const std::string& family, const demo::SyntheticWorld& world,
+                            const demo::SyntheticWorldFiles& files, const std::string& out) {
+    demo::TrainJob j;
     j.model_config = config_file(family, world, fs::path(out).filename().string());
     j.questions = files.train_questions;
     j.valid = files.valid_questions;
@@ -80,24 +80,24 @@ class DemoTraining : public ::testing::Test {
     j.vocab = files.vocab;
     j.answers_dir = files.answers_dir;
     j.out_dir = out;
-    j.options = train::demo_train_options(family, 5, true, 1);
+    j.options = demo::demo_train_options(family, 5, true, 1);
     j.options.epochs = 1;
     j.options.batch_size = 64;
     return j;
   }
 
   static std::string* root_;
-  static data::SyntheticWorld* small_;
-  static data::SyntheticWorldFiles* small_files_;
-  static data::SyntheticWorld* tiny_;
-  static data::SyntheticWorldFiles* tiny_files_;
+  static demo::SyntheticWorld* small_;
+  static demo::SyntheticWorldFiles* small_files_;
+  static demo::SyntheticWorld* tiny_;
+  static demo::SyntheticWorldFiles* tiny_files_;
 };
 
 std::string* DemoTraining::root_ = nullptr;
-data::SyntheticWorld* DemoTraining::small_ = nullptr;
-data::SyntheticWorldFiles* DemoTraining::small_files_ = nullptr;
-data::SyntheticWorld* DemoTraining::tiny_ = nullptr;
-data::SyntheticWorldFiles* DemoTraining::tiny_files_ = nullptr;
+demo::SyntheticWorld* DemoTraining::small_ = nullptr;
+demo::SyntheticWorldFiles* DemoTraining::small_files_ = nullptr;
+demo::SyntheticWorld* DemoTraining::tiny_ = nullptr;
+demo::SyntheticWorldFiles* DemoTraining::tiny_files_ = nullptr;
 
 }  // namespace
 
@@ -118,10 +118,10 @@ TEST_F(DemoTraining, ShortRunBeatsTheMajorityAnswerAndReloadsExactly) {
   const auto valid_q = data::load_lxmert_questions(small_files_->valid_questions, vocab).samples;
   const data::BatchBuilder builder(*model, tok, store, {20, 36});
 
-  train::TrainOptions o = train::demo_train_options("lxmert", 5, true, 1);
+  demo::TrainOptions o = demo::demo_train_options("lxmert", 5, true, 1);
   o.epochs = 6;
-  const train::TrainReport r = train::train_model(*model, builder, train_q, valid_q, o);
-  const train::MajorityBaseline majority = train::majority_baseline(train_q, valid_q, vocab);
+  const demo::TrainReport r = demo::train_model(*model, builder, train_q, valid_q, o);
+  const demo::MajorityBaseline majority = demo::majority_baseline(train_q, valid_q, vocab);
   std::printf("lxmert, 6 epochs on %zu questions: valid accuracy %.2f (before %.2f), majority '%s' %.2f, %.1f s\n",
               train_q.size(), r.final_valid_accuracy, r.initial_valid_accuracy, majority.answer.c_str(),
               majority.valid_accuracy, r.seconds);
@@ -132,11 +132,11 @@ TEST_F(DemoTraining, ShortRunBeatsTheMajorityAnswerAndReloadsExactly) {
   EXPECT_GT(r.final_valid_accuracy, r.initial_valid_accuracy + 15.0);
   EXPECT_LT(r.epochs.back().train_loss, r.epochs.front().train_loss);
   for (const auto& [name, t] : model->parameters()) EXPECT_FALSE(t.requires_grad()) << name;
-  EXPECT_NEAR(train::evaluate_accuracy(*model, builder, valid_q, vocab.size(), 256), r.final_valid_accuracy, 1e-9);
+  EXPECT_NEAR(demo::evaluate_accuracy(*model, builder, valid_q, vocab.size(), 256), r.final_valid_accuracy, 1e-9);
 
   // Saved and loaded back through the real loader: the same logits, bit for bit.
   const std::string saved = *root_ + "/lxmert-saved";
-  train::save_checkpoint(*model, dir + "/config.json", small_files_->vocab, saved);
+  demo::save_checkpoint(*model, dir + "/config.json", small_files_->vocab, saved);
   for (const char* f : {"config.json", "model.safetensors", "vocab.txt"}) EXPECT_TRUE(fs::exists(saved + "/" + f)) << f;
   models::LoadOptions strict;
   strict.dtype = at::kFloat;
@@ -151,9 +151,9 @@ TEST_F(DemoTraining, ShortRunBeatsTheMajorityAnswerAndReloadsExactly) {
 
 TEST_F(DemoTraining, RunTrainingWritesTheRealLayout) {
   const std::string out = *root_ + "/vb-job";
-  train::TrainJob j = job("visualbert", *tiny_, *tiny_files_, out);
+  demo::TrainJob j = job("visualbert", *tiny_, *tiny_files_, out);
   j.metadata = {{"settings_hash", "abc123"}};
-  const train::TrainReport r = train::run_training(j);
+  const demo::TrainReport r = demo::run_training(j);
   for (const char* f : {"config.json", "model.safetensors", "vocab.txt", "training.json"})
     EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
   EXPECT_FALSE(fs::exists(out + ".partial"));
@@ -174,38 +174,38 @@ TEST_F(DemoTraining, RunTrainingWritesTheRealLayout) {
   const data::FeatureStore store(tiny_files_->features);
   const auto valid_q = data::load_lxmert_questions(tiny_files_->valid_questions, vocab).samples;
   const data::BatchBuilder builder(*model, tok, store, {20, 100});
-  EXPECT_NEAR(train::evaluate_accuracy(*model, builder, valid_q, vocab.size(), 256), r.final_valid_accuracy, 1e-9);
+  EXPECT_NEAR(demo::evaluate_accuracy(*model, builder, valid_q, vocab.size(), 256), r.final_valid_accuracy, 1e-9);
 
   // An existing folder is kept unless overwrite.
-  const std::string exists = hptest::user_error([&] { train::run_training(j); });
+  const std::string exists = hptest::user_error([&] { demo::run_training(j); });
   EXPECT_NE(exists.find("--overwrite"), std::string::npos) << exists;
   j.overwrite = true;
-  EXPECT_NO_THROW(train::run_training(j));
+  EXPECT_NO_THROW(demo::run_training(j));
 }
 
 TEST_F(DemoTraining, SameSeedSameWeights) {
-  train::TrainJob a = job("lxmert", *tiny_, *tiny_files_, *root_ + "/seed-a");
-  train::TrainJob b = job("lxmert", *tiny_, *tiny_files_, *root_ + "/seed-b");
-  train::run_training(a);
-  train::run_training(b);
+  demo::TrainJob a = job("lxmert", *tiny_, *tiny_files_, *root_ + "/seed-a");
+  demo::TrainJob b = job("lxmert", *tiny_, *tiny_files_, *root_ + "/seed-b");
+  demo::run_training(a);
+  demo::run_training(b);
   EXPECT_EQ(slurp(a.out_dir + "/model.safetensors"), slurp(b.out_dir + "/model.safetensors"));
-  train::TrainJob c = job("lxmert", *tiny_, *tiny_files_, *root_ + "/seed-c");
+  demo::TrainJob c = job("lxmert", *tiny_, *tiny_files_, *root_ + "/seed-c");
   c.options.seed = 6;
-  train::run_training(c);
+  demo::run_training(c);
   EXPECT_NE(slurp(a.out_dir + "/model.safetensors"), slurp(c.out_dir + "/model.safetensors"));
 }
 
 TEST_F(DemoTraining, MismatchedConfigIsAUserError) {
-  train::TrainJob j = job("lxmert", *tiny_, *tiny_files_, *root_ + "/bad-answers");
+  demo::TrainJob j = job("lxmert", *tiny_, *tiny_files_, *root_ + "/bad-answers");
   nlohmann::json c = nlohmann::json::parse(slurp(j.model_config));
   c["num_qa_labels"] = 7;
   write_file(j.model_config, c.dump());
-  const std::string labels = hptest::user_error([&] { train::run_training(j); });
+  const std::string labels = hptest::user_error([&] { demo::run_training(j); });
   EXPECT_NE(labels.find("num_qa_labels"), std::string::npos) << labels;
   c["num_qa_labels"] = static_cast<int64_t>(tiny_->answers.size());
   c["vocab_size"] = 10;
   write_file(j.model_config, c.dump());
-  const std::string vocab = hptest::user_error([&] { train::run_training(j); });
+  const std::string vocab = hptest::user_error([&] { demo::run_training(j); });
   EXPECT_NE(vocab.find("vocab_size"), std::string::npos) << vocab;
   EXPECT_FALSE(fs::exists(j.out_dir));
   EXPECT_FALSE(fs::exists(j.out_dir + ".partial"));
@@ -213,7 +213,7 @@ TEST_F(DemoTraining, MismatchedConfigIsAUserError) {
 
 TEST_F(DemoTraining, TrainSubcommand) {
   const std::string out = *root_ + "/cli-model";
-  const train::TrainJob j = job("visualbert", *tiny_, *tiny_files_, out);
+  const demo::TrainJob j = job("visualbert", *tiny_, *tiny_files_, out);
   const std::string cmd = headprune::testing::binary_path() + " train --model-config " + j.model_config +
                           " --questions " + j.questions + " --valid " + j.valid + " --features " + j.features +
                           " --vocab " + j.vocab + " --answers " + j.answers_dir + " --out " + out +

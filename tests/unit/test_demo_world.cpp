@@ -1,5 +1,5 @@
 // ctest-labels: fast
-// The synthetic VQA world (data/synthetic.hpp): deterministic for a seed, answers that follow
+// The synthetic VQA world (demo/world.hpp): deterministic for a seed, answers that follow
 // from the scene (or from the words alone), and files that the real loaders read back exactly.
 #include <gtest/gtest.h>
 
@@ -13,15 +13,18 @@
 #include <sstream>
 
 #include "headprune/common/error.hpp"
+#include "headprune/common/splitmix64.hpp"
 #include "headprune/data/answer_vocab.hpp"
 #include "headprune/data/feature_store.hpp"
-#include "headprune/data/synthetic.hpp"
 #include "headprune/data/tokenizer.hpp"
 #include "headprune/data/vqa_dataset.hpp"
+#include "headprune/demo/world.hpp"
+#include "headprune/visualize/image.hpp"
 #include "testing.hpp"
 
 using namespace headprune;
 using namespace headprune::data;
+using namespace headprune::demo;
 namespace fs = std::filesystem;
 
 namespace {
@@ -235,6 +238,15 @@ TEST(SyntheticWorld, AnswersFollowFromTheSceneOrTheWords) {
     EXPECT_GT(per_type[type], 20) << type;
 }
 
+TEST(SplitMix64, MatchesTheReferenceGenerator) {
+  // Vigna's splitmix64.c seeded with 0 outputs these four; output k is splitmix64(k * increment).
+  constexpr uint64_t kIncrement = 0x9e3779b97f4a7c15ULL;
+  static_assert(splitmix64(0) == 0xe220a8397b1dcdafULL, "usable in constant expressions");
+  EXPECT_EQ(splitmix64(kIncrement), 0x6e789e6aa1b965f4ULL);
+  EXPECT_EQ(splitmix64(2 * kIncrement), 0x06c45d188009454fULL);
+  EXPECT_EQ(splitmix64(3 * kIncrement), 0xf88bb8a8724c81ecULL);
+}
+
 TEST(SyntheticWorld, RendersObjectsInTheirColours) {
   const SyntheticWorld w = make_synthetic_world(tiny(2));
   const SyntheticScene& s = w.scenes.front();
@@ -310,6 +322,11 @@ TEST_F(SyntheticWorldFilesTest, RoundTripsThroughTheRealLoaders) {
     };
     EXPECT_EQ(be32(16), 320u);
     EXPECT_EQ(be32(20), 240u);
+    // ... holding exactly the rendered pixels (PNG is lossless).
+    if (s.img_id == w.scenes.front().img_id || s.img_id == w.scenes.back().img_id) {
+      const visualize::Image back = visualize::image_read((fs::path(f.images_dir) / (s.img_id + ".png")).string());
+      EXPECT_EQ(back.pixels, render_synthetic_scene(s, 320, 240)) << s.img_id;
+    }
   }
 }
 

@@ -217,6 +217,25 @@ TEST(Image, PngRoundTripsAndBadFilesAreClearErrors) {
   const std::string e = user_error([&] { image_read(dir + "/bad.jpg"); });
   EXPECT_EQ(e.rfind(dir + "/bad.jpg: cannot decode image (", 0), 0u) << e;
   EXPECT_THROW(image_write_png(img, dir + "/no/such/folder/a.png"), RuntimeFailure);
+  // Compression settings change the bytes, never the pixels, and one write's settings do not
+  // leak into the next (stb keeps them in globals). Identical rows of varied columns: the
+  // default per-row choice takes "up" (all zeros), so a forced "sub" must give other bytes.
+  Image columns = image_canvas(33, 17, {});
+  for (int y = 0; y < columns.height; ++y)
+    for (int x = 0; x < columns.width; ++x) {
+      uint8_t* p = columns.at(x, y);
+      p[0] = static_cast<uint8_t>(x * 53), p[1] = static_cast<uint8_t>(x * 97), p[2] = static_cast<uint8_t>(x * 31);
+    }
+  PngOptions fast;
+  fast.compression_level = 1;
+  fast.filter = 1;
+  image_write_png(columns, dir + "/default.png");
+  image_write_png(columns, dir + "/fast.png", fast);
+  image_write_png(columns, dir + "/again.png");
+  EXPECT_EQ(image_read(dir + "/fast.png").pixels, columns.pixels);
+  EXPECT_EQ(image_read(dir + "/default.png").pixels, columns.pixels);
+  EXPECT_NE(read_file(dir + "/fast.png"), read_file(dir + "/default.png"));
+  EXPECT_EQ(read_file(dir + "/again.png"), read_file(dir + "/default.png"));
   // JPEG (COCO's format): lossy, so a flat image comes back within a few levels.
   const Image flat = image_canvas(40, 24, {200, 180, 160});
   image_write_jpeg(flat, dir + "/b.jpg", 95);

@@ -6,7 +6,8 @@
 //   visualize::image_write_png(img, "out/strip.png");
 //
 // Decoding and encoding go through Debian's libstb-dev (stb_image, stb_image_write), compiled
-// with private linkage into src/visualize/image.cpp only. Text uses a built-in 5x7 bitmap font
+// with private linkage into src/visualize/image.cpp only: the project's one place compiling stb
+// (the demo world writes its scenes through image_write_png too). Text uses a built-in 5x7 bitmap font
 // (printable ASCII; any other byte draws as '?'), scaled by an integer factor. All drawing clips
 // to the image (and to an optional rectangle): nothing draws outside, nothing crashes.
 //
@@ -42,8 +43,15 @@ Image image_canvas(int width, int height, Rgb color);
 /// UserError "<path>: image file not found" or "<path>: cannot decode image (<reason>)".
 Image image_read(const std::string& path);
 
+/// How image_write_png compresses (stb's settings). The defaults are stb's; the demo world writes
+/// thousands of scenes with {1, 1}. The pixels decode the same either way; the bytes differ.
+struct PngOptions {
+  int compression_level = 8;  ///< stb's deflate effort, >= 1 (below 5 acts as 5); higher = smaller, slower
+  int filter = -1;            ///< PNG row filter 0..4 for every row; -1 = the best of all five per row
+};
+
 /// Writes a PNG. RuntimeFailure naming the path when it cannot be written.
-void image_write_png(const Image& image, const std::string& path);
+void image_write_png(const Image& image, const std::string& path, const PngOptions& options = {});
 
 /// Writes a baseline JPEG, `quality` 1..100. RuntimeFailure naming the path when it cannot be written.
 void image_write_jpeg(const Image& image, const std::string& path, int quality = 90);

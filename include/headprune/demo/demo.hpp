@@ -1,5 +1,5 @@
-// The embedded demo's preparation: a synthetic VQA world (data/synthetic.hpp) and two small
-// models trained on it (train/trainer.hpp), saved as real checkpoint folders, plus one run config
+// The embedded demo's preparation: a synthetic VQA world (demo/world.hpp) and two small
+// models trained on it (demo/trainer.hpp), saved as real checkpoint folders, plus one run config
 // per model for the analysis (`headprune run`, keys in docs/config.md).
 //
 // Folder layout under DemoOptions::out_dir:
@@ -18,10 +18,10 @@
 #include <string>
 #include <vector>
 
-#include "headprune/data/synthetic.hpp"
-#include "headprune/train/trainer.hpp"
+#include "headprune/demo/world.hpp"
+#include "headprune/demo/trainer.hpp"
 
-namespace headprune::train {
+namespace headprune::demo {
 
 struct DemoOptions {
   std::string out_dir = "out/demo";
@@ -37,14 +37,14 @@ struct DemoOptions {
 
 /// The world of a setting: 2000/400 images (small: 500/120), 6 questions each (12000/2400
 /// questions; small 3000/720), 32 features.
-data::SyntheticWorldOptions demo_world_options(uint64_t seed, bool small);
+SyntheticWorldOptions demo_world_options(uint64_t seed, bool small);
 
 /// The architecture as config.json text (the same in both settings): LXMERT hidden 64, 4 heads,
 /// intermediate 128, l/x/r layers 1/2/1 (8 attention modules: language self, both cross
 /// directions, both x-layer selfs, vision self); VisualBERT hidden 64, 4 heads, intermediate 128,
 /// 4 layers. `family` is "lxmert" or "visualbert"; vocabulary, answers and feature size come from
 /// the world. UserError for another family.
-std::string demo_model_config(const std::string& family, const data::SyntheticWorld& world, bool small);
+std::string demo_model_config(const std::string& family, const SyntheticWorld& world, bool small);
 
 /// The training schedule: AdamW lr 1e-3, batch 32, 18 epochs (small: 20 epochs of the smaller
 /// world). Measured on this project's 2-core machine, one core per model: about 100 s per
@@ -66,7 +66,7 @@ struct DemoModel {
 };
 
 struct DemoResult {
-  data::SyntheticWorldFiles world;
+  SyntheticWorldFiles world;
   bool world_reused = false;
   std::vector<DemoModel> models;  ///< lxmert, visualbert
   double seconds = 0;
@@ -79,7 +79,7 @@ DemoResult prepare_demo(const DemoOptions& options);
 /// A run config (YAML, docs/config.md) for one trained demo model: every scoring method,
 /// per-sample and global protocols, head and layer, positive and negative, on `samples`
 /// validation questions, with a few visualised questions.
-std::string demo_run_config(const DemoModel& model, const data::SyntheticWorldFiles& world, uint64_t seed,
+std::string demo_run_config(const DemoModel& model, const SyntheticWorldFiles& world, uint64_t seed,
                             int64_t samples, const std::vector<int64_t>& visualize_ids);
 
-}  // namespace headprune::train
+}  // namespace headprune::demo

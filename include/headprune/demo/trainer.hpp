@@ -25,7 +25,7 @@
 #include "headprune/data/vqa_dataset.hpp"
 #include "headprune/models/model.hpp"
 
-namespace headprune::train {
+namespace headprune::demo {
 
 struct TrainOptions {
   int64_t epochs = 10;
@@ -121,4 +121,4 @@ TrainReport run_training(const TrainJob& job, const EpochCallback& on_epoch = {}
 void save_checkpoint(const models::VqaModel& model, const std::string& config_path, const std::string& vocab_path,
                      const std::string& out_dir);
 
-}  // namespace headprune::train
+}  // namespace headprune::demo

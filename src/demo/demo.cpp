@@ -1,4 +1,4 @@
-#include "headprune/train/demo.hpp"
+#include "headprune/demo/demo.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spawn.h>
@@ -18,7 +18,7 @@
 
 extern char** environ;
 
-namespace headprune::train {
+namespace headprune::demo {
 
 namespace fs = std::filesystem;
 
@@ -74,7 +74,7 @@ bool load_reusable(const std::string& dir, const std::string& hash, DemoModel* m
 }
 
 // A few validation questions among the first `samples` to visualise: one per kind.
-std::vector<int64_t> pick_visualized(const data::SyntheticWorld& world, int64_t samples) {
+std::vector<int64_t> pick_visualized(const SyntheticWorld& world, int64_t samples) {
   std::vector<int64_t> ids;
   std::vector<std::string> kinds = {"what color is the", "how many", "is there a left of", "what shape is the"};
   int64_t seen = 0;
@@ -137,8 +137,8 @@ int wait_exit(pid_t pid) {
 
 }  // namespace
 
-data::SyntheticWorldOptions demo_world_options(uint64_t seed, bool small) {
-  data::SyntheticWorldOptions o;
+SyntheticWorldOptions demo_world_options(uint64_t seed, bool small) {
+  SyntheticWorldOptions o;
   o.seed = seed;
   o.train_images = small ? 500 : 2000;  // 3000 / 12000 training questions
   o.valid_images = small ? 120 : 400;
@@ -147,7 +147,7 @@ data::SyntheticWorldOptions demo_world_options(uint64_t seed, bool small) {
   return o;
 }
 
-std::string demo_model_config(const std::string& family, const data::SyntheticWorld& world, bool small) {
+std::string demo_model_config(const std::string& family, const SyntheticWorld& world, bool small) {
   (void)small;  // one architecture for both settings: the small setting only shrinks data and schedule
   models::ExampleSizes sizes = models::find_family(family, "demo").small;
   sizes.vocab = static_cast<int64_t>(world.vocab.size());
@@ -171,7 +171,7 @@ TrainOptions demo_train_options(const std::string& family, uint64_t seed, bool s
   return o;
 }
 
-std::string demo_run_config(const DemoModel& model, const data::SyntheticWorldFiles& world, uint64_t seed,
+std::string demo_run_config(const DemoModel& model, const SyntheticWorldFiles& world, uint64_t seed,
                             int64_t samples, const std::vector<int64_t>& visualize_ids) {
   std::ostringstream y;
   const std::string root = fs::path(model.run_config).parent_path().parent_path().string();
@@ -217,15 +217,15 @@ DemoResult prepare_demo(const DemoOptions& options) {
   const std::string world_dir = (root / "data").string();
 
   // 1. The world (always rebuilt in memory: it is cheap; written only when it changed).
-  const data::SyntheticWorldOptions wo = demo_world_options(options.seed, options.small);
-  const data::SyntheticWorld world = data::make_synthetic_world(wo);
-  if (data::synthetic_world_hash(world_dir) == wo.hash()) {
-    result.world = data::synthetic_world_files(world_dir);
+  const SyntheticWorldOptions wo = demo_world_options(options.seed, options.small);
+  const SyntheticWorld world = make_synthetic_world(wo);
+  if (synthetic_world_hash(world_dir) == wo.hash()) {
+    result.world = synthetic_world_files(world_dir);
     result.world_reused = true;
     spdlog::info("demo: reusing the synthetic world in {} ({})", world_dir, wo.hash());
   } else {
     const auto tw = std::chrono::steady_clock::now();
-    result.world = data::write_synthetic_world(world, world_dir);
+    result.world = write_synthetic_world(world, world_dir);
     int64_t train_q = 0;
     for (const auto& q : world.questions) train_q += q.train;
     spdlog::info("demo: wrote the synthetic world to {}: {} images, {} train / {} valid questions ({:.1f} s)",
@@ -308,4 +308,4 @@ DemoResult prepare_demo(const DemoOptions& options) {
   return result;
 }
 
-}  // namespace headprune::train
+}  // namespace headprune::demo

@@ -1,4 +1,4 @@
-#include "headprune/train/trainer.hpp"
+#include "headprune/demo/trainer.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
@@ -18,7 +18,7 @@
 #include "headprune/models/batch.hpp"
 #include "headprune/models/weights.hpp"
 
-namespace headprune::train {
+namespace headprune::demo {
 
 namespace fs = std::filesystem;
 
@@ -390,4 +390,4 @@ TrainReport run_training(const TrainJob& job, const EpochCallback& on_epoch) {
   return report;
 }
 
-}  // namespace headprune::train
+}  // namespace headprune::demo

@@ -46,7 +46,7 @@
 #include <string>
 #include <vector>
 
-namespace headprune::data {
+namespace headprune::demo {
 
 struct SyntheticWorldOptions {
   uint64_t seed = 1;
@@ -138,4 +138,4 @@ std::string synthetic_world_hash(const std::string& dir);
 /// Renders one scene as 8-bit RGB, canvas_w x canvas_h x 3, row-major (what the PNG holds).
 std::vector<uint8_t> render_synthetic_scene(const SyntheticScene& scene, int64_t canvas_w, int64_t canvas_h);
 
-}  // namespace headprune::data
+}  // namespace headprune::demo

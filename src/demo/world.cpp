@@ -1,7 +1,6 @@
-// The synthetic VQA world (data/synthetic.hpp). This file also holds the project's one
-// STB_IMAGE_WRITE_IMPLEMENTATION (Debian's libstb-dev headers): other files include
-// <stb/stb_image_write.h> without the define and link against these definitions.
-#include "headprune/data/synthetic.hpp"
+// The synthetic VQA world (demo/world.hpp). The scenes' PNGs go through the project's one image
+// writer, visualize::image_write_png (stb is compiled in src/visualize/image.cpp only).
+#include "headprune/demo/world.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -17,18 +16,12 @@
 #include <sstream>
 
 #include "headprune/common/error.hpp"
+#include "headprune/common/splitmix64.hpp"
 #include "headprune/data/answer_vocab.hpp"
 #include "headprune/data/feature_store.hpp"
+#include "headprune/visualize/image.hpp"
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
-#pragma GCC diagnostic pop
-
-namespace headprune::data {
+namespace headprune::demo {
 
 namespace fs = std::filesystem;
 
@@ -63,13 +56,6 @@ class Rng {
  private:
   std::mt19937_64 gen_;
 };
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 // One independent stream per (seed, split, image, purpose).
 uint64_t stream_seed(uint64_t seed, bool train, int64_t index, int purpose) {
@@ -385,7 +371,7 @@ std::map<std::string, double> annotate(const Draft& q, double error, Rng& rng) {
     else ++counts[q.answer];
   }
   std::map<std::string, double> label;
-  for (const auto& [answer, count] : counts) label[answer] = soft_score(count);
+  for (const auto& [answer, count] : counts) label[answer] = data::soft_score(count);
   return label;
 }
 
@@ -604,8 +590,9 @@ SyntheticWorldFiles write_synthetic_world(const SyntheticWorld& w, const std::st
 
   // Region features of every scene.
   {
-    FeatureStoreWriter writer(f.features, {0, "synthetic world (seed " + std::to_string(o.seed) + ", " + o.hash() + ")"});
-    ImageRecord r;
+    data::FeatureStoreWriter writer(f.features,
+                                    {0, "synthetic world (seed " + std::to_string(o.seed) + ", " + o.hash() + ")"});
+    data::ImageRecord r;
     for (const auto& s : w.scenes) {
       const int64_t n = static_cast<int64_t>(s.objects.size());
       r.img_id = s.img_id;
@@ -644,14 +631,16 @@ SyntheticWorldFiles write_synthetic_world(const SyntheticWorld& w, const std::st
   if (o.write_images) {
     fs::create_directories(f.images_dir, ec);
     if (ec) throw RuntimeFailure(f.images_dir + ": cannot create the folder (" + ec.message() + ")");
-    stbi_write_png_compression_level = 1;
-    stbi_write_force_png_filter = 1;  // "sub": flat colours compress well without trying every filter
+    // Fast settings (thousands of scenes): "sub" suits flat colours without trying every filter.
+    visualize::PngOptions png;
+    png.compression_level = 1;
+    png.filter = 1;
+    visualize::Image image;
+    image.width = static_cast<int>(o.canvas_w);
+    image.height = static_cast<int>(o.canvas_h);
     for (const auto& s : w.scenes) {
-      std::vector<uint8_t> px = render_synthetic_scene(s, o.canvas_w, o.canvas_h);
-      const std::string path = (fs::path(f.images_dir) / (s.img_id + ".png")).string();
-      if (!stbi_write_png(path.c_str(), static_cast<int>(o.canvas_w), static_cast<int>(o.canvas_h), 3, px.data(),
-                          static_cast<int>(o.canvas_w * 3)))
-        throw RuntimeFailure(path + ": cannot write the PNG (check the folder's permissions and free space)");
+      image.pixels = render_synthetic_scene(s, o.canvas_w, o.canvas_h);
+      visualize::image_write_png(image, (fs::path(f.images_dir) / (s.img_id + ".png")).string(), png);
     }
   }
 
@@ -704,4 +693,4 @@ std::string synthetic_world_hash(const std::string& dir) {
   }
 }
 
-}  // namespace headprune::data
+}  // namespace headprune::demo
