@@ -14,8 +14,6 @@
 
 namespace headprune::data {
 
-VisualSpec lxmert_visual_spec() { return {"lxmert", 36, 2048}; }
-VisualSpec visualbert_visual_spec() { return {"visualbert", 100, 2048}; }
 
 bool ImageRecord::all_finite() const {
   for (float v : features)

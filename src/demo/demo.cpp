@@ -242,7 +242,8 @@ DemoResult prepare_demo(const DemoOptions& options) {
   if (ec) throw RuntimeFailure(options.out_dir + ": cannot create the demo folders (" + ec.message() + ")");
   std::vector<TrainJob> jobs;          // models to train
   std::vector<size_t> job_model;       // index into result.models
-  for (const std::string family : {"lxmert", "visualbert"}) {
+  for (const models::FamilyInfo& info : models::families()) {  // one model of every family
+    const std::string& family = info.name;
     DemoModel m;
     m.family = family;
     m.dir = (root / "models" / family).string();

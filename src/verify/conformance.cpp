@@ -312,7 +312,7 @@ double cut_gap(const at::Tensor& scores, const at::Tensor& keep, Sign sign) {
 // names; one row per kind keeps that knowledge in one place.
 const FixtureLayout& fixture_layout(const std::string& kind, const std::string& where) {
   static const std::vector<FixtureLayout> table = {
-      {"lxmert",
+      {"lxmert",  // fixture kind
        {{"input_ids", "inputs/input_ids"}, {"token_type_ids", "inputs/token_type_ids"},
         {"text_mask", "inputs/attention_mask"}, {"visual_feats", "inputs/visual_feats"},
         {"visual_pos", "inputs/visual_pos"}},
@@ -321,7 +321,7 @@ const FixtureLayout& fixture_layout(const std::string& kind, const std::string& 
        {"embedding_output", "visual_feats_encoded", "language_hidden_states", "vision_hidden_states", "pooled_output"},
        /*unpruned_relevance=*/false, {"R_t_t", "R_t_i", "R_i_i", "R_i_t"}, /*nan_entries_attr=*/true, "label_score",
        /*running_accuracy=*/true},
-      {"visualbert",
+      {"visualbert",  // fixture kind
        {{"input_ids", "model_inputs/input_ids"}, {"token_type_ids", "model_inputs/token_type_ids"},
         {"text_mask", "model_inputs/input_mask"}, {"visual_feats", "model_inputs/visual_embeddings"},
         {"region_mask", "model_inputs/image_mask"}},

@@ -169,7 +169,7 @@ TEST(FeatureStore, PadsTruncatesAndNormalisesPerModel) {
   auto records = three_images();
 
   // 10 boxes padded to LXMERT's 36.
-  auto p = store.read_padded("COCO_val2014_000000000042", lxmert_visual_spec());
+  auto p = store.read_padded("COCO_val2014_000000000042", VisualSpec{"lxmert", 36, 2048});
   const ImageRecord& r = records[1];
   EXPECT_EQ(p.max_boxes, 36);
   EXPECT_EQ(p.num_boxes, 10);
@@ -193,11 +193,11 @@ TEST(FeatureStore, PadsTruncatesAndNormalisesPerModel) {
   for (size_t k = 40; k < p.boxes.size(); ++k) ASSERT_EQ(p.boxes[k], 0.0f);
 
   // 100 boxes: all of them for VisualBERT, the first 36 for LXMERT.
-  auto v = store.read_padded("COCO_val2014_000000262148", visualbert_visual_spec());
+  auto v = store.read_padded("COCO_val2014_000000262148", VisualSpec{"visualbert", 100, 2048});
   EXPECT_EQ(v.num_boxes, 100);
   EXPECT_FALSE(v.truncated);
   EXPECT_EQ(std::memcmp(v.features.data(), records[2].features.data(), records[2].features.size() * 4), 0);
-  auto l = store.read_padded("COCO_val2014_000000262148", lxmert_visual_spec());
+  auto l = store.read_padded("COCO_val2014_000000262148", VisualSpec{"lxmert", 36, 2048});
   EXPECT_EQ(l.num_boxes, 36);
   EXPECT_TRUE(l.truncated);
   EXPECT_EQ(std::memcmp(l.features.data(), records[2].features.data(), 36 * 2048 * 4), 0);
@@ -221,8 +221,8 @@ TEST(FeatureStore, FeatureSizeOtherThanTheModelsIsAnError) {
   EXPECT_EQ(store.feature_dim(), 16);
   const std::string expected = dir + "/feats.h5: features are 16-d but lxmert expects 2048-d region features (import "
                                      "the features of the detector this model was trained with)";
-  EXPECT_EQ(user_error([&] { store.check(lxmert_visual_spec()); }), expected);
-  EXPECT_EQ(user_error([&] { store.read_padded("42", lxmert_visual_spec()); }), expected);
+  EXPECT_EQ(user_error([&] { store.check(VisualSpec{"lxmert", 36, 2048}); }), expected);
+  EXPECT_EQ(user_error([&] { store.read_padded("42", VisualSpec{"lxmert", 36, 2048}); }), expected);
   EXPECT_NO_THROW(store.read_padded("42", VisualSpec{"tiny", 4, 16}));
 }
 

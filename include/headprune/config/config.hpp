@@ -56,7 +56,7 @@ std::string to_string(Sign v);
 std::string to_string(CountRule v);
 
 struct ModelConfig {
-  std::string family = "lxmert";             ///< required: a name of models/families.hpp's table
+  std::string family;  ///< required: a name of models/families.hpp's table
   std::string path;                          ///< required: a Hugging Face folder or MMF's zoo folder
   std::optional<std::string> vocab;          ///< the tokenizer's vocab.txt; unset = <path>/vocab.txt
   bool strict_load = true;                   ///< every checkpoint tensor must be used, and vice versa

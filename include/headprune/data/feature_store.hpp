@@ -29,12 +29,10 @@ namespace headprune::data {
 
 /// What a model takes from the store.
 struct VisualSpec {
-  std::string model;          ///< for messages: "lxmert", "visualbert"
+  std::string model;          ///< for messages: the model family's name
   int64_t max_boxes = 36;     ///< boxes per image after padding/truncation
   int64_t feature_dim = 2048; ///< the model's visual feature size
 };
-VisualSpec lxmert_visual_spec();      ///< {"lxmert", 36, 2048}
-VisualSpec visualbert_visual_spec();  ///< {"visualbert", 100, 2048}
 
 /// One image as stored (and as one line of an obj36 TSV holds it).
 struct ImageRecord {

@@ -42,7 +42,7 @@ SyntheticWorldOptions demo_world_options(uint64_t seed, bool small);
 /// The architecture as config.json text (the same in both settings): LXMERT hidden 64, 4 heads,
 /// intermediate 128, l/x/r layers 1/2/1 (8 attention modules: language self, both cross
 /// directions, both x-layer selfs, vision self); VisualBERT hidden 64, 4 heads, intermediate 128,
-/// 4 layers. `family` is "lxmert" or "visualbert"; vocabulary, answers and feature size come from
+/// 4 layers. `family` is a name of models/families.hpp; vocabulary, answers and feature size come from
 /// the world. UserError for another family.
 std::string demo_model_config(const std::string& family, const SyntheticWorld& world, bool small);
 
@@ -52,7 +52,7 @@ std::string demo_model_config(const std::string& family, const SyntheticWorld& w
 TrainOptions demo_train_options(const std::string& family, uint64_t seed, bool small, int threads);
 
 struct DemoModel {
-  std::string family;      ///< "lxmert" | "visualbert"
+  std::string family;      ///< a name of models/families.hpp
   std::string dir;         ///< the checkpoint folder
   bool reused = false;     ///< found with the same settings hash, not retrained
   std::string settings_hash;

@@ -42,7 +42,7 @@ struct SampleVisualization {
   std::string question_id;
   std::string question;
   std::string img_id;
-  std::string model;                 ///< "lxmert" | "visualbert"
+  std::string model;                 ///< the model family's name
   std::string method;                ///< the head scores that chose the pruned heads
   std::vector<std::string> tokens;   ///< word pieces incl. [CLS]/[SEP]
   int image_w = 0, image_h = 0;      ///< the store's image size (the boxes' pixel frame)
