@@ -21,6 +21,7 @@
 #include "headprune/models/batch.hpp"
 #include "headprune/models/families.hpp"
 #include "headprune/models/model.hpp"
+#include "headprune/prune/per_sample.hpp"
 #include "headprune/prune/protocol.hpp"
 
 namespace headprune::app {
@@ -176,18 +177,19 @@ void bench_model(const Shape& s, int samples, bool with_lrp, const std::vector<d
       sync(model->forward(b, fo).logits);
     }
   });
-  // (b) batched: the batch is scored at once, all its masked forwards run as one batch.
+  // (b) batched: the batch is scored at once, all its masked forwards run as one batch: the
+  // job's per-sample protocol (prune/per_sample.hpp), ratio 0 from the scoring forward.
   const int batch = std::min(samples, target.batch);
+  const prune::PerSampleProtocol protocol(ratios, rule, target.device == "cpu" ? 64 : 4096);
   auto t = Clock::now();
   for (int begin = 0; begin < samples; begin += batch) {
     std::vector<models::Batch> part(singles.begin() + begin, singles.begin() + std::min(samples, begin + batch));
     models::Batch b = models::collate(part);
     std::vector<int64_t> idx(part.size());
     auto scored = explain::score_batch(*model, b, ours, {}, idx);
-    at::Tensor masks = prune::per_sample_masks(scored.scores[explain::Method::ours].head, prune::Granularity::head,
-                                               prune::Sign::positive, rule, pruned);
-    prune::masked_logits(*model, b, prune::to_head_keep(masks, prune::Granularity::head, H, target.dtype),
-                         target.device == "cpu" ? 64 : 4096);
+    at::Tensor masks = protocol.masks(scored.scores[explain::Method::ours].head, prune::Granularity::head,
+                                      prune::Sign::positive);
+    protocol.evaluate(*model, b, {{masks, prune::Granularity::head}}, scored.logits);
   }
   const double t_batched = seconds_since(t) / samples;
   const double protocol_flops = flops * (2 + static_cast<double>(pruned.size()));

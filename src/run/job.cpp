@@ -28,6 +28,7 @@
 #include "headprune/models/model.hpp"
 #include "headprune/models/weights.hpp"
 #include "headprune/prune/global_ranking.hpp"
+#include "headprune/prune/per_sample.hpp"
 #include "headprune/prune/protocol.hpp"
 #include "headprune/run/checkpoint.hpp"
 #include "headprune/run/inputs.hpp"
@@ -178,29 +179,17 @@ TensorBundle run_batch(const Context& ctx, int64_t b) {
                                     config::Protocol::per_sample) != ctx.cfg.prune.protocols.end();
   if (!per_sample) return out;
 
-  // All combos x ratios of the batch in one batched masked evaluation; ratio 0 reuses the
-  // scoring pass's unpruned logits.
-  const auto& ratios = ctx.cfg.prune.ratios;
-  const int64_t B = built.batch.size(), S = static_cast<int64_t>(ratios.size()), H = ctx.model->heads();
-  std::vector<at::Tensor> keeps;
+  // All combos x ratios of the batch in one batched masked evaluation (prune/per_sample.hpp);
+  // ratio 0 reuses the scoring pass's unpruned logits.
+  const int64_t B = built.batch.size(), S = static_cast<int64_t>(ctx.cfg.prune.ratios.size());
+  const prune::PerSampleProtocol protocol(ctx.cfg.prune.ratios, ctx.rule);
+  std::vector<prune::PerSampleProtocol::ComboMasks> masks;
   for (const auto& c : ctx.combos) {
     const auto& us = scored.scores.at(c.method);
-    at::Tensor masks = prune::per_sample_masks(c.granularity == prune::Granularity::head ? us.head : us.layer,
-                                               c.granularity, c.sign, ctx.rule, ratios);
-    keeps.push_back(prune::to_head_keep(masks, c.granularity, H, ctx.model->dtype()));  // [B,S,M,H]
+    masks.push_back({protocol.masks(c.granularity == prune::Granularity::head ? us.head : us.layer, c.granularity, c.sign),
+                     c.granularity});
   }
-  at::Tensor keep = at::stack(keeps, 1);  // [B,C,S,M,H]
-  std::vector<int64_t> pruned_ratio;
-  for (int64_t k = 0; k < S; ++k)
-    if (ratios[static_cast<size_t>(k)] > 0) pruned_ratio.push_back(k);
-  at::Tensor pred = pred0.view({B, 1, 1}).expand({B, static_cast<int64_t>(ctx.combos.size()), S}).clone();
-  if (!pruned_ratio.empty()) {
-    at::Tensor idx = at::tensor(pruned_ratio, at::kLong);
-    at::Tensor sub = keep.index_select(2, idx);  // [B,C,S',M,H]
-    const int64_t C = sub.size(1), Sp = sub.size(2);
-    at::Tensor logits = prune::masked_logits(*ctx.model, built.batch, sub.reshape({B, C * Sp, sub.size(3), H}));
-    pred.index_copy_(2, idx, logits.argmax(2).view({B, C, Sp}));
-  }
+  const at::Tensor pred = protocol.evaluate(*ctx.model, built.batch, masks, scored.logits).pred;  // [B,C,S]
   at::Tensor scores = label_scores(ctx, samples, pred.view({B, -1})).view({B, -1, S});
   for (size_t c = 0; c < ctx.combos.size(); ++c) {
     const std::string p = key + "curves/per_sample/" + ctx.combos[c].path();

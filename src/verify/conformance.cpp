@@ -17,6 +17,7 @@
 #include "headprune/io/h5_tensor.hpp"
 #include "headprune/io/output_path.hpp"
 #include "headprune/models/model.hpp"
+#include "headprune/prune/per_sample.hpp"
 #include "headprune/prune/protocol.hpp"
 
 namespace headprune::verify {
@@ -388,6 +389,7 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
   const auto steps = read_steps(ref, "/meta/prune_steps");
   const auto vis_steps = read_steps(ref, "/meta/vis_steps");
   const prune::CountRule rule = prune::seed_count_rule(*model);
+  const prune::PerSampleProtocol protocol(steps, rule);  // what the job runs on every batch
   if (out) {
     for (const char* p : {"/meta/prune_steps", "/meta/vis_steps"}) check.write(p, h5::read_tensor(ref, p));
   }
@@ -463,7 +465,7 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
           const std::string p = s + "/prune/" + combo;
           const auto& us = sr.scores[method];
           at::Tensor scores = g == Granularity::head ? us.head : us.layer;
-          at::Tensor masks = prune::per_sample_masks(scores, g, sign, rule, steps)[0];  // [S,M(,H)]
+          at::Tensor masks = protocol.masks(scores, g, sign)[0];  // [S,M(,H)]
           at::Tensor used = masks;
           if (!f64 && method == Method::lrp) {
             // float32 LRP scores are ~1e-3 accurate: check a mask only where the stored cut is clear,
@@ -489,9 +491,10 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
           } else {
             check.exact("prune/keep_mask", p + "/keep_mask", masks);
           }
-          at::Tensor keep = prune::to_head_keep(used.unsqueeze(0), g, H, dtype);  // [1,S,M,H]
-          at::Tensor logits = prune::masked_logits(*model, batch, keep)[0];      // [S,L]
-          at::Tensor pred = logits.argmax(1);
+          // Every step runs a masked forward (the fixture stores the logits of step 0 too).
+          const auto evaluation = protocol.evaluate(*model, batch, {{used.unsqueeze(0), g}});
+          at::Tensor logits = evaluation.logits[0][0];  // [S,L]
+          at::Tensor pred = evaluation.pred[0][0];
           at::Tensor label = sample.label_vector.index_select(0, pred);
           check.close("logits (pruned)", p + "/logits", logits);
           check.exact("prune/pred_index", p + "/pred_index", pred);

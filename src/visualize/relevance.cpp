@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "headprune/common/error.hpp"
+#include "headprune/prune/per_sample.hpp"
 
 namespace headprune::visualize {
 
@@ -60,15 +61,12 @@ SampleVisualization compute_relevance(const models::VqaModel& model, const data:
   const at::Tensor scores = sr.scores.at(options.method).head[0];  // [M,H]
 
   // Keep masks of every ratio, then all pruned forwards as one batch.
-  std::vector<at::Tensor> keeps;
-  for (double r : options.ratios) keeps.push_back(prune::keep_mask(scores, r, prune::Sign::negative, options.rule));
-  at::Tensor keep_f = at::stack(keeps).to(model.device(), model.dtype());  // [S,M,H]
+  // The per-sample protocol of the job, least important heads first, every ratio evaluated.
+  const prune::PerSampleProtocol protocol(options.ratios, options.rule);
+  const at::Tensor masks = protocol.masks(scores.unsqueeze(0), prune::Granularity::head, prune::Sign::negative);
+  const at::Tensor keep_f = masks[0].to(model.device(), model.dtype());  // [S,M,H]
   const int64_t S = static_cast<int64_t>(options.ratios.size());
-  at::Tensor logits;
-  {
-    at::NoGradGuard no_grad;
-    logits = prune::masked_logits(model, batch, keep_f.view({1, S, M, H}))[0];  // [S, answers]
-  }
+  const at::Tensor logits = protocol.evaluate(model, batch, {{masks, prune::Granularity::head}}).logits[0][0];  // [S, answers]
 
   int64_t non_finite = 0;
   auto clean = [&](std::vector<double> v) {
@@ -83,7 +81,7 @@ SampleVisualization compute_relevance(const models::VqaModel& model, const data:
     RelevanceStep st;
     st.ratio = options.ratios[static_cast<size_t>(k)];
     st.total_heads = M * H;
-    st.pruned_heads = st.total_heads - keeps[static_cast<size_t>(k)].sum().item<int64_t>();
+    st.pruned_heads = st.total_heads - masks[0][k].sum().item<int64_t>();
     st.answer_index = logits[k].argmax().item<int64_t>();
     st.answer = vocab.answer(st.answer_index);
     st.answer_score = sample.score(st.answer);

@@ -1,0 +1,40 @@
+#include "headprune/prune/per_sample.hpp"
+
+#include <ATen/ATen.h>
+
+#include "headprune/common/error.hpp"
+
+namespace headprune::prune {
+
+at::Tensor PerSampleProtocol::masks(const at::Tensor& scores, Granularity g, Sign sign) const {
+  return per_sample_masks(scores, g, sign, rule_, ratios_);
+}
+
+PerSampleProtocol::Evaluation PerSampleProtocol::evaluate(const models::VqaModel& model, const models::Batch& batch,
+                                                          const std::vector<ComboMasks>& combos,
+                                                          const at::Tensor& unpruned_logits) const {
+  HP_ASSERT(!combos.empty(), "evaluate needs at least one combo");
+  const int64_t B = batch.size(), C = static_cast<int64_t>(combos.size()), S = static_cast<int64_t>(ratios_.size());
+  const int64_t H = model.heads();
+  std::vector<at::Tensor> keeps;
+  for (const ComboMasks& c : combos) keeps.push_back(to_head_keep(c.masks, c.granularity, H, model.dtype()));  // [B,S,M,H]
+  const at::Tensor keep = at::stack(keeps, 1);  // [B,C,S,M,H]
+
+  // The ratios that need a masked forward: all, or those above 0 when the unpruned answer is known.
+  std::vector<int64_t> evaluated;
+  for (int64_t k = 0; k < S; ++k)
+    if (!unpruned_logits.defined() || ratios_[static_cast<size_t>(k)] > 0) evaluated.push_back(k);
+  Evaluation out;
+  out.pred = unpruned_logits.defined()
+                 ? unpruned_logits.argmax(1).cpu().view({B, 1, 1}).expand({B, C, S}).clone()
+                 : at::zeros({B, C, S}, at::kLong);
+  if (evaluated.empty()) return out;
+  const at::Tensor idx = at::tensor(evaluated, at::kLong);
+  const at::Tensor sub = keep.index_select(2, idx);  // [B,C,S',M,H]
+  const int64_t Sp = sub.size(2);
+  out.logits = masked_logits(model, batch, sub.reshape({B, C * Sp, sub.size(3), H}), max_rows_).view({B, C, Sp, -1});
+  out.pred.index_copy_(2, idx, out.logits.argmax(3));
+  return out;
+}
+
+}  // namespace headprune::prune
