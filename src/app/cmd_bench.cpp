@@ -163,13 +163,14 @@ void bench_model(const Shape& s, int samples, bool with_lrp, const std::vector<d
   // The per-sample protocol: score + one masked forward per pruned ratio.
   const auto rule = prune::seed_count_rule(*model);
   std::vector<double> pruned(ratios.begin() + 1, ratios.end());
+  const prune::PerSampleProtocol seed_loop(pruned, rule);  // its masks; its forwards run one at a time below
   const int64_t M = model->num_modules(), H = model->heads();
   // (a) the seed's loop: one sample, one forward at a time.
   const double t_seed = time_per_sample([&](int i) {
     const auto& b = singles[static_cast<size_t>(i)];
     auto scored = explain::score_batch(*model, b, ours, {}, {i});
-    at::Tensor masks = prune::per_sample_masks(scored.scores[explain::Method::ours].head, prune::Granularity::head,
-                                               prune::Sign::positive, rule, pruned);
+    at::Tensor masks = seed_loop.masks(scored.scores[explain::Method::ours].head, prune::Granularity::head,
+                                       prune::Sign::positive);
     at::NoGradGuard ng;
     for (size_t k = 0; k < pruned.size(); ++k) {
       models::ForwardOptions fo;

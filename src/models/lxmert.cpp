@@ -512,13 +512,8 @@ std::string lxmert_example_config(const ExampleSizes& s) {
                       {"num_qa_labels", s.answers},
                       {"max_position_embeddings", s.positions},
                       {"vocab_size", s.vocab},
-                      {"type_vocab_size", 2},
-                      {"layer_norm_eps", 1e-12},
-                      {"hidden_act", "gelu"},
-                      {"initializer_range", 0.02},
-                      {"torch_dtype", "float32"},
-                      {"pad_token_id", 0}};
-  return c.dump(2) + "\n";
+                      {"type_vocab_size", 2}};
+  return example_config_text(c);
 }
 
 }  // namespace headprune::models

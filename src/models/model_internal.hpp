@@ -41,6 +41,9 @@ std::unique_ptr<VqaModel> make_visualbert(const nlohmann::json& config, const st
                                           const TensorMap& stored, const std::string& weights_path,
                                           const LoadOptions& options);
 
+/// config.json text of `family_keys` plus the keys every example shares (a BERT's activation,
+/// initialisation, LayerNorm eps, dtype and padding id).
+std::string example_config_text(nlohmann::json family_keys);
 std::string lxmert_example_config(const ExampleSizes& sizes);
 std::string visualbert_example_config(const ExampleSizes& sizes);
 

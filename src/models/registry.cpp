@@ -42,6 +42,15 @@ const std::vector<Row>& rows() {
 
 }  // namespace
 
+std::string example_config_text(nlohmann::json c) {
+  c["layer_norm_eps"] = 1e-12;
+  c["hidden_act"] = "gelu";
+  c["initializer_range"] = 0.02;
+  c["torch_dtype"] = "float32";
+  c["pad_token_id"] = 0;
+  return c.dump(2) + "\n";  // keys sorted: the text does not depend on the order they were set in
+}
+
 const std::vector<FamilyInfo>& families() {
   static const std::vector<FamilyInfo> infos = [] {
     std::vector<FamilyInfo> out;

@@ -301,13 +301,8 @@ std::string visualbert_example_config(const ExampleSizes& s) {
                       {"type_vocab_size", 2},
                       {"num_labels", s.answers},
                       {"pooler_strategy", "vqa"},
-                      {"training_head_type", "classification"},
-                      {"layer_norm_eps", 1e-12},
-                      {"hidden_act", "gelu"},
-                      {"initializer_range", 0.02},
-                      {"torch_dtype", "float32"},
-                      {"pad_token_id", 0}};
-  return c.dump(2) + "\n";
+                      {"training_head_type", "classification"}};
+  return example_config_text(c);
 }
 
 }  // namespace headprune::models
