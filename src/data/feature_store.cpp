@@ -501,36 +501,28 @@ void FeatureStore::check(const VisualSpec& spec) const {
                     "-d region features (import the features of the detector this model was trained with)");
 }
 
-PaddedImage FeatureStore::read_padded(const std::string& img_id, const VisualSpec& spec) const {
+ImageRegions FeatureStore::read_regions(const std::string& img_id, const VisualSpec& spec) const {
   check(spec);
   HP_ASSERT(spec.max_boxes > 0, "VisualSpec.max_boxes must be positive");
   int64_t i = impl_->find(img_id);
   if (i < 0) throw UserError(impl_->path + ": no features for image " + img_id);
   auto idx = static_cast<size_t>(i);
-  int64_t stored = impl_->offset[idx + 1] - impl_->offset[idx];
+  const int64_t stored = impl_->offset[idx + 1] - impl_->offset[idx];
   ImageRecord r = impl_->read(i, spec.max_boxes, false);
-  PaddedImage p;
-  p.img_id = r.img_id;
-  p.image_h = r.image_h;
-  p.image_w = r.image_w;
-  p.max_boxes = spec.max_boxes;
-  p.feature_dim = r.feature_dim;
-  p.num_boxes = r.num_boxes;
-  p.truncated = stored > spec.max_boxes;
-  if (p.truncated)
+  ImageRegions out;
+  out.img_id = r.img_id;
+  out.image_h = r.image_h;
+  out.image_w = r.image_w;
+  out.feature_dim = r.feature_dim;
+  out.num_boxes = r.num_boxes;
+  out.truncated = stored > spec.max_boxes;
+  if (out.truncated)
     spdlog::debug("{}: image {} has {} boxes, {} keeps the first {}", impl_->path, img_id, stored, spec.model,
                   spec.max_boxes);
-  const auto rows = static_cast<size_t>(spec.max_boxes), d = static_cast<size_t>(r.feature_dim);
-  p.features.assign(rows * d, 0.0f);
-  std::copy(r.features.begin(), r.features.end(), p.features.begin());
-  p.pixel_boxes.assign(rows * 4, 0.0f);
-  std::copy(r.boxes.begin(), r.boxes.end(), p.pixel_boxes.begin());
-  auto norm = r.normalized_boxes();
-  p.boxes.assign(rows * 4, 0.0f);
-  std::copy(norm.begin(), norm.end(), p.boxes.begin());
-  p.mask.assign(rows, 0.0f);
-  std::fill(p.mask.begin(), p.mask.begin() + r.num_boxes, 1.0f);
-  return p;
+  out.boxes = r.normalized_boxes();
+  out.features = std::move(r.features);
+  out.pixel_boxes = std::move(r.boxes);
+  return out;
 }
 
 }  // namespace headprune::data

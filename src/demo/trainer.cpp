@@ -32,7 +32,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // datasets: a batch is then a few index_select calls) or built from the store per batch.
 class ExampleSource {
  public:
-  ExampleSource(const data::BatchBuilder& builder, const std::vector<data::Sample>& samples, int64_t answers,
+  ExampleSource(const run::BatchBuilder& builder, const std::vector<data::Sample>& samples, int64_t answers,
                 bool cache)
       : builder_(builder), samples_(samples), answers_(answers), cache_(cache) {
     if (!cache_) return;
@@ -42,7 +42,7 @@ class ExampleSource {
     for (size_t begin = 0; begin < samples.size(); begin += kChunk) {
       std::vector<const data::Sample*> ptrs;
       for (size_t i = begin; i < std::min(samples.size(), begin + kChunk); ++i) ptrs.push_back(&samples[i]);
-      data::BuiltBatch built = builder.build(ptrs, answers);
+      run::BuiltBatch built = builder.build(ptrs, answers);
       if (!built.batch.region_mask.defined())
         built.batch.region_mask = at::ones({built.batch.size(), built.batch.visual_feats.size(1)}, at::kLong);
       chunks.push_back(std::move(built.batch));
@@ -73,12 +73,12 @@ class ExampleSource {
     }
     std::vector<const data::Sample*> ptrs;
     for (int64_t i : indices) ptrs.push_back(&samples_[static_cast<size_t>(i)]);
-    data::BuiltBatch built = builder_.build(ptrs, answers_);
+    run::BuiltBatch built = builder_.build(ptrs, answers_);
     return {std::move(built.batch), std::move(built.labels)};
   }
 
  private:
-  const data::BatchBuilder& builder_;
+  const run::BatchBuilder& builder_;
   const std::vector<data::Sample>& samples_;
   int64_t answers_;
   bool cache_;
@@ -144,7 +144,7 @@ void TrainOptions::check() const {
   need(eval_batch_size >= 1, "evaluation batch size must be at least 1");
 }
 
-double evaluate_accuracy(const models::VqaModel& model, const data::BatchBuilder& builder,
+double evaluate_accuracy(const models::VqaModel& model, const run::BatchBuilder& builder,
                          const std::vector<data::Sample>& samples, int64_t answers, int64_t batch_size) {
   if (samples.empty()) throw UserError("evaluation: no samples");
   ExampleSource source(builder, samples, answers, false);
@@ -165,7 +165,7 @@ MajorityBaseline majority_baseline(const std::vector<data::Sample>& train, const
   return b;
 }
 
-TrainReport train_model(models::VqaModel& model, const data::BatchBuilder& builder,
+TrainReport train_model(models::VqaModel& model, const run::BatchBuilder& builder,
                         const std::vector<data::Sample>& train, const std::vector<data::Sample>& valid,
                         const TrainOptions& o, const EpochCallback& on_epoch) {
   o.check();
@@ -337,11 +337,11 @@ TrainReport run_training(const TrainJob& job, const EpochCallback& on_epoch) {
   all.selection.mode = data::Selection::all;
   const data::SampleList train = data::make_sample_list(data::load_lxmert_questions(job.questions, vocab), all, &store);
   const data::SampleList valid = data::make_sample_list(data::load_lxmert_questions(job.valid, vocab), all, &store);
-  data::BatchBuilderOptions bo;
+  run::BatchBuilderOptions bo;
   bo.max_text_tokens = job.options.max_text_tokens;
   bo.max_regions = job.options.max_regions > 0 ? job.options.max_regions
                                                : model->input_spec().default_regions;
-  const data::BatchBuilder builder(*model, tokenizer, store, bo);
+  const run::BatchBuilder builder(*model, tokenizer, store, bo);
 
   TrainReport report = train_model(*model, builder, train.samples, valid.samples, job.options, on_epoch);
   report.majority = majority_baseline(train.samples, valid.samples, vocab);

@@ -6,6 +6,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include <ATen/Context.h>
+
 #include "headprune/common/error.hpp"
 
 namespace headprune::run {
@@ -81,6 +83,37 @@ Answers load_answers(const config::Config& c, const models::VqaModel& model) {
   // answers joined by newlines.
   const std::string sha = vocab->sha256();
   return {std::move(*vocab), source, sha};
+}
+
+Inputs load_inputs(const config::Config& c, int gpu_slot, const std::string& who) {
+  models::LoadOptions lo{c.precision == config::Precision::fp64   ? at::kDouble
+                         : c.precision == config::Precision::bf16 ? at::kBFloat16
+                                                                  : at::kFloat,
+                         c.model.strict_load, ""};
+  if (c.device == config::Device::cuda) {
+    const int gpus = static_cast<int>(at::getNumGPUs());
+    if (gpus == 0) throw UserError("device: cuda, but no GPU is visible to " + who + " (device: cpu runs on the CPU)");
+    lo.device = "cuda:" + std::to_string(gpu_slot % gpus);
+  }
+  at::globalContext().setAllowTF32CuBLAS(c.precision == config::Precision::tf32);
+  Inputs in;
+  in.model = models::load_model(c.model.path, lo);
+  if (c.model.family != in.model->name())
+    throw UserError("model.family = " + c.model.family + " but " + c.model.path + " holds a " + in.model->name() +
+                    " model");
+  Answers answers = load_answers(c, *in.model);
+  in.vocab = std::make_unique<data::AnswerVocab>(std::move(answers.vocab));
+  in.answers_source = answers.source;
+  in.answers_sha256 = answers.sha256;
+  in.tokenizer_vocab = tokenizer_vocab_path(c, *in.model);
+  in.tokenizer = std::make_unique<data::WordPieceTokenizer>(data::WordPieceTokenizer::from_vocab_file(in.tokenizer_vocab));
+  in.text_tokens = text_token_limit(c, *in.model);
+  in.store = std::make_unique<data::FeatureStore>(c.data.features);
+  in.builder = std::make_unique<BatchBuilder>(*in.model, *in.tokenizer, *in.store,
+                                              BatchBuilderOptions{in.text_tokens, c.model.max_regions});
+  in.questions = data::load_questions(data::question_format_from_string(config::to_string(c.data.format), "data.format"),
+                                      c.data.questions, c.data.annotations.value_or(""), *in.vocab);
+  return in;
 }
 
 std::string zero_accuracy_warning(int64_t samples, double score_sum, const std::string& answers_source) {

@@ -21,7 +21,7 @@ std::vector<double> to_vector(const at::Tensor& t) {
 
 }  // namespace
 
-SampleVisualization compute_relevance(const models::VqaModel& model, const data::BuiltBatch& built,
+SampleVisualization compute_relevance(const models::VqaModel& model, const run::BuiltBatch& built,
                                       const data::Sample& sample, const data::AnswerVocab& vocab,
                                       const RelevanceOptions& options) {
   HP_ASSERT(built.batch.size() == 1 && built.images.size() == 1 && built.tokens.size() == 1,
@@ -30,7 +30,7 @@ SampleVisualization compute_relevance(const models::VqaModel& model, const data:
     throw UserError("the answer vocabulary has " + std::to_string(vocab.size()) + " answers but the model has " +
                     std::to_string(model.num_answers()) + " outputs");
   const models::Batch& batch = built.batch;
-  const data::PaddedImage& img = built.images[0];
+  const data::ImageRegions& img = built.images[0];
   const int64_t M = model.num_modules(), H = model.heads();
   const int64_t T = batch.input_ids.size(1);
   const int64_t R = img.num_boxes;

@@ -7,15 +7,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <memory>
 #include <unordered_map>
 
 #include "headprune/common/error.hpp"
-#include "headprune/data/answer_vocab.hpp"
-#include "headprune/data/batch_builder.hpp"
-#include "headprune/data/feature_store.hpp"
-#include "headprune/data/tokenizer.hpp"
-#include "headprune/data/vqa_dataset.hpp"
 #include "headprune/explain/scores.hpp"
 #include "headprune/models/model.hpp"
 #include "headprune/prune/protocol.hpp"
@@ -35,43 +29,6 @@ prune::CountRule count_rule(config::CountRule r) {
     case config::CountRule::nearest: return prune::CountRule::nearest;
   }
   HP_ASSERT(false, "unknown count rule");
-}
-
-// What `headprune run` loads in its step 3 (src/run/job.cpp), for one process (the first GPU with
-// device: cuda).
-struct Inputs {
-  std::unique_ptr<data::AnswerVocab> vocab;
-  std::unique_ptr<models::VqaModel> model;
-  std::unique_ptr<data::WordPieceTokenizer> tokenizer;
-  std::unique_ptr<data::FeatureStore> store;
-  std::unique_ptr<data::BatchBuilder> builder;
-  data::VqaQuestions questions;
-};
-
-Inputs load_inputs(const config::Config& c) {
-  Inputs in;
-  models::LoadOptions lo{c.precision == config::Precision::fp64   ? at::kDouble
-                         : c.precision == config::Precision::bf16 ? at::kBFloat16
-                                                                  : at::kFloat,
-                         c.model.strict_load, ""};
-  if (c.device == config::Device::cuda) {
-    if (at::getNumGPUs() == 0) throw UserError("device: cuda, but no GPU is visible (device=cpu runs on the CPU)");
-    lo.device = "cuda";
-  }
-  at::globalContext().setAllowTF32CuBLAS(c.precision == config::Precision::tf32);
-  in.model = models::load_model(c.model.path, lo);
-  if (c.model.family != in.model->name())
-    throw UserError("model.family = " + c.model.family + " but " + c.model.path + " holds a " +
-                    in.model->name() + " model");
-  in.vocab = std::make_unique<data::AnswerVocab>(run::load_answers(c, *in.model).vocab);
-  in.tokenizer = std::make_unique<data::WordPieceTokenizer>(
-      data::WordPieceTokenizer::from_vocab_file(run::tokenizer_vocab_path(c, *in.model)));
-  in.store = std::make_unique<data::FeatureStore>(c.data.features);
-  in.builder = std::make_unique<data::BatchBuilder>(*in.model, *in.tokenizer, *in.store,
-                                                    data::BatchBuilderOptions{run::text_token_limit(c, *in.model), c.model.max_regions});
-  in.questions = data::load_questions(data::question_format_from_string(config::to_string(c.data.format), "data.format"),
-                                       c.data.questions, c.data.annotations.value_or(""), *in.vocab);
-  return in;
 }
 
 }  // namespace
@@ -130,7 +87,7 @@ VisualizeReport visualize(const config::Config& c, const VisualizeOptions& optio
   ro.random_seed = static_cast<uint64_t>(c.scoring.random_seed);
   if (c.run.threads_per_rank > 0) at::set_num_threads(static_cast<int>(c.run.threads_per_rank));
 
-  Inputs in = load_inputs(c);
+  const run::Inputs in = run::load_inputs(c, 0, "headprune visualize");
   std::unordered_map<std::string, size_t> by_id;
   for (size_t i = 0; i < in.questions.samples.size(); ++i) by_id.emplace(in.questions.samples[i].question_id, i);
   const bool skip_missing = c.data.on_missing == config::OnMissing::skip;
@@ -166,7 +123,7 @@ VisualizeReport visualize(const config::Config& c, const VisualizeOptions& optio
       }
     }
 
-    data::BuiltBatch built = in.builder->build({&sample}, in.vocab->size());
+    run::BuiltBatch built = in.builder->build({&sample}, in.vocab->size());
     ro.sample_index = static_cast<int64_t>(it->second);
     SampleVisualization vis = compute_relevance(*in.model, built, sample, *in.vocab, ro);
     if (image.empty()) {

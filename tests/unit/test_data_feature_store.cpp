@@ -163,25 +163,22 @@ TEST(FeatureStore, TsvLineFormatIsTheInverseOfParsing) {
   EXPECT_EQ(line.rfind("img\t489\t631\t", 0), 0u);
 }
 
-TEST(FeatureStore, PadsTruncatesAndNormalisesPerModel) {
+TEST(FeatureStore, CutsToTheModelsRegionsAndNormalises) {
   auto dir = import_three("padding");
   FeatureStore store(dir + "/feats.h5");
   auto records = three_images();
 
-  // 10 boxes padded to LXMERT's 36.
-  auto p = store.read_padded("COCO_val2014_000000000042", VisualSpec{"lxmert", 36, 2048});
+  // 10 boxes, LXMERT takes up to 36: all 10, unpadded (a batch is padded once, in collate).
+  auto p = store.read_regions("COCO_val2014_000000000042", VisualSpec{"lxmert", 36, 2048});
   const ImageRecord& r = records[1];
-  EXPECT_EQ(p.max_boxes, 36);
   EXPECT_EQ(p.num_boxes, 10);
   EXPECT_FALSE(p.truncated);
   EXPECT_EQ(p.image_h, r.image_h);
   EXPECT_EQ(p.image_w, r.image_w);
-  ASSERT_EQ(p.features.size(), 36u * 2048);
-  ASSERT_EQ(p.boxes.size(), 36u * 4);
-  ASSERT_EQ(p.mask.size(), 36u);
-  for (size_t b = 0; b < 36; ++b) EXPECT_EQ(p.mask[b], b < 10 ? 1.0f : 0.0f);
+  ASSERT_EQ(p.features.size(), 10u * 2048);
+  ASSERT_EQ(p.boxes.size(), 10u * 4);
+  ASSERT_EQ(p.pixel_boxes.size(), 10u * 4);
   EXPECT_EQ(std::memcmp(p.features.data(), r.features.data(), r.features.size() * 4), 0);
-  for (size_t k = r.features.size(); k < p.features.size(); ++k) ASSERT_EQ(p.features[k], 0.0f);
   for (size_t b = 0; b < 10; ++b) {
     // LXMERT: boxes[:, (0, 2)] /= img_w; boxes[:, (1, 3)] /= img_h (float32).
     EXPECT_EQ(p.boxes[b * 4 + 0], r.boxes[b * 4 + 0] / static_cast<float>(r.image_w));
@@ -190,18 +187,20 @@ TEST(FeatureStore, PadsTruncatesAndNormalisesPerModel) {
     EXPECT_EQ(p.boxes[b * 4 + 3], r.boxes[b * 4 + 3] / static_cast<float>(r.image_h));
     EXPECT_EQ(p.pixel_boxes[b * 4 + 2], r.boxes[b * 4 + 2]);
   }
-  for (size_t k = 40; k < p.boxes.size(); ++k) ASSERT_EQ(p.boxes[k], 0.0f);
 
   // 100 boxes: all of them for VisualBERT, the first 36 for LXMERT.
-  auto v = store.read_padded("COCO_val2014_000000262148", VisualSpec{"visualbert", 100, 2048});
+  auto v = store.read_regions("COCO_val2014_000000262148", VisualSpec{"visualbert", 100, 2048});
   EXPECT_EQ(v.num_boxes, 100);
   EXPECT_FALSE(v.truncated);
+  ASSERT_EQ(v.features.size(), records[2].features.size());
   EXPECT_EQ(std::memcmp(v.features.data(), records[2].features.data(), records[2].features.size() * 4), 0);
-  auto l = store.read_padded("COCO_val2014_000000262148", VisualSpec{"lxmert", 36, 2048});
+  auto l = store.read_regions("COCO_val2014_000000262148", VisualSpec{"lxmert", 36, 2048});
   EXPECT_EQ(l.num_boxes, 36);
   EXPECT_TRUE(l.truncated);
+  ASSERT_EQ(l.features.size(), 36u * 2048);
   EXPECT_EQ(std::memcmp(l.features.data(), records[2].features.data(), 36 * 2048 * 4), 0);
-  EXPECT_EQ(l.mask, std::vector<float>(36, 1.0f));
+  ASSERT_EQ(l.pixel_boxes.size(), 36u * 4);
+  EXPECT_EQ(std::memcmp(l.pixel_boxes.data(), records[2].boxes.data(), 36 * 4 * 4), 0);
 }
 
 TEST(FeatureStore, FindsTheOtherSpellingOfACocoId) {
@@ -222,8 +221,8 @@ TEST(FeatureStore, FeatureSizeOtherThanTheModelsIsAnError) {
   const std::string expected = dir + "/feats.h5: features are 16-d but lxmert expects 2048-d region features (import "
                                      "the features of the detector this model was trained with)";
   EXPECT_EQ(user_error([&] { store.check(VisualSpec{"lxmert", 36, 2048}); }), expected);
-  EXPECT_EQ(user_error([&] { store.read_padded("42", VisualSpec{"lxmert", 36, 2048}); }), expected);
-  EXPECT_NO_THROW(store.read_padded("42", VisualSpec{"tiny", 4, 16}));
+  EXPECT_EQ(user_error([&] { store.read_regions("42", VisualSpec{"lxmert", 36, 2048}); }), expected);
+  EXPECT_NO_THROW(store.read_regions("42", VisualSpec{"tiny", 4, 16}));
 }
 
 TEST(FeatureStore, FeatureSizeChangingInsideTheTsvIsAnError) {
@@ -265,7 +264,7 @@ TEST(FeatureStore, NonFiniteFeaturesInAStoreAreAnErrorOnRead) {
   EXPECT_EQ(user_error([&] { store.read("COCO_val2014_000000262148"); }),
             dir + "/feats.h5: image COCO_val2014_000000262148: -Inf feature at box 4, dimension 7 (expected finite "
                   "values; re-import this image's features)");
-  EXPECT_EQ(user_error([&] { store.read_padded("COCO_val2014_000000262148", VisualSpec{"m", 36, 8}); }),
+  EXPECT_EQ(user_error([&] { store.read_regions("COCO_val2014_000000262148", VisualSpec{"m", 36, 8}); }),
             dir + "/feats.h5: image COCO_val2014_000000262148: -Inf feature at box 4, dimension 7 (expected finite "
                   "values; re-import this image's features)");
 }

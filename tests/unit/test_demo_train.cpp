@@ -116,7 +116,7 @@ TEST_F(DemoTraining, ShortRunBeatsTheMajorityAnswerAndReloadsExactly) {
   const data::FeatureStore store(small_files_->features);
   const auto train_q = data::load_lxmert_questions(small_files_->train_questions, vocab).samples;
   const auto valid_q = data::load_lxmert_questions(small_files_->valid_questions, vocab).samples;
-  const data::BatchBuilder builder(*model, tok, store, {20, 36});
+  const run::BatchBuilder builder(*model, tok, store, {20, 36});
 
   demo::TrainOptions o = demo::demo_train_options("lxmert", 5, true, 1);
   o.epochs = 6;
@@ -143,7 +143,7 @@ TEST_F(DemoTraining, ShortRunBeatsTheMajorityAnswerAndReloadsExactly) {
   auto loaded = models::load_model(saved, strict);
   std::vector<const data::Sample*> some;
   for (size_t i = 0; i < 24; ++i) some.push_back(&valid_q[i]);
-  const data::BuiltBatch batch = builder.build(some, vocab.size());
+  const run::BuiltBatch batch = builder.build(some, vocab.size());
   at::NoGradGuard no_grad;
   const at::Tensor a = model->forward(batch.batch, {}).logits, b = loaded->forward(batch.batch, {}).logits;
   EXPECT_TRUE(at::equal(a, b)) << "max |diff| " << (a - b).abs().max().item<double>();
@@ -173,7 +173,7 @@ TEST_F(DemoTraining, RunTrainingWritesTheRealLayout) {
   const auto tok = data::WordPieceTokenizer::from_vocab_file(out + "/vocab.txt");
   const data::FeatureStore store(tiny_files_->features);
   const auto valid_q = data::load_lxmert_questions(tiny_files_->valid_questions, vocab).samples;
-  const data::BatchBuilder builder(*model, tok, store, {20, 100});
+  const run::BatchBuilder builder(*model, tok, store, {20, 100});
   EXPECT_NEAR(demo::evaluate_accuracy(*model, builder, valid_q, vocab.size(), 256), r.final_valid_accuracy, 1e-9);
 
   // An existing folder is kept unless overwrite.

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fixtures.hpp"
-#include "headprune/data/batch_builder.hpp"
+#include "headprune/run/batch_builder.hpp"
 #include "headprune/data/tsv_import.hpp"
 #include "headprune/io/h5.hpp"
 #include "headprune/io/h5_tensor.hpp"
@@ -71,10 +71,10 @@ TEST_P(EndToEnd, RawJsonAndTsvGiveTheSeedsLogits) {
   auto qs = data::load_lxmert_questions(dir + "/questions.json", vocab);
   auto model = hptest::fixture_model(name);
   auto tok = data::WordPieceTokenizer::from_vocab_file(hptest::data_path(name + "/vocab.txt"));
-  data::BatchBuilder builder(*model, tok, store, {20, 7});
+  run::BatchBuilder builder(*model, tok, store, {20, 7});
   std::vector<const data::Sample*> all;
   for (const auto& s : qs.samples) all.push_back(&s);
-  data::BuiltBatch built = builder.build(all, model->num_answers());  // all six, padded together
+  run::BuiltBatch built = builder.build(all, model->num_answers());  // all six, padded together
   at::NoGradGuard ng;
   at::Tensor logits = model->forward(built.batch, {}).logits;
   for (size_t i = 0; i < all.size(); ++i) {

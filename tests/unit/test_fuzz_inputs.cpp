@@ -415,7 +415,7 @@ TEST(FuzzInputs, FeatureStoreFiles) {
       data::FeatureStore store(path);
       for (const auto& id : store.image_ids()) {
         data::ImageRecord r = store.read(id);
-        data::PaddedImage p = store.read_padded(id, data::VisualSpec{"fuzz", 2, store.feature_dim()});
+        data::ImageRegions p = store.read_regions(id, data::VisualSpec{"fuzz", 2, store.feature_dim()});
         if (r.num_boxes < 1 || p.num_boxes < 1 || p.num_boxes > 2) return "read an image with a bad box count";
       }
       return "";

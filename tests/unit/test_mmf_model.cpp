@@ -15,7 +15,7 @@
 #include "fixtures.hpp"
 #include "headprune/common/sha256.hpp"
 #include "headprune/config/config.hpp"
-#include "headprune/data/batch_builder.hpp"
+#include "headprune/run/batch_builder.hpp"
 #include "headprune/data/tokenizer.hpp"
 #include "headprune/io/h5.hpp"
 #include "headprune/io/h5_tensor.hpp"

@@ -1,5 +1,5 @@
 // ctest-labels: fast fixture
-// Pruning protocols: count rules, orders, batched masked evaluation, the global ranking.
+// Pruning protocols: count rules, orders, batched masked evaluation, the global ranking and protocol.
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
@@ -7,7 +7,9 @@
 #include "fixtures.hpp"
 #include "headprune/explain/scores.hpp"
 #include "headprune/models/batch.hpp"
+#include "headprune/prune/global.hpp"
 #include "headprune/prune/global_ranking.hpp"
+#include "headprune/prune/per_sample.hpp"
 #include "headprune/prune/protocol.hpp"
 #include "testing.hpp"
 
@@ -96,6 +98,42 @@ TEST_P(ProtocolPerModel, BatchedMaskedEvaluationEqualsOneByOne) {
   EXPECT_TRUE((masks.select(1, 0) == 1).all().item<bool>());
   EXPECT_LT(hptest::max_abs_diff(batched.select(1, 0), scored.logits), 1e-12);
   EXPECT_TRUE(at::equal(batched.select(1, 0).argmax(1), scored.logits.argmax(1)));
+}
+
+// The global protocol's fit ranks by the mean over samples, and a cell's answers are what the
+// per-sample protocol gives when every sample carries the global mask (a second code path).
+TEST_P(ProtocolPerModel, GlobalProtocolCellEqualsPerSampleEvaluationUnderTheSameMask) {
+  auto model = hptest::fixture_model(GetParam());
+  auto samples = hptest::fixture_samples(GetParam());
+  std::vector<models::Batch> singles;
+  for (const auto& s : samples) singles.push_back(s.batch);
+  const models::Batch batch = models::collate(singles);
+  const int64_t B = batch.size();
+  auto scored = explain::score_batch(*model, batch, explain::ScoringOptions{}, {}, {0, 1, 2, 3, 4, 5});
+  const CountRule rule = prune::seed_count_rule(*model);
+  const prune::GlobalProtocol global(kGrid, rule, /*per_layer_normalise=*/false);
+  const prune::PerSampleProtocol per_sample(kGrid, rule);
+  for (auto g : {prune::Granularity::head, prune::Granularity::layer}) {
+    const auto& us = scored.scores[explain::Method::ours];
+    const at::Tensor scores = g == prune::Granularity::head ? us.head : us.layer;
+    const auto ranking = global.fit(scores);
+    EXPECT_LT(hptest::max_abs_diff(ranking.mean, scores.mean(0)), 1e-15);
+    EXPECT_TRUE(at::equal(ranking.order, at::argsort(scores.mean(0).reshape({-1}), true, 0, true)));
+    for (Sign sign : {Sign::positive, Sign::negative}) {
+      const at::Tensor masks = global.masks(ranking, sign);  // [S, M(,H)]
+      ASSERT_EQ(masks.size(0), static_cast<int64_t>(kGrid.size()));
+      for (int64_t k : {0, 4, 9}) {
+        EXPECT_TRUE(at::equal(masks[k], prune::keep_mask(ranking.mean, kGrid[static_cast<size_t>(k)], sign, rule)));
+        const at::Tensor cell = global.evaluate(*model, batch, {{masks[k], g}}).cpu();  // [B,1]
+        std::vector<int64_t> shape{B, static_cast<int64_t>(kGrid.size())};
+        for (int64_t d : masks[k].sizes()) shape.push_back(d);
+        const at::Tensor everyone = masks.unsqueeze(0).expand(shape).contiguous();  // [B,S,M(,H)]
+        const at::Tensor pred = per_sample.evaluate(*model, batch, {{everyone, g}}).pred;  // [B,1,S]
+        EXPECT_TRUE(at::equal(cell.select(1, 0), pred.select(1, 0).select(1, k)))
+            << prune::granularity_name(g) << " " << prune::sign_name(sign) << " ratio " << kGrid[static_cast<size_t>(k)];
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ProtocolPerModel, ::testing::Values("lxmert", "visualbert"));

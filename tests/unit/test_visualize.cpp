@@ -310,15 +310,15 @@ TEST_P(VisualizeFixture, RelevanceIsTheSeedsVisualisation) {
   const auto vocab = data::AnswerVocab::from_answers(kAnswers);
   const auto samples = hptest::fixture_samples(name);
   for (size_t i = 0; i < samples.size(); ++i) {
-    data::BuiltBatch built;
+    run::BuiltBatch built;
     built.batch = samples[i].batch;
     built.labels = samples[i].label_vector.view({1, -1});
     const int64_t T = built.batch.input_ids.size(1), R = built.batch.visual_feats.size(1);
     built.tokens = {std::vector<std::string>(static_cast<size_t>(T), "t")};
-    data::PaddedImage img;
+    data::ImageRegions img;
     img.image_w = kW;
     img.image_h = kH;
-    img.num_boxes = img.max_boxes = R;
+    img.num_boxes = R;
     img.pixel_boxes.assign(static_cast<size_t>(R * 4), 1.f);
     built.images = {img};
     data::Sample sample;

@@ -14,8 +14,8 @@
 //   written last: a file without them is an interrupted import and is refused.
 //
 // One store serves both models: LXMERT takes 36 boxes with normalised positions, VisualBERT up
-// to 100 boxes (positions unused); read_padded() pads (or truncates) to the model's maximum and
-// returns a mask.
+// to 100 boxes (positions unused); read_regions() keeps the first boxes up to the model's maximum.
+// Nothing here pads: a batch is padded once, across its examples, by models::collate.
 //
 // Not thread-safe (HDF5 serial build): one FeatureStore per rank/thread.
 #pragma once
@@ -56,19 +56,18 @@ struct ImageRecord {
   bool all_finite() const;
 };
 
-/// An image padded (or truncated) to a model's box count.
-struct PaddedImage {
+/// The regions a model takes from one image: the stored boxes up to the model's maximum (the
+/// first ones, as LXMERT's loader and MMF's features[:100] keep them), unpadded.
+struct ImageRegions {
   std::string img_id;
   int64_t image_h = 0;
   int64_t image_w = 0;
-  int64_t max_boxes = 0;      ///< rows of every array below
   int64_t feature_dim = 0;
-  int64_t num_boxes = 0;      ///< real boxes, <= max_boxes
-  bool truncated = false;     ///< the image had more than max_boxes boxes; the first ones are kept
-  std::vector<float> features;     ///< [max_boxes, feature_dim], zero rows after num_boxes
-  std::vector<float> boxes;        ///< [max_boxes, 4] normalised, zero rows after num_boxes
-  std::vector<float> pixel_boxes;  ///< [max_boxes, 4] pixels, zero rows after num_boxes
-  std::vector<float> mask;         ///< [max_boxes]: 1 for a real box, 0 for padding
+  int64_t num_boxes = 0;           ///< boxes kept, <= the spec's max_boxes
+  bool truncated = false;          ///< the image had more boxes than the spec takes
+  std::vector<float> features;     ///< [num_boxes, feature_dim]
+  std::vector<float> boxes;        ///< [num_boxes, 4] normalised (ImageRecord::normalized_boxes)
+  std::vector<float> pixel_boxes;  ///< [num_boxes, 4] pixels (visualisations)
 };
 
 /// Writes a store image by image with bounded memory (rows are buffered and flushed in blocks).
@@ -145,8 +144,8 @@ class FeatureStore {
   /// "<store>: image <id>: NaN/infinite feature at box b, dimension d" for non-finite values.
   ImageRecord read(const std::string& img_id) const;
 
-  /// read() padded/truncated to spec.max_boxes, after check(spec).
-  PaddedImage read_padded(const std::string& img_id, const VisualSpec& spec) const;
+  /// read() cut to spec.max_boxes boxes, after check(spec).
+  ImageRegions read_regions(const std::string& img_id, const VisualSpec& spec) const;
 
   /// UserError when the store's feature size is not spec.feature_dim (features from another
   /// detector), naming the store, both sizes and the model.

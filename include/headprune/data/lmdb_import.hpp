@@ -12,7 +12,7 @@
 // under its key; the store finds "262148" under "COCO_val2014_000000262148" too, so questions
 // from any of the project's formats find their image.
 // All N rows are stored: MMF's `max_features: 100` cut is applied when a model reads the store
-// (FeatureStore::read_padded keeps the first max_boxes rows, as MMF keeps features[:100]).
+// (FeatureStore::read_regions keeps the first max_boxes rows, as MMF keeps features[:100]).
 // Kept per box for visualisations: objects -> objects_id (-1 without it), cls_prob[i, objects[i]]
 // -> objects_conf (0 without it); attrs_id -1 and attrs_conf 0 (MMF has none).
 //

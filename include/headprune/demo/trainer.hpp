@@ -6,7 +6,7 @@
 // the inference forward).
 //
 // The model is trained in place: parameters() shares storage with the model, so the updated
-// tensors are the model's. Batches come from data::BatchBuilder; the sample order of each epoch
+// tensors are the model's. Batches come from run::BatchBuilder; the sample order of each epoch
 // is a PythonRandom shuffle seeded by (seed, epoch), so a run is deterministic for its seed and
 // thread count (LibTorch's CPU kernels may round differently with another thread count).
 //
@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "headprune/data/batch_builder.hpp"
+#include "headprune/run/batch_builder.hpp"
 #include "headprune/data/vqa_dataset.hpp"
 #include "headprune/models/model.hpp"
 
@@ -82,12 +82,12 @@ using EpochCallback = std::function<void(const EpochReport&)>;
 /// Trains `model` in place on `train`, evaluating on `valid` after every epoch. Every sample's
 /// image must be in the builder's feature store. Parameters get requires_grad for the run and
 /// lose it at the end. UserError for empty sample lists or bad options.
-TrainReport train_model(models::VqaModel& model, const data::BatchBuilder& builder,
+TrainReport train_model(models::VqaModel& model, const run::BatchBuilder& builder,
                         const std::vector<data::Sample>& train, const std::vector<data::Sample>& valid,
                         const TrainOptions& options, const EpochCallback& on_epoch = {});
 
 /// Mean VQA soft score (x 100) of the model's argmax over `samples` (no gradients).
-double evaluate_accuracy(const models::VqaModel& model, const data::BatchBuilder& builder,
+double evaluate_accuracy(const models::VqaModel& model, const run::BatchBuilder& builder,
                          const std::vector<data::Sample>& samples, int64_t answers, int64_t batch_size);
 
 /// The majority-answer baseline: argmax over answers of the summed training soft scores.

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "headprune/config/config.hpp"
+#include "headprune/data/feature_store.hpp"
 #include "headprune/io/tensor_bundle.hpp"
 
 namespace headprune::run {
@@ -25,6 +26,15 @@ std::string partial_dir(const config::Config& cfg);
 /// The config with the keys that do not change results (threads, logging, checkpoint cadence,
 /// overwrite) reset: partial results may be resumed only under the same text.
 std::string result_defining_yaml(config::Config cfg);
+
+/// The identity of a run's results: the result-defining config and what the inputs hold.
+/// Checkpoints carry it, and a resume reads only its own. The weights, questions and tokenizer
+/// vocabulary are hashed whole, the answer list by its file's SHA-256 (as in /meta); the feature
+/// store (often tens of GB) by its image ids, size and modification time.
+std::string run_identity(const std::string& defining_yaml, const std::string& weights_sha256,
+                         const std::string& questions_sha256, const std::string& annotations_path,
+                         const std::string& tokenizer_vocab, const std::string& answers_sha256,
+                         const std::string& features_path, const data::FeatureStore& store);
 
 /// Collects finished units and writes them to the rank's next checkpoint file on flush().
 class Checkpointer {

@@ -1,5 +1,6 @@
-// The defaults a run takes from its model: the tokenizer's vocabulary, the question length and
-// the answer list. Shared by `headprune run` (run/job.cpp, step 3) and `headprune visualize`.
+// The input stage of `headprune run` (on every rank) and `headprune visualize`: load_inputs()
+// reads the model, the answer list, the tokenizer, the feature store and the questions the same
+// way for both, with the defaults a run takes from its model:
 //
 //   tokenizer vocabulary  model.vocab, else the model folder's vocab.txt (an MMF zoo folder has
 //                         none: model.vocab is then required)
@@ -15,9 +16,15 @@
 #include <cstdint>
 #include <string>
 
+#include <memory>
+
 #include "headprune/config/config.hpp"
 #include "headprune/data/answer_vocab.hpp"
+#include "headprune/data/feature_store.hpp"
+#include "headprune/data/tokenizer.hpp"
+#include "headprune/data/vqa_dataset.hpp"
 #include "headprune/models/model.hpp"
+#include "headprune/run/batch_builder.hpp"
 
 namespace headprune::run {
 
@@ -38,6 +45,26 @@ struct Answers {
 /// Loads the answer list (see above) and checks it has one answer per model output
 /// (UserError naming the list and the model otherwise).
 Answers load_answers(const config::Config& c, const models::VqaModel& model);
+
+/// Everything a run reads before its first batch.
+struct Inputs {
+  std::unique_ptr<models::VqaModel> model;  ///< on its device, in the configured precision
+  std::unique_ptr<data::AnswerVocab> vocab;
+  std::string answers_source, answers_sha256;  ///< Answers::source and ::sha256
+  std::string tokenizer_vocab;                 ///< tokenizer_vocab_path()
+  std::unique_ptr<data::WordPieceTokenizer> tokenizer;
+  int64_t text_tokens = 0;                     ///< text_token_limit()
+  std::unique_ptr<data::FeatureStore> store;
+  std::unique_ptr<BatchBuilder> builder;       ///< samples -> padded batches of this model
+  data::VqaQuestions questions;                ///< every question of data.questions, file order
+};
+
+/// Loads the inputs in this order (the first bad one is the error): the model (checked to be
+/// model.family), the answer list, the tokenizer, the feature store (checked against the model),
+/// the questions. With device: cuda the model goes to GPU `gpu_slot` modulo the visible GPUs
+/// (the node-local rank: one GPU per rank, shared round-robin beyond); `who` names the process in
+/// the no-GPU error ("rank 3").
+Inputs load_inputs(const config::Config& c, int gpu_slot, const std::string& who);
 
 /// The unpruned accuracy check: the warning line when `samples` >= 64 all scored 0 ("" else).
 std::string zero_accuracy_warning(int64_t samples, double score_sum, const std::string& answers_source);

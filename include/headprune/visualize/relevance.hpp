@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "headprune/data/answer_vocab.hpp"
-#include "headprune/data/batch_builder.hpp"
+#include "headprune/run/batch_builder.hpp"
 #include "headprune/data/vqa_dataset.hpp"
 #include "headprune/explain/scores.hpp"
 #include "headprune/models/model.hpp"
@@ -41,7 +41,7 @@ struct RelevanceOptions {
 /// The visualisation of `sample`, built as a batch of one (`built`: BatchBuilder::build({&sample})).
 /// Image size and boxes come from built.images[0]; the answers from `vocab`. HP_ASSERTs a batch
 /// of one; UserError when the model's answers do not match the vocabulary.
-SampleVisualization compute_relevance(const models::VqaModel& model, const data::BuiltBatch& built,
+SampleVisualization compute_relevance(const models::VqaModel& model, const run::BuiltBatch& built,
                                       const data::Sample& sample, const data::AnswerVocab& vocab,
                                       const RelevanceOptions& options);
 

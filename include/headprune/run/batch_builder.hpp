@@ -1,5 +1,7 @@
-// From dataset samples to a model batch: tokenize the questions, read the regions from the
-// feature store, pad. The one place where the data stage meets the model stage.
+// From dataset samples to a model batch: tokenize the questions, read each image's regions from
+// the feature store (unpadded, at most the model's region count), then pad once across the batch
+// (models::collate). The one place where the data stage meets the model stage, which is why it
+// lives here and not in data/ (data/ knows no model and no LibTorch).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -12,7 +14,7 @@
 #include "headprune/data/vqa_dataset.hpp"
 #include "headprune/models/model.hpp"
 
-namespace headprune::data {
+namespace headprune::run {
 
 struct BatchBuilderOptions {
   int64_t max_text_tokens = 20;  ///< incl. [CLS] and [SEP] (LXMERT's VQA uses 20)
@@ -23,29 +25,29 @@ struct BuiltBatch {
   models::Batch batch;
   at::Tensor labels;                      ///< [B, answers] float32 soft scores (LXMERT's target)
   std::vector<std::vector<std::string>> tokens;  ///< per sample, incl. [CLS]/[SEP]
-  std::vector<PaddedImage> images;        ///< per sample (pixel boxes for visualisations)
+  std::vector<data::ImageRegions> images;        ///< per sample (pixel boxes for visualisations)
 };
 
 class BatchBuilder {
  public:
   /// Checks the store's feature size and the tokenizer's vocabulary size against the model
   /// (UserError naming both).
-  BatchBuilder(const models::VqaModel& model, const WordPieceTokenizer& tokenizer, const FeatureStore& store,
-               const BatchBuilderOptions& options);
+  BatchBuilder(const models::VqaModel& model, const data::WordPieceTokenizer& tokenizer,
+               const data::FeatureStore& store, const BatchBuilderOptions& options);
 
   /// One padded batch of `samples` (each example keeps its own length; regions beyond an image's
   /// boxes are masked). `answers` is the size of the label vectors.
-  BuiltBatch build(const std::vector<const Sample*>& samples, int64_t answers) const;
+  BuiltBatch build(const std::vector<const data::Sample*>& samples, int64_t answers) const;
 
   /// tokens x regions of one sample: the cost the planner balances.
-  int64_t cost(const Sample& sample) const;
+  int64_t cost(const data::Sample& sample) const;
 
  private:
   const models::VqaModel& model_;
-  const WordPieceTokenizer& tokenizer_;
-  const FeatureStore& store_;
+  const data::WordPieceTokenizer& tokenizer_;
+  const data::FeatureStore& store_;
   BatchBuilderOptions options_;
-  VisualSpec spec_;
+  data::VisualSpec spec_;
 };
 
-}  // namespace headprune::data
+}  // namespace headprune::run

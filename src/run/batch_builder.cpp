@@ -1,14 +1,14 @@
-#include "headprune/data/batch_builder.hpp"
+#include "headprune/run/batch_builder.hpp"
 
 #include <ATen/ATen.h>
 
 #include "headprune/common/error.hpp"
 #include "headprune/models/batch.hpp"
 
-namespace headprune::data {
+namespace headprune::run {
 
-BatchBuilder::BatchBuilder(const models::VqaModel& model, const WordPieceTokenizer& tokenizer,
-                           const FeatureStore& store, const BatchBuilderOptions& options)
+BatchBuilder::BatchBuilder(const models::VqaModel& model, const data::WordPieceTokenizer& tokenizer,
+                           const data::FeatureStore& store, const BatchBuilderOptions& options)
     : model_(model), tokenizer_(tokenizer), store_(store), options_(options) {
   spec_.model = model.name();
   spec_.max_boxes = options.max_regions;
@@ -25,28 +25,28 @@ BatchBuilder::BatchBuilder(const models::VqaModel& model, const WordPieceTokeniz
                     std::to_string(model.max_text_tokens()) + " position embeddings");
 }
 
-int64_t BatchBuilder::cost(const Sample& sample) const {
+int64_t BatchBuilder::cost(const data::Sample& sample) const {
   const int64_t tokens = static_cast<int64_t>(tokenizer_.encode(sample.question, options_.max_text_tokens).ids.size());
   return tokens * options_.max_regions;
 }
 
-BuiltBatch BatchBuilder::build(const std::vector<const Sample*>& samples, int64_t answers) const {
+BuiltBatch BatchBuilder::build(const std::vector<const data::Sample*>& samples, int64_t answers) const {
   BuiltBatch out;
   std::vector<models::Batch> singles;
   std::vector<at::Tensor> labels;
   const bool boxes = model_.input_spec().needs_boxes;
-  for (const Sample* s : samples) {
-    Encoding enc = tokenizer_.encode(s->question, options_.max_text_tokens);
+  for (const data::Sample* s : samples) {
+    data::Encoding enc = tokenizer_.encode(s->question, options_.max_text_tokens);
     const int64_t T = static_cast<int64_t>(enc.ids.size());
-    PaddedImage img = store_.read_padded(s->img_id, spec_);
+    data::ImageRegions img = store_.read_regions(s->img_id, spec_);
     models::Batch one;
     one.input_ids = at::tensor(enc.ids, at::kLong).view({1, T});
     one.token_type_ids = at::zeros({1, T}, at::kLong);
     one.text_mask = at::ones({1, T}, at::kLong);
     // Only the real boxes: collate() pads across the batch and sets the region mask.
     const int64_t R = img.num_boxes, D = img.feature_dim;
-    one.visual_feats = at::from_blob(img.features.data(), {1, img.max_boxes, D}, at::kFloat).slice(1, 0, R).clone();
-    if (boxes) one.visual_pos = at::from_blob(img.boxes.data(), {1, img.max_boxes, 4}, at::kFloat).slice(1, 0, R).clone();
+    one.visual_feats = at::from_blob(img.features.data(), {1, R, D}, at::kFloat).clone();
+    if (boxes) one.visual_pos = at::from_blob(img.boxes.data(), {1, R, 4}, at::kFloat).clone();
     singles.push_back(one);
     at::Tensor label = at::zeros({answers}, at::kFloat);
     for (const auto& [index, score] : s->label_ids)
@@ -62,4 +62,4 @@ BuiltBatch BatchBuilder::build(const std::vector<const Sample*>& samples, int64_
   return out;
 }
 
-}  // namespace headprune::data
+}  // namespace headprune::run

@@ -1,0 +1,86 @@
+// Phase 6 of `headprune run`: the global protocol (prune/global.hpp). Rank 0 ranks the units of
+// every (method, granularity) over all samples, in sample order (the rankings are written to the
+// results whichever protocols run); with the global protocol the masks are broadcast and the
+// ranks evaluate the (ratio, batch) cells, round-robin. A finished cell is a bundle under
+// "c<ratio>_<batch>/<combo>/{pred_index,label_score}" ([B]).
+#include <ATen/ATen.h>
+
+#include "headprune/prune/global.hpp"
+#include "progress.hpp"
+#include "steps.hpp"
+
+namespace headprune::run {
+namespace {
+
+io::TensorBundle run_cell(const Context& ctx, const prune::GlobalProtocol& protocol, const Cell& cell,
+                          const io::TensorBundle& global_masks) {
+  const auto samples = ctx.samples_of_batch(cell.batch);
+  BuiltBatch built = ctx.in.builder->build(samples, ctx.in.model->num_answers());
+  std::vector<prune::GlobalProtocol::ComboMask> masks;
+  for (const auto& c : ctx.combos) masks.push_back({global_masks.at(c.path())[cell.ratio], c.granularity});
+  at::Tensor pred = protocol.evaluate(*ctx.in.model, built.batch, masks);  // [B,C]
+  at::Tensor scores = label_scores(ctx, samples, pred);
+  io::TensorBundle out;
+  const std::string key = "c" + std::to_string(cell.ratio) + "_" + std::to_string(cell.batch) + "/";
+  for (size_t c = 0; c < ctx.combos.size(); ++c) {
+    out[key + ctx.combos[c].path() + "/pred_index"] = pred.select(1, static_cast<int64_t>(c)).contiguous();
+    out[key + ctx.combos[c].path() + "/label_score"] = scores.select(1, static_cast<int64_t>(c)).contiguous();
+  }
+  return out;
+}
+
+}  // namespace
+
+io::TensorBundle global_phase(Context& ctx, UnitLoop& loop, io::TensorBundle& ranking_datasets) {
+  dist::Communicator& comm = *ctx.comm;
+  const prune::GlobalProtocol protocol(ctx.cfg.prune.ratios, ctx.rule, ctx.cfg.prune.global_normalize);
+  io::TensorBundle global_masks;  // by combo path: uint8 [ratios, M(,H)]
+  if (ctx.root) {
+    for (auto m : ctx.methods)
+      for (auto g : ctx.granularities) {
+        const std::string mg = std::string(explain::method_name(m)) + "/" + prune::granularity_name(g);
+        at::Tensor scores = assemble(ctx, "scores/" + mg);
+        const prune::GlobalProtocol::Ranking ranking = protocol.fit(scores);
+        ranking_datasets["scores/" + mg] = scores;
+        ranking_datasets["ranking/" + mg + "/mean"] = ranking.mean;
+        ranking_datasets["ranking/" + mg + "/std"] = ranking.std;
+        ranking_datasets["ranking/" + mg + "/order"] = ranking.order;
+        for (auto s : ctx.signs) global_masks[mg + "/" + prune::sign_name(s)] = protocol.masks(ranking, s);
+      }
+  }
+  if (!ctx.runs(config::Protocol::global)) return global_masks;
+
+  std::string bytes = ctx.root ? io::pack_bundle(global_masks) : std::string();
+  comm.broadcast_bytes(bytes, 0);
+  global_masks = io::unpack_bundle(bytes, "global masks");
+  const int64_t S = static_cast<int64_t>(ctx.cfg.prune.ratios.size()), nb = ctx.plan.num_batches();
+  std::string todo_cells;
+  if (ctx.root) {
+    std::vector<int64_t> cells;  // flat k * nb + b of cells not done yet
+    for (int64_t k = 0; k < S; ++k)
+      for (int64_t b = 0; b < nb; ++b)
+        if (!has_prefix(ctx.done, "c" + std::to_string(k) + "_" + std::to_string(b) + "/")) cells.push_back(k * nb + b);
+    todo_cells.assign(reinterpret_cast<const char*>(cells.data()), cells.size() * sizeof(int64_t));
+  }
+  comm.broadcast_bytes(todo_cells, 0);
+  const auto* flat = reinterpret_cast<const int64_t*>(todo_cells.data());
+  const size_t n_cells = todo_cells.size() / sizeof(int64_t);
+  const size_t ranks = static_cast<size_t>(comm.size()), rank = static_cast<size_t>(comm.rank());
+  const size_t my_cells = (n_cells + ranks - 1 - rank) / ranks;  // cells rank, rank + ranks, ...
+  const int64_t N = static_cast<int64_t>(ctx.samples().size());
+  Progress progress("global protocol", static_cast<int64_t>(my_cells), N * S, ctx.cfg.run.progress_seconds,
+                    "sample x ratio evaluations");
+  loop.run(
+      my_cells,
+      [&](size_t i) {
+        const int64_t c = flat[rank + i * ranks];
+        return run_cell(ctx, protocol, Cell{c / nb, c % nb}, global_masks);
+      },
+      [&](size_t i) {
+        if (ctx.root) progress.step(static_cast<int64_t>(i) + 1);
+      });
+  loop.gather();
+  return global_masks;
+}
+
+}  // namespace headprune::run

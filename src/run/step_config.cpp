@@ -1,0 +1,70 @@
+// Step 1 of `headprune run`: rank 0 reads and resolves the config, every rank types the same YAML
+// text; this rank's LibTorch threads; the (method, granularity, sign) combos of the run.
+#include <ATen/Parallel.h>
+#include <sched.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "headprune/common/error.hpp"
+#include "headprune/common/log.hpp"
+#include "steps.hpp"
+
+namespace headprune::run {
+namespace {
+
+// LibTorch threads per rank: the config, else the cores the launcher bound this rank to, shared
+// with the other ranks of the node when the rank is not bound at all (never oversubscribe).
+int threads_for_rank(int64_t configured, int local_size) {
+  if (configured > 0) return static_cast<int>(configured);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int allowed = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  int hw = static_cast<int>(std::thread::hardware_concurrency());
+  if (allowed >= hw) allowed = std::max(1, hw / std::max(1, local_size));  // unbound: share the node
+  return std::max(1, allowed);
+}
+
+prune::CountRule count_rule(config::CountRule r) {
+  switch (r) {
+    case config::CountRule::keep_floor: return prune::CountRule::keep_floor;
+    case config::CountRule::prune_floor: return prune::CountRule::prune_floor;
+    case config::CountRule::nearest: return prune::CountRule::nearest;
+  }
+  return prune::CountRule::keep_floor;
+}
+
+}  // namespace
+
+void read_config(Context& ctx, const RunOptions& options) {
+  dist::Communicator& comm = *ctx.comm;
+  std::string error;
+  if (ctx.root) {
+    try {
+      config::Config c = config::load_config(options.config_path, options.overrides);
+      if (options.overwrite) c.output.overwrite = true;
+      ctx.yaml = config::to_yaml(c);
+    } catch (const UserError& e) {
+      error = e.what();
+    }
+  }
+  agree_on_error(comm, error);
+  comm.broadcast_bytes(ctx.yaml, 0);
+  ctx.cfg = config::load_config_text(ctx.yaml, options.config_path);
+  log_set_config_level(ctx.cfg.log_level, "log_level");
+  ctx.threads = threads_for_rank(ctx.cfg.run.threads_per_rank, ctx.session->local_size());
+  at::set_num_threads(ctx.threads);
+  spdlog::debug("{} LibTorch thread(s) on {}", ctx.threads, ctx.session->host_names()[static_cast<size_t>(comm.rank())]);
+
+  for (auto m : ctx.cfg.scoring.methods) ctx.methods.push_back(explain::parse_method(config::to_string(m), "scoring.methods"));
+  for (auto g : ctx.cfg.prune.granularities)
+    ctx.granularities.push_back(g == config::Granularity::head ? prune::Granularity::head : prune::Granularity::layer);
+  for (auto s : ctx.cfg.prune.signs) ctx.signs.push_back(s == config::Sign::positive ? prune::Sign::positive : prune::Sign::negative);
+  for (auto m : ctx.methods)
+    for (auto g : ctx.granularities)
+      for (auto s : ctx.signs) ctx.combos.push_back({m, g, s});
+  ctx.rule = count_rule(ctx.cfg.prune.count_rule);
+}
+
+}  // namespace headprune::run

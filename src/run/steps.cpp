@@ -1,0 +1,134 @@
+// What the steps of `headprune run` share (src/run/steps.hpp): agreeing on errors across ranks,
+// the unit loop with its checkpoints, and per-batch helpers.
+#include "steps.hpp"
+
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <thread>
+
+#include "headprune/common/error.hpp"
+
+namespace headprune::run {
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+void agree_on_error(dist::Communicator& comm, const std::string& error) {
+  std::string e = error;
+  comm.broadcast_bytes(e, 0);
+  if (e.empty()) return;
+  if (comm.rank() == 0) throw UserError(e);
+  throw QuietExit{static_cast<int>(ExitCode::usage)};
+}
+
+void on_every_rank(dist::Communicator& comm, const std::function<void()>& fn) {
+  std::string error;
+  try {
+    fn();
+  } catch (const UserError& e) {
+    error = e.what();
+  }
+  if (comm.all_true(error.empty())) return;
+  if (!error.empty() && comm.rank() == 0) throw UserError(error);
+  if (!error.empty()) spdlog::error("{}", error);
+  if (comm.rank() == 0) throw UserError("another rank failed (see its error above)");
+  throw QuietExit{static_cast<int>(ExitCode::usage)};
+}
+
+std::string Combo::path() const {
+  return std::string(explain::method_name(method)) + "/" + prune::granularity_name(granularity) + "/" +
+         prune::sign_name(sign);
+}
+
+bool Context::runs(config::Protocol p) const {
+  const auto& ps = cfg.prune.protocols;
+  return std::find(ps.begin(), ps.end(), p) != ps.end();
+}
+
+std::vector<const data::Sample*> Context::samples_of_batch(int64_t b) const {
+  std::vector<const data::Sample*> out;
+  for (int64_t s = plan.batch_begin[static_cast<size_t>(b)]; s < plan.batch_begin[static_cast<size_t>(b) + 1]; ++s)
+    out.push_back(&samples()[static_cast<size_t>(s)]);
+  return out;
+}
+
+at::Tensor assemble(const Context& ctx, const std::string& suffix) {
+  std::vector<at::Tensor> parts;
+  for (int64_t b = 0; b < ctx.plan.num_batches(); ++b) parts.push_back(ctx.done.at("b" + std::to_string(b) + "/" + suffix));
+  return at::cat(parts);
+}
+
+at::Tensor label_scores(const Context& ctx, const std::vector<const data::Sample*>& samples, const at::Tensor& pred) {
+  at::Tensor out = at::zeros(pred.sizes(), at::kDouble);
+  at::Tensor p = pred.reshape({pred.size(0), -1}).cpu().to(at::kLong).contiguous();
+  auto pa = p.accessor<int64_t, 2>();
+  at::Tensor o = out.view({pred.size(0), -1});
+  auto oa = o.accessor<double, 2>();
+  for (int64_t b = 0; b < p.size(0); ++b)
+    for (int64_t k = 0; k < p.size(1); ++k)
+      oa[b][k] = samples[static_cast<size_t>(b)]->score(ctx.in.vocab->answer(pa[b][k]));
+  return out;
+}
+
+// A NaN or infinite logit or score would flatten every curve without a word: an error naming
+// the first sample that has one. (Weights and features are checked finite when they load, so
+// this is the model overflowing on that input.) `t` is [B, ...], on any device.
+void refuse_nonfinite(const Context& ctx, const std::vector<const data::Sample*>& samples, const at::Tensor& t,
+                      const std::string& what) {
+  at::Tensor bad = at::isfinite(t).logical_not().reshape({t.size(0), -1}).any(1).cpu();
+  if (!bad.any().item<bool>()) return;
+  const data::Sample& s = *samples[static_cast<size_t>(bad.nonzero()[0][0].item<int64_t>())];
+  throw UserError(ctx.cfg.model.path + ": question_id " + s.question_id + " (image " + s.img_id + "): " + what +
+                  " not finite (NaN or Inf): the model overflows on this input (precision " +
+                  config::to_string(ctx.cfg.precision) + ")");
+}
+
+UnitLoop::UnitLoop(Context& ctx)
+    : ctx_(ctx), checkpoint_(ctx.partial, ctx.run_id, ctx.identity, ctx.comm->rank()) {
+  // Test hook: slows every unit down so that tests can interrupt a run mid-way.
+  const char* delay = std::getenv("HEADPRUNE_TEST_BATCH_DELAY_MS");
+  delay_ms_ = delay ? std::atoi(delay) : 0;
+}
+
+void UnitLoop::run(size_t n, const std::function<io::TensorBundle(size_t)>& unit,
+                   const std::function<void(size_t)>& progress) {
+  std::string error;
+  for (size_t i = 0; i < n; ++i) {
+    try {
+      io::TensorBundle out = unit(i);
+      if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+      checkpoint_.add(out);
+      for (const auto& [k, v] : out) mine_[k] = v;
+      if (++since_checkpoint_ >= ctx_.cfg.run.checkpoint_every || preemption_requested()) {
+        checkpoint_.flush();
+        since_checkpoint_ = 0;
+      }
+      if (preemption_requested()) throw Preempted{};
+    } catch (const UserError& e) {
+      error = e.what();
+      break;
+    }
+    progress(i);
+  }
+  checkpoint_.flush();
+  agree_on_error(*ctx_.comm, error);
+}
+
+void UnitLoop::gather() {
+  auto parts = ctx_.comm->gather_bytes(io::pack_bundle(mine_), 0);
+  if (ctx_.root)
+    for (size_t r = 0; r < parts.size(); ++r)
+      for (auto& [k, v] : io::unpack_bundle(parts[r], "rank " + std::to_string(r))) ctx_.done[k] = v;
+  mine_.clear();
+}
+
+}  // namespace headprune::run

@@ -1,0 +1,148 @@
+// The steps of `headprune run` (run/job.hpp), private to src/run/. run_job (job.cpp) wires them
+// in this order; each lives in the file its name says:
+//
+//   step_config.cpp   1. rank 0 reads and resolves the config, every rank types the same text
+//   step_output.cpp   2. claim the output: lock, refuse to overwrite, check the partial folder
+//   step_inputs.cpp   3. inputs on every rank (run/inputs.hpp), the sample selection, the identity
+//   step_plan.cpp     4. rank 0 finds what is left to do (resume) and balances it over the ranks
+//   phase_scoring.cpp 5. score every batch and run the per-sample protocol on it
+//   phase_global.cpp  6. the global protocol: one ranking over all samples, then (ratio, batch) cells
+//   results.cpp       7. rank 0 assembles the per-sample arrays and writes the results file
+//
+// Errors: a step that only rank 0 performs reports through agree_on_error (every rank stops with
+// rank 0's message); a step every rank performs through on_every_rank.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "headprune/config/config.hpp"
+#include "headprune/data/vqa_dataset.hpp"
+#include "headprune/dist/communicator.hpp"
+#include "headprune/explain/scores.hpp"
+#include "headprune/io/output_path.hpp"
+#include "headprune/io/tensor_bundle.hpp"
+#include "headprune/prune/protocol.hpp"
+#include "headprune/run/checkpoint.hpp"
+#include "headprune/run/inputs.hpp"
+#include "headprune/run/job.hpp"
+#include "headprune/run/plan.hpp"
+
+namespace headprune::run {
+
+/// Thrown after the checkpoint that a signal asked for.
+struct Preempted {};
+/// Thrown on ranks > 0 for an error rank 0 reports (only rank 0 prints it).
+struct QuietExit {
+  int code;
+};
+
+/// Broadcasts rank 0's error (or "") and throws it everywhere; rank 0 rethrows the original.
+void agree_on_error(dist::Communicator& comm, const std::string& error);
+
+/// Every rank ran `fn`; if any failed, every rank stops (rank 0 prints its own error or a summary).
+void on_every_rank(dist::Communicator& comm, const std::function<void()>& fn);
+
+/// One (method, granularity, sign) combination; the combos of a run in a fixed order.
+struct Combo {
+  explain::Method method;
+  prune::Granularity granularity;
+  prune::Sign sign;
+  /// "ours/head/positive": the combo's group under curves/<protocol>/.
+  std::string path() const;
+};
+
+/// What the steps share. Filled step by step; every rank holds the same except where marked.
+struct Context {
+  dist::Communicator* comm = nullptr;
+  dist::MpiSession* session = nullptr;
+  bool root = false;  ///< rank 0
+  std::string start_time;
+
+  // 1. config
+  config::Config cfg;
+  std::string yaml;  ///< the resolved config every rank typed (stored in /meta)
+  int threads = 1;   ///< LibTorch threads of this rank
+  std::vector<explain::Method> methods;
+  std::vector<prune::Granularity> granularities;
+  std::vector<prune::Sign> signs;
+  std::vector<Combo> combos;
+  prune::CountRule rule = prune::CountRule::keep_floor;
+
+  // 2. output
+  std::string partial;   ///< <output>.partial
+  std::string defining;  ///< result_defining_yaml(cfg)
+  std::string run_id;    ///< names this run's checkpoint files (rank 0's, broadcast)
+  bool make_partial = false;              ///< rank 0: the partial folder is (re)made in step 3
+  std::string created_partial;            ///< rank 0: made by this run (removed on an input error)
+  std::unique_ptr<io::OutputLock> lock;   ///< rank 0: held for the whole run
+
+  // 3. inputs
+  Inputs in;
+  data::SampleList list;  ///< the run's samples, selection order
+  std::string weights_sha256, questions_sha256;  ///< rank 0
+  std::string identity;                          ///< run identity (checkpoint.hpp), broadcast
+
+  // 4. plan
+  Plan plan;
+  std::vector<int64_t> todo;  ///< batches not done yet
+  io::TensorBundle done;      ///< rank 0: finished batches and cells (resumed + this run's)
+
+  const std::vector<data::Sample>& samples() const { return list.samples; }
+  bool runs(config::Protocol p) const;
+  /// The samples of batch b, in order.
+  std::vector<const data::Sample*> samples_of_batch(int64_t b) const;
+};
+
+// Steps 1–4 (step_*.cpp).
+void read_config(Context& ctx, const RunOptions& options);
+void claim_output(Context& ctx);
+void load_run_inputs(Context& ctx);
+void plan_run(Context& ctx);
+
+/// Runs this rank's units (batches or cells) one by one: checkpoints them every
+/// run.checkpoint_every units and on a signal (then throws Preempted), keeps them for the gather.
+class UnitLoop {
+ public:
+  explicit UnitLoop(Context& ctx);
+  /// Runs `unit(i)` for i in [0, n) on this rank; an input error stops the loop, and the ranks
+  /// agree on it once all are out of their loops (a rank cannot stop the others mid-way).
+  /// `progress(i)` after each.
+  void run(size_t n, const std::function<io::TensorBundle(size_t)>& unit, const std::function<void(size_t)>& progress);
+  /// Gathers every rank's finished units into rank 0's ctx.done.
+  void gather();
+
+ private:
+  Context& ctx_;
+  Checkpointer checkpoint_;
+  io::TensorBundle mine_;
+  int64_t since_checkpoint_ = 0;
+  int delay_ms_ = 0;
+};
+
+// Phases 5–6 (phase_*.cpp).
+void scoring_phase(Context& ctx, UnitLoop& loop);
+/// Rank 0 ranks units over all samples (its datasets go to `exp_datasets`: scores and rankings),
+/// the masks are broadcast, the ranks evaluate (ratio, batch) cells. Returns the global masks
+/// by combo path (every rank).
+io::TensorBundle global_phase(Context& ctx, UnitLoop& loop, io::TensorBundle& ranking_datasets);
+
+// Step 7 (results.cpp): rank 0 only.
+void write_results(Context& ctx, io::TensorBundle datasets, const io::TensorBundle& global_masks);
+
+/// Rank 0: the per-sample arrays "b<b>/<suffix>" of every batch, concatenated in sample order.
+at::Tensor assemble(const Context& ctx, const std::string& suffix);
+
+/// Soft scores of predicted answer indices [B, k] for the batch's samples (float64 CPU).
+at::Tensor label_scores(const Context& ctx, const std::vector<const data::Sample*>& samples, const at::Tensor& pred);
+
+/// UserError naming the first sample of `samples` whose row of `t` [B, ...] holds a NaN or Inf.
+void refuse_nonfinite(const Context& ctx, const std::vector<const data::Sample*>& samples, const at::Tensor& t,
+                      const std::string& what);
+
+std::string utc_now();
+
+}  // namespace headprune::run
