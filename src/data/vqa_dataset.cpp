@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <unordered_map>
@@ -105,7 +106,13 @@ Sample lxmert_sample(const json& rec, const std::string& path, size_t index, con
     for (auto a = it->begin(); a != it->end(); ++a) {
       if (!a.value().is_number())
         throw UserError(where + ": label '" + a.key() + "' has score " + a.value().dump() + ", expected a number");
-      label.emplace(a.key(), a.value().get<double>());
+      // A VQA soft score: min(1, n/3) averaged over the 10 leave-one-out subsets of the 10
+      // annotators is 0, 0.3, 0.6, 0.9 or 1. The job sums accuracies exactly as int64 tenths.
+      const double score = a.value().get<double>(), tenths = score * 10.0;
+      if (!(score >= 0 && score <= 1 && std::abs(tenths - std::nearbyint(tenths)) < 1e-6))
+        throw UserError(where + ": label '" + a.key() + "' has score " + a.value().dump() +
+                        ", expected a VQA soft score (a multiple of 0.1 in [0, 1])");
+      label.emplace(a.key(), score);
     }
     set_label(s, std::move(label), vocab);
   }

@@ -104,19 +104,8 @@ class MpiCommunicator final : public Communicator {
 
   void barrier() override { mpi_check(MPI_Barrier(comm_), "MPI_Barrier"); }
 
-  void allreduce_sum(at::Tensor& tensor) override {
-    HP_ASSERT(tensor.defined(), "allreduce_sum of an undefined tensor");
-    MPI_Datatype type = sum_type(tensor);
-    at::Tensor buf = host_contiguous(tensor);
-    char* data = static_cast<char*>(buf.data_ptr());
-    const int64_t n = buf.numel();
-    for (int64_t off = 0; off < n; off += kChunk) {
-      int count = static_cast<int>(std::min(kChunk, n - off));
-      mpi_check(MPI_Allreduce(MPI_IN_PLACE, data + off * buf.element_size(), count, type, MPI_SUM, comm_),
-                "MPI_Allreduce");
-    }
-    if (!buf.is_same(tensor)) tensor.copy_(buf);
-  }
+  void allreduce_sum(at::Tensor& tensor) override { allreduce(tensor, MPI_SUM, "allreduce_sum"); }
+  void allreduce_max(at::Tensor& tensor) override { allreduce(tensor, MPI_MAX, "allreduce_max"); }
 
   void broadcast(at::Tensor& tensor, int root) override {
     HP_ASSERT(tensor.defined(), "broadcast of an undefined tensor");
@@ -223,6 +212,19 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+  void allreduce(at::Tensor& tensor, MPI_Op op, const char* what) {
+    HP_ASSERT(tensor.defined(), std::string(what) + " of an undefined tensor");
+    MPI_Datatype type = sum_type(tensor);
+    at::Tensor buf = host_contiguous(tensor);
+    char* data = static_cast<char*>(buf.data_ptr());
+    const int64_t n = buf.numel();
+    for (int64_t off = 0; off < n; off += kChunk) {
+      int count = static_cast<int>(std::min(kChunk, n - off));
+      mpi_check(MPI_Allreduce(MPI_IN_PLACE, data + off * buf.element_size(), count, type, op, comm_), "MPI_Allreduce");
+    }
+    if (!buf.is_same(tensor)) tensor.copy_(buf);
+  }
+
   void bcast_raw(char* data, int64_t nbytes, int root) {
     for (int64_t off = 0; off < nbytes; off += kChunk)
       mpi_check(MPI_Bcast(data + off, static_cast<int>(std::min(kChunk, nbytes - off)), MPI_BYTE, root, comm_),

@@ -53,14 +53,8 @@ class NcclCommunicator final : public Communicator {
   int local_rank() const override { return host_->local_rank(); }
   void barrier() override { host_->barrier(); }
 
-  void allreduce_sum(at::Tensor& tensor) override {
-    if (!tensor.is_cuda()) return host_->allreduce_sum(tensor);
-    at::Tensor buf = on_device(tensor, "allreduce_sum");
-    check(ncclAllReduce(buf.data_ptr(), buf.data_ptr(), static_cast<size_t>(buf.numel()), nccl_type(buf, "allreduce_sum"),
-                        ncclSum, comm_, stream()),
-          "ncclAllReduce");
-    finish(buf, tensor);
-  }
+  void allreduce_sum(at::Tensor& tensor) override { allreduce(tensor, ncclSum, "allreduce_sum"); }
+  void allreduce_max(at::Tensor& tensor) override { allreduce(tensor, ncclMax, "allreduce_max"); }
 
   void broadcast(at::Tensor& tensor, int root) override {
     if (!tensor.is_cuda()) return host_->broadcast(tensor, root);
@@ -81,6 +75,18 @@ class NcclCommunicator final : public Communicator {
 
  private:
   static cudaStream_t stream() { return nullptr; }  // the legacy default stream
+
+  void allreduce(at::Tensor& tensor, ncclRedOp_t op, const char* what) {
+    if (!tensor.is_cuda()) {
+      if (op == ncclMax) return host_->allreduce_max(tensor);
+      return host_->allreduce_sum(tensor);
+    }
+    at::Tensor buf = on_device(tensor, what);
+    check(ncclAllReduce(buf.data_ptr(), buf.data_ptr(), static_cast<size_t>(buf.numel()), nccl_type(buf, what), op,
+                        comm_, stream()),
+          "ncclAllReduce");
+    finish(buf, tensor);
+  }
 
   at::Tensor on_device(const at::Tensor& t, const char* op) const {
     HP_ASSERT(t.device().index() == device_, std::string(op) + ": tensor on cuda:" + std::to_string(t.device().index()) +

@@ -6,17 +6,18 @@
 
 namespace headprune::prune {
 
-GlobalProtocol::Ranking GlobalProtocol::fit(const at::Tensor& scores) const {
-  GlobalRanking sums(scores.sizes().slice(1));
-  sums.add(scores);
-  at::Tensor mean = sums.mean(normalise_);
-  at::Tensor std = (scores - scores.mean(0)).pow(2).mean(0).sqrt();  // population std
-  at::Tensor order = at::argsort(mean.reshape({-1}), /*stable=*/true, 0, /*descending=*/true);
-  return {std::move(sums), mean, std, order};
+GlobalProtocol::Ranking GlobalProtocol::rank(const at::Tensor& mean, const at::Tensor& std) const {
+  at::Tensor m = mean.to(at::kDouble);
+  // HF bertology's option: each module's head scores divided by their L2 norm.
+  if (normalise_ && m.dim() == 2) m = m / m.norm(2, {1}, true).clamp_min(1e-20);
+  at::Tensor order = at::argsort(m.reshape({-1}), /*stable=*/true, 0, /*descending=*/true);
+  return {m, std.to(at::kDouble), order};
 }
 
 at::Tensor GlobalProtocol::masks(const Ranking& ranking, Sign sign) const {
-  return ranking.sums.masks(sign, rule_, ratios_, normalise_);
+  std::vector<at::Tensor> out;
+  for (double r : ratios_) out.push_back(keep_mask(ranking.mean, r, sign, rule_));
+  return at::stack(out);
 }
 
 at::Tensor GlobalProtocol::evaluate(const models::VqaModel& model, const models::Batch& batch,

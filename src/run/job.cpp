@@ -43,7 +43,7 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     install_preemption_handlers();
     log_init(session.rank(), session.size());
     ctx.start_time = utc_now();
-    auto comm = dist::make_mpi_communicator();  // bytes and flags only: see the determinism note
+    auto comm = dist::make_mpi_communicator();  // config, output claim and inputs: bytes and flags
     ctx.comm = comm.get();
     ctx.session = &session;
     ctx.root = comm->rank() == 0;
@@ -51,17 +51,23 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     read_config(ctx, options);  // 1
     claim_output(ctx);          // 2
     load_run_inputs(ctx);       // 3
-    plan_run(ctx);              // 4
+    // From here on one communicator for everything: with device: cuda NCCL reduces GPU tensors
+    // (bytes and CPU tensors still travel over MPI); MPI otherwise.
+    auto reductions = dist::make_communicator(config::to_string(ctx.cfg.device));
+    ctx.comm = reductions.get();
+    plan_run(ctx);  // 4
 
     UnitLoop loop(ctx);
-    scoring_phase(ctx, loop);  // 5
-    io::TensorBundle datasets;
-    const io::TensorBundle global_masks = global_phase(ctx, loop, datasets);  // 6
-    if (ctx.root) {  // 7
-      write_results(ctx, std::move(datasets), global_masks);
+    scoring_phase(ctx, loop);                                                 // 5
+    const Rankings rankings = reduce_rankings(ctx, loop);                     // 6
+    const io::TensorBundle global_masks = global_phase(ctx, loop, rankings);  // 7
+    const Accuracies accuracies = reduce_accuracies(ctx, loop);              // 8
+    loop.gather();
+    if (ctx.root) {  // 9
+      write_results(ctx, rankings, accuracies, global_masks);
       if (!ctx.cfg.visualize.samples.empty()) draw_requested_samples(ctx, options);
     }
-    comm->barrier();
+    ctx.comm->barrier();
     return static_cast<int>(ExitCode::ok);
   } catch (const Preempted&) {
     spdlog::warn("stopped by a signal after a checkpoint; rerun the same command to resume (exit code {})",

@@ -1,8 +1,7 @@
-// Phase 6 of `headprune run`: the global protocol (prune/global.hpp). Rank 0 ranks the units of
-// every (method, granularity) over all samples, in sample order (the rankings are written to the
-// results whichever protocols run); with the global protocol the masks are broadcast and the
-// ranks evaluate the (ratio, batch) cells, round-robin. A finished cell is a bundle under
-// "c<ratio>_<batch>/<combo>/{pred_index,label_score}" ([B]).
+// Phase 7 of `headprune run`: the global protocol (prune/global.hpp). Every rank builds the masks
+// of every combo itself from the rankings (reduce.cpp: exact, so every rank builds the same; no
+// broadcast), and the ranks evaluate the (ratio, batch) cells, round-robin. A finished cell is a
+// bundle under "c<ratio>_<batch>/<combo>/{pred_index,label_score}" ([B]).
 #include <ATen/ATen.h>
 
 #include "headprune/prune/global.hpp"
@@ -31,28 +30,14 @@ io::TensorBundle run_cell(const Context& ctx, const prune::GlobalProtocol& proto
 
 }  // namespace
 
-io::TensorBundle global_phase(Context& ctx, UnitLoop& loop, io::TensorBundle& ranking_datasets) {
+io::TensorBundle global_phase(Context& ctx, UnitLoop& loop, const Rankings& rankings) {
   dist::Communicator& comm = *ctx.comm;
+  if (!ctx.runs(config::Protocol::global)) return {};
   const prune::GlobalProtocol protocol(ctx.cfg.prune.ratios, ctx.rule, ctx.cfg.prune.global_normalize);
   io::TensorBundle global_masks;  // by combo path: uint8 [ratios, M(,H)]
-  if (ctx.root) {
-    for (auto m : ctx.methods)
-      for (auto g : ctx.granularities) {
-        const std::string mg = std::string(explain::method_name(m)) + "/" + prune::granularity_name(g);
-        at::Tensor scores = assemble(ctx, "scores/" + mg);
-        const prune::GlobalProtocol::Ranking ranking = protocol.fit(scores);
-        ranking_datasets["scores/" + mg] = scores;
-        ranking_datasets["ranking/" + mg + "/mean"] = ranking.mean;
-        ranking_datasets["ranking/" + mg + "/std"] = ranking.std;
-        ranking_datasets["ranking/" + mg + "/order"] = ranking.order;
-        for (auto s : ctx.signs) global_masks[mg + "/" + prune::sign_name(s)] = protocol.masks(ranking, s);
-      }
-  }
-  if (!ctx.runs(config::Protocol::global)) return global_masks;
-
-  std::string bytes = ctx.root ? io::pack_bundle(global_masks) : std::string();
-  comm.broadcast_bytes(bytes, 0);
-  global_masks = io::unpack_bundle(bytes, "global masks");
+  for (const auto& c : ctx.combos)
+    global_masks[c.path()] = protocol.masks(
+        rankings.at(std::string(explain::method_name(c.method)) + "/" + prune::granularity_name(c.granularity)), c.sign);
   const int64_t S = static_cast<int64_t>(ctx.cfg.prune.ratios.size()), nb = ctx.plan.num_batches();
   std::string todo_cells;
   if (ctx.root) {
@@ -79,7 +64,6 @@ io::TensorBundle global_phase(Context& ctx, UnitLoop& loop, io::TensorBundle& ra
       [&](size_t i) {
         if (ctx.root) progress.step(static_cast<int64_t>(i) + 1);
       });
-  loop.gather();
   return global_masks;
 }
 

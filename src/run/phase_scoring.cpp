@@ -1,5 +1,6 @@
 // Phase 5 of `headprune run`: every rank scores its batches (explain/scores.hpp) and runs the
-// per-sample protocol on each (prune/per_sample.hpp); rank 0 gathers the finished batches.
+// per-sample protocol on each (prune/per_sample.hpp). The finished batches stay on their rank
+// until the reductions (reduce.cpp) and the gather.
 //
 // A finished batch b is a bundle of tensors under "b<b>/": target, unpruned_pred,
 // unpruned_score, scores/<method>/<granularity>, and curves/per_sample/<combo>/{pred_index,
@@ -78,7 +79,6 @@ void scoring_phase(Context& ctx, UnitLoop& loop) {
       [&](size_t i) {
         if (ctx.root) progress.step(static_cast<int64_t>(i) + 1);
       });
-  loop.gather();
 }
 
 }  // namespace headprune::run

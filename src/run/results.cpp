@@ -1,5 +1,5 @@
-// Step 7 of `headprune run`: rank 0 assembles the per-sample arrays in sample order, adds the
-// curves of each protocol and the provenance, writes the results file (io/results_file.hpp:
+// Step 9 of `headprune run`: rank 0 assembles the per-sample arrays in sample order, adds the
+// rankings and curves with their reduced accuracies (reduce.cpp) and the provenance, writes the results file (io/results_file.hpp:
 // complete or absent) and removes the partial results. Layout: docs/results-format.md.
 #include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
@@ -22,13 +22,14 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   return out;
 }
 
-// One curve group: the ratios, each sample's label score and answer at every ratio, accuracy.
+// One curve group: the ratios, each sample's label score and answer at every ratio, and the
+// accuracy from the exact sum of tenths: tenths / 10 / N * 100, rounded once.
 void add_curve(io::Experiment& exp, const std::string& base, const at::Tensor& ratios, const at::Tensor& label,
-               const at::Tensor& pred) {
+               const at::Tensor& pred, const at::Tensor& tenths, int64_t samples) {
   exp.datasets[base + "/ratios"] = ratios;
   exp.datasets[base + "/label_score"] = label;
   exp.datasets[base + "/pred_index"] = pred;
-  exp.datasets[base + "/accuracy_x100"] = label.mean(0) * 100.0;
+  exp.datasets[base + "/accuracy_x100"] = tenths.to(at::kDouble) * 10.0 / static_cast<double>(samples);
 }
 
 // The global protocol's [N, ratios] array of one combo from its (ratio, batch) cells.
@@ -46,11 +47,17 @@ at::Tensor assemble_cells(const Context& ctx, const std::string& combo, const st
 
 }  // namespace
 
-void write_results(Context& ctx, io::TensorBundle datasets, const io::TensorBundle& global_masks) {
+void write_results(Context& ctx, const Rankings& rankings, const Accuracies& accuracies,
+                   const io::TensorBundle& global_masks) {
   const int64_t N = static_cast<int64_t>(ctx.samples().size());
   io::Experiment exp;
   exp.name = ctx.cfg.name;
-  exp.datasets = std::move(datasets);
+  for (const auto& [mg, ranking] : rankings) {
+    exp.datasets["scores/" + mg] = assemble(ctx, "scores/" + mg);
+    exp.datasets["ranking/" + mg + "/mean"] = ranking.mean;
+    exp.datasets["ranking/" + mg + "/std"] = ranking.std;
+    exp.datasets["ranking/" + mg + "/order"] = ranking.order;
+  }
   const at::Tensor ratios = at::tensor(ctx.cfg.prune.ratios, at::kDouble);
   exp.datasets["meta/ratios"] = ratios;
   exp.datasets["samples/target"] = assemble(ctx, "target");
@@ -84,11 +91,13 @@ void write_results(Context& ctx, io::TensorBundle datasets, const io::TensorBund
   for (const auto& c : ctx.combos) {
     if (ctx.runs(config::Protocol::per_sample)) {
       const std::string base = "curves/per_sample/" + c.path();
-      add_curve(exp, base, ratios, assemble(ctx, base + "/label_score"), assemble(ctx, base + "/pred_index"));
+      add_curve(exp, base, ratios, assemble(ctx, base + "/label_score"), assemble(ctx, base + "/pred_index"),
+                accuracies.at(base), N);
     }
     if (ctx.runs(config::Protocol::global)) {
       const std::string base = "curves/global/" + c.path();
-      add_curve(exp, base, ratios, assemble_cells(ctx, c.path(), "label_score"), assemble_cells(ctx, c.path(), "pred_index"));
+      add_curve(exp, base, ratios, assemble_cells(ctx, c.path(), "label_score"), assemble_cells(ctx, c.path(), "pred_index"),
+                accuracies.at(base), N);
       exp.datasets[base + "/keep_mask"] = global_masks.at(c.path());
     }
   }
@@ -106,6 +115,8 @@ void write_results(Context& ctx, io::TensorBundle datasets, const io::TensorBund
                    {"features_sha256", sha256_hex(join(ctx.in.store->image_ids(), "\n"))},
                    {"hosts", join(ctx.session->host_names(), "\n")},
                    {"device", config::to_string(ctx.cfg.device)},
+                   {"reductions", "exact: accuracies as int64 tenths, rankings as int64 fixed point (" +
+                                      ctx.comm->backend() + ")"},
                    {"start_time", ctx.start_time},
                    {"end_time", utc_now()}};
   exp.meta_int = {{"ranks", ctx.comm->size()},

@@ -6,8 +6,12 @@
 //   step_inputs.cpp   3. inputs on every rank (run/inputs.hpp), the sample selection, the identity
 //   step_plan.cpp     4. rank 0 finds what is left to do (resume) and balances it over the ranks
 //   phase_scoring.cpp 5. score every batch and run the per-sample protocol on it
-//   phase_global.cpp  6. the global protocol: one ranking over all samples, then (ratio, batch) cells
-//   results.cpp       7. rank 0 assembles the per-sample arrays and writes the results file
+//   reduce.cpp        6. exact reductions over the ranks: each unit's mean and std of scores
+//   phase_global.cpp  7. the global protocol: every rank ranks the units from those, then (ratio,
+//                        batch) cells
+//   reduce.cpp        8. exact reductions: each curve's accuracy (int64 tenths); then the per-sample
+//                        rows are gathered to rank 0
+//   results.cpp       9. rank 0 assembles the per-sample arrays and writes the results file
 //
 // Errors: a step that only rank 0 performs reports through agree_on_error (every rank stops with
 // rank 0's message); a step every rank performs through on_every_rank.
@@ -15,6 +19,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +30,7 @@
 #include "headprune/explain/scores.hpp"
 #include "headprune/io/output_path.hpp"
 #include "headprune/io/tensor_bundle.hpp"
+#include "headprune/prune/global.hpp"
 #include "headprune/prune/protocol.hpp"
 #include "headprune/run/checkpoint.hpp"
 #include "headprune/run/inputs.hpp"
@@ -114,6 +120,8 @@ class UnitLoop {
   void run(size_t n, const std::function<io::TensorBundle(size_t)>& unit, const std::function<void(size_t)>& progress);
   /// Gathers every rank's finished units into rank 0's ctx.done.
   void gather();
+  /// This rank's finished units since the last gather.
+  const io::TensorBundle& mine() const { return mine_; }
 
  private:
   Context& ctx_;
@@ -123,15 +131,22 @@ class UnitLoop {
   int delay_ms_ = 0;
 };
 
-// Phases 5–6 (phase_*.cpp).
-void scoring_phase(Context& ctx, UnitLoop& loop);
-/// Rank 0 ranks units over all samples (its datasets go to `exp_datasets`: scores and rankings),
-/// the masks are broadcast, the ranks evaluate (ratio, batch) cells. Returns the global masks
-/// by combo path (every rank).
-io::TensorBundle global_phase(Context& ctx, UnitLoop& loop, io::TensorBundle& ranking_datasets);
+/// Rankings by "method/granularity"; every rank holds the same.
+using Rankings = std::map<std::string, prune::GlobalProtocol::Ranking>;
+/// Accuracies by curve ("curves/<protocol>/<combo>"): int64 [ratios] tenths summed over all samples.
+using Accuracies = std::map<std::string, at::Tensor>;
 
-// Step 7 (results.cpp): rank 0 only.
-void write_results(Context& ctx, io::TensorBundle datasets, const io::TensorBundle& global_masks);
+// Phases 5–8.
+void scoring_phase(Context& ctx, UnitLoop& loop);
+Rankings reduce_rankings(Context& ctx, const UnitLoop& loop);
+/// With the global protocol: the masks of every combo from `rankings` (uint8 [ratios, M(,H)] by
+/// combo path), and this rank's (ratio, batch) cells evaluated under them.
+io::TensorBundle global_phase(Context& ctx, UnitLoop& loop, const Rankings& rankings);
+Accuracies reduce_accuracies(Context& ctx, const UnitLoop& loop);
+
+// Step 9 (results.cpp): rank 0 only, after the gather.
+void write_results(Context& ctx, const Rankings& rankings, const Accuracies& accuracies,
+                   const io::TensorBundle& global_masks);
 
 /// Rank 0: the per-sample arrays "b<b>/<suffix>" of every batch, concatenated in sample order.
 at::Tensor assemble(const Context& ctx, const std::string& suffix);

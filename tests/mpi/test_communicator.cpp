@@ -17,6 +17,8 @@
 #include "headprune/common/error.hpp"
 #include "dist/backends.hpp"
 #include "headprune/dist/communicator.hpp"
+#include "headprune/dist/exact_sum.hpp"
+#include "headprune/common/splitmix64.hpp"
 
 using headprune::RuntimeFailure;
 using namespace headprune::dist;
@@ -296,6 +298,73 @@ TEST(Communicator, NcclAllreduceAndBroadcastOnCudaTensors) {
   at::Tensor y = at::full({17}, static_cast<double>(c->rank() + 5), at::TensorOptions().dtype(at::kFloat)).to(dev);
   c->broadcast(y, c->size() - 1);
   EXPECT_TRUE(at::equal(y.cpu(), at::full({17}, static_cast<double>(c->size() + 4), at::TensorOptions().dtype(at::kFloat))));
+}
+
+TEST(Communicator, AllreduceMaxIsTheElementwiseMaximum) {
+  auto c = make_mpi_communicator();
+  for (auto type : {at::kDouble, at::kLong}) {
+    // Rank r holds i * (r + 1) for even i and -i * (r + 1) for odd i: the max is size or 1 times.
+    at::Tensor i = at::arange(10, at::TensorOptions().dtype(type));
+    at::Tensor sign = 1 - 2 * (i.remainder(2));
+    at::Tensor x = i * sign * (c->rank() + 1);
+    c->allreduce_max(x);
+    at::Tensor want = at::where(sign > 0, i * c->size(), -i);
+    EXPECT_TRUE(at::equal(x, want.to(type))) << c10::toString(type);
+  }
+}
+
+// dist/exact_sum.hpp: the same bits for every split of the rows over the ranks (all on one rank,
+// all on another, random cuts, ranks in reverse), and within the documented bound of a careful
+// serial sum (long double, compensated).
+TEST(ExactSum, SameBitsForEverySplitAndWithinTheBoundOfASerialSum) {
+  auto c = make_mpi_communicator();
+  const int64_t N = 1001;
+  // Columns of very different magnitudes, signs, one all zero, one constant.
+  at::Tensor rows = at::empty({N, 4, 3}, at::kDouble);
+  auto a = rows.accessor<double, 3>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t m = 0; m < 4; ++m)
+      for (int64_t h = 0; h < 3; ++h) {
+        const int64_t u = m * 3 + h;
+        const double scale = std::pow(10.0, static_cast<double>(u % 7) - 3.0);
+        a[n][m][h] = u == 5 ? 0.0 : u == 8 ? 0.1 : std::sin(0.37 * static_cast<double>(n) + static_cast<double>(u)) * scale;
+      }
+  std::vector<at::Tensor> sums;
+  for (uint64_t trial = 0; trial < 6; ++trial) {
+    std::vector<int64_t> cuts{0};
+    for (int r = 1; r < c->size(); ++r)
+      cuts.push_back(trial == 0   ? N
+                     : trial == 1 ? 0
+                                  : static_cast<int64_t>(headprune::splitmix64(trial * 100 + static_cast<uint64_t>(r)) %
+                                                         static_cast<uint64_t>(N + 1)));
+    cuts.push_back(N);
+    std::sort(cuts.begin(), cuts.end());
+    const int chunk = trial % 2 ? c->size() - 1 - c->rank() : c->rank();  // odd trials: ranks reversed
+    const at::Tensor mine = rows.slice(0, cuts[static_cast<size_t>(chunk)], cuts[static_cast<size_t>(chunk) + 1]);
+    const ExactSum s = exact_sum_rows(*c, mine);
+    EXPECT_EQ(s.count, N);
+    sums.push_back(s.sum);
+  }
+  for (size_t t = 1; t < sums.size(); ++t) EXPECT_TRUE(at::equal(sums[t], sums[0])) << "split " << t;
+  const int b = exact_sum_headroom_bits(N);
+  for (int64_t m = 0; m < 4; ++m)
+    for (int64_t h = 0; h < 3; ++h) {
+      long double sum = 0, comp = 0, max_abs = 0;
+      for (int64_t n = 0; n < N; ++n) {  // Neumaier
+        const long double x = a[n][m][h], t = sum + x;
+        comp += std::fabs(sum) >= std::fabs(x) ? (sum - t) + x : (x - t) + sum;
+        sum = t;
+        max_abs = std::max(max_abs, std::fabs(x));
+      }
+      const double ref = static_cast<double>(sum + comp), got = sums[0][m][h].item<double>();
+      // Sum bound: N * 2^(b-62) * max|x| (dist/exact_sum.hpp), plus the final rounding.
+      const double bound = static_cast<double>(N) * std::ldexp(static_cast<double>(max_abs), b - 62) +
+                           std::ldexp(std::fabs(ref), -52);
+      EXPECT_LE(std::fabs(got - ref), bound) << "unit " << m << "," << h;
+      if (max_abs == 0) EXPECT_EQ(got, 0.0);
+    }
+  // The constant column: 1001 x 0.1 in exact arithmetic then one rounding; a float64 loop drifts.
+  EXPECT_NEAR(sums[0][2][2].item<double>(), 100.1, 1e-12);
 }
 
 // NCCL's one-GPU-per-rank check compares PCI bus ids per host: device numbers do not compare

@@ -230,6 +230,16 @@ TEST(LxmertFormat, UserErrors) {
   write_file(dir + "/badscore.json", R"([{"question_id": 7, "img_id": "y", "sent": "?", "label": {"yes": "1"}}])");
   EXPECT_EQ(user_error([&] { load_lxmert_questions(dir + "/badscore.json", vocab); }),
             dir + "/badscore.json: question 0 (question_id 7): label 'yes' has score \"1\", expected a number");
+  // Accuracies are summed as exact tenths: a score that is no VQA soft score is refused.
+  for (const char* bad : {"0.25", "1.2", "-0.3", "0.33"}) {
+    write_file(dir + "/tenths.json", std::string(R"([{"question_id": 7, "img_id": "y", "sent": "?", "label": {"yes": )") +
+                                         bad + "}}]");
+    EXPECT_EQ(user_error([&] { load_lxmert_questions(dir + "/tenths.json", vocab); }),
+              dir + "/tenths.json: question 0 (question_id 7): label 'yes' has score " + bad +
+                  ", expected a VQA soft score (a multiple of 0.1 in [0, 1])");
+  }
+  write_file(dir + "/tenths.json", R"([{"question_id": 7, "img_id": "y", "sent": "?", "label": {"yes": 0.3, "no": 0.9, "2": 1, "3": 0.6, "4": 0.5}}])");
+  EXPECT_NO_THROW(load_lxmert_questions(dir + "/tenths.json", vocab));
   write_file(dir + "/notobject.json", R"([{"question_id": 1, "img_id": "x", "sent": "?"}, 17])");
   EXPECT_EQ(user_error([&] { load_lxmert_questions(dir + "/notobject.json", vocab); }),
             dir + "/notobject.json: question 1: expected a JSON object, found number");

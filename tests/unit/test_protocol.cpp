@@ -1,5 +1,5 @@
 // ctest-labels: fast fixture
-// Pruning protocols: count rules, orders, batched masked evaluation, the global ranking and protocol.
+// Pruning protocols: count rules, orders, batched masked evaluation, and the global protocol.
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
@@ -8,7 +8,6 @@
 #include "headprune/explain/scores.hpp"
 #include "headprune/models/batch.hpp"
 #include "headprune/prune/global.hpp"
-#include "headprune/prune/global_ranking.hpp"
 #include "headprune/prune/per_sample.hpp"
 #include "headprune/prune/protocol.hpp"
 #include "testing.hpp"
@@ -100,8 +99,8 @@ TEST_P(ProtocolPerModel, BatchedMaskedEvaluationEqualsOneByOne) {
   EXPECT_TRUE(at::equal(batched.select(1, 0).argmax(1), scored.logits.argmax(1)));
 }
 
-// The global protocol's fit ranks by the mean over samples, and a cell's answers are what the
-// per-sample protocol gives when every sample carries the global mask (a second code path).
+// A global protocol cell's answers are what the per-sample protocol gives when every sample
+// carries the global mask (a second code path).
 TEST_P(ProtocolPerModel, GlobalProtocolCellEqualsPerSampleEvaluationUnderTheSameMask) {
   auto model = hptest::fixture_model(GetParam());
   auto samples = hptest::fixture_samples(GetParam());
@@ -116,9 +115,7 @@ TEST_P(ProtocolPerModel, GlobalProtocolCellEqualsPerSampleEvaluationUnderTheSame
   for (auto g : {prune::Granularity::head, prune::Granularity::layer}) {
     const auto& us = scored.scores[explain::Method::ours];
     const at::Tensor scores = g == prune::Granularity::head ? us.head : us.layer;
-    const auto ranking = global.fit(scores);
-    EXPECT_LT(hptest::max_abs_diff(ranking.mean, scores.mean(0)), 1e-15);
-    EXPECT_TRUE(at::equal(ranking.order, at::argsort(scores.mean(0).reshape({-1}), true, 0, true)));
+    const auto ranking = global.rank(scores.mean(0), scores.std(0, /*unbiased=*/false));
     for (Sign sign : {Sign::positive, Sign::negative}) {
       const at::Tensor masks = global.masks(ranking, sign);  // [S, M(,H)]
       ASSERT_EQ(masks.size(0), static_cast<int64_t>(kGrid.size()));
@@ -138,21 +135,22 @@ TEST_P(ProtocolPerModel, GlobalProtocolCellEqualsPerSampleEvaluationUnderTheSame
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ProtocolPerModel, ::testing::Values("lxmert", "visualbert"));
 
-TEST(GlobalRanking, TwoHalvesReducedGiveTheRankingOfTheWhole) {
-  at::Tensor scores = at::randn({50, 10, 4}, at::TensorOptions().dtype(at::kDouble));
-  prune::GlobalRanking whole({10, 4}), first({10, 4}), second({10, 4});
-  whole.add(scores);
-  first.add(scores.slice(0, 0, 23));
-  second.add(scores.slice(0, 23, 50));
-  // The reduction travels as one packed tensor (what a communicator's allreduce sums).
-  prune::GlobalRanking reduced({10, 4});
-  reduced.unpack(first.pack() + second.pack());
-  EXPECT_EQ(reduced.count(), 50);
-  EXPECT_LT(hptest::max_abs_diff(reduced.mean(), scores.mean(0)), 1e-15);
-  for (Sign sign : {Sign::positive, Sign::negative})
-    for (bool normalise : {false, true})
-      EXPECT_TRUE(at::equal(reduced.masks(sign, CountRule::nearest, kGrid, normalise),
-                            whole.masks(sign, CountRule::nearest, kGrid, normalise)));
+TEST(GlobalProtocol, RanksByTheMeanAndNormalisesPerLayerWhenAsked) {
+  at::Tensor mean = at::randn({10, 4}, at::TensorOptions().dtype(at::kDouble));
+  const at::Tensor std = at::rand({10, 4}, at::TensorOptions().dtype(at::kDouble));
+  for (bool normalise : {false, true}) {
+    const prune::GlobalProtocol protocol(kGrid, CountRule::nearest, normalise);
+    const auto ranking = protocol.rank(mean, std);
+    const at::Tensor want = normalise ? mean / mean.norm(2, {1}, true) : mean;
+    EXPECT_LT(hptest::max_abs_diff(ranking.mean, want), 1e-15);
+    EXPECT_TRUE(at::equal(ranking.std, std));
+    EXPECT_TRUE(at::equal(ranking.order, at::argsort(want.reshape({-1}), true, 0, true)));
+    for (Sign sign : {Sign::positive, Sign::negative}) {
+      const at::Tensor masks = protocol.masks(ranking, sign);
+      for (size_t k = 0; k < kGrid.size(); ++k)
+        EXPECT_TRUE(at::equal(masks[static_cast<int64_t>(k)], prune::keep_mask(want, kGrid[k], sign, CountRule::nearest)));
+    }
+  }
 }
 
 TEST(PythonRound, MatchesCPython) {

@@ -14,6 +14,8 @@
 // rows, gather_rows_to_root concatenates them on rank 0 in rank order (= sample order, because
 // shards are contiguous and ascending), and rank 0 sums them in sample order. allreduce_sum is for
 // exact data: integers (int64/int32/uint8), and floats whose sums are exact (small integer counts).
+// dist/exact_sum.hpp turns float64 sums into such exact int64 sums (fixed point), which is how the
+// job reduces its rankings and accuracies.
 //
 // Every call below is collective over all ranks of the job, in the same order on every rank.
 //
@@ -79,6 +81,10 @@ class Communicator {
   /// float32, int64, int32, uint8 (+ float16/bfloat16 on NCCL). Same shape and dtype on every rank.
   /// Not bit-reproducible across rank counts for floats: see the top of this file.
   virtual void allreduce_sum(at::Tensor& tensor) = 0;
+
+  /// Element-wise maximum over all ranks, in place (exact and order-free for every dtype; same
+  /// dtypes and rules as allreduce_sum). dist/exact_sum.hpp takes its scale from it.
+  virtual void allreduce_max(at::Tensor& tensor) = 0;
 
   /// Copies `root`'s tensor into `tensor` on every rank, in place. Every rank must pass a tensor of
   /// the same dtype and element count (asserted).

@@ -1,7 +1,8 @@
 // The global (dataset-level) protocol, as Michel et al. and HF bertology prune: every unit's score
 // is averaged over all samples, the units are ranked once (the protocol's cross-sample step), and
-// one mask per ratio prunes every sample alike. The job (run/phase_global.cpp) fits the ranking
-// on rank 0 and evaluates (ratio, batch) cells on every rank with this object.
+// one mask per ratio prunes every sample alike. In the job every rank ranks the units from the
+// exact mean over all ranks' samples (run/reduce.cpp) and builds the same masks, then evaluates its
+// (ratio, batch) cells (run/phase_global.cpp) with this object.
 //
 // Its sibling is prune/per_sample.hpp (each sample pruned by its own ranking, no cross-sample
 // step); both give the keep masks of a (granularity, sign) and evaluate a batch under the masks
@@ -14,7 +15,6 @@
 #include <vector>
 
 #include "headprune/models/model.hpp"
-#include "headprune/prune/global_ranking.hpp"
 #include "headprune/prune/protocol.hpp"
 
 namespace headprune::prune {
@@ -30,13 +30,13 @@ class GlobalProtocol {
 
   /// The cross-sample step's outcome for one (method, granularity).
   struct Ranking {
-    GlobalRanking sums;  ///< the sum and count the mean comes from (reducible across ranks)
-    at::Tensor mean;     ///< [M(,H)] float64, normalised per layer when asked
-    at::Tensor std;      ///< [M(,H)] population standard deviation over the samples
-    at::Tensor order;    ///< flat unit indices by decreasing mean (stable: ties by index)
+    at::Tensor mean;   ///< [M(,H)] float64 mean score over the samples, normalised per layer when asked
+    at::Tensor std;    ///< [M(,H)] population standard deviation over the samples
+    at::Tensor order;  ///< flat unit indices by decreasing mean (stable: ties by index)
   };
-  /// Ranks the units from every sample's scores [N, M(,H)].
-  Ranking fit(const at::Tensor& scores) const;
+  /// Ranks the units from their mean and standard deviation of scores over all samples, however
+  /// those were reduced (run/reduce.cpp: exact sums over the ranks).
+  Ranking rank(const at::Tensor& mean, const at::Tensor& std) const;
 
   /// Keep masks of one sign at every ratio: uint8 [ratios, M(,H)].
   at::Tensor masks(const Ranking& ranking, Sign sign) const;

@@ -1,0 +1,105 @@
+// The job's reductions: what every rank computed (its batches and cells, and on rank 0 the units
+// resumed from checkpoints) combined by exact collective sums, so that 1, 2, 3 or 4 ranks give the
+// same bits, through the communicator (MPI, or NCCL with device: cuda).
+//
+//   rankings    each unit's mean and standard deviation of scores over all samples: fixed-point
+//               int64 sums (dist/exact_sum.hpp; error bound there); the std in two passes (the
+//               mean first, then the squared deviations), so no cancellation.
+//   accuracies  every VQA soft score is a multiple of 1/10 (checked when the samples load,
+//               step_inputs.cpp), so a curve's accuracy is an int64 count of tenths: exact.
+#include <ATen/ATen.h>
+
+#include "headprune/common/error.hpp"
+#include "headprune/dist/exact_sum.hpp"
+#include "steps.hpp"
+
+namespace headprune::run {
+namespace {
+
+// Every unit this rank holds, by key: its own, and on rank 0 the resumed ones (the two are
+// disjoint: a resumed unit is not run again).
+io::TensorBundle held(const Context& ctx, const UnitLoop& loop) {
+  io::TensorBundle out = loop.mine();
+  if (ctx.root)
+    for (const auto& [k, v] : ctx.done) out.emplace(k, v);
+  return out;
+}
+
+// The rows "b<b>/<suffix>" of every held batch, concatenated on `device` (any order: the sums
+// below do not depend on it); an empty [0, ...] tensor of `empty_shape` when none is held.
+at::Tensor batch_rows(const Context& ctx, const io::TensorBundle& units, const std::string& suffix,
+                      at::IntArrayRef empty_shape, at::Device device) {
+  std::vector<at::Tensor> parts;
+  for (int64_t b = 0; b < ctx.plan.num_batches(); ++b) {
+    auto it = units.find("b" + std::to_string(b) + "/" + suffix);
+    if (it != units.end()) parts.push_back(it->second);
+  }
+  return (parts.empty() ? at::zeros(empty_shape, at::kDouble) : at::cat(parts)).to(device);
+}
+
+// VQA soft scores [rows, ...] as int64 tenths.
+at::Tensor tenths(const at::Tensor& score) {
+  const at::Tensor t = at::round(score.to(at::kDouble) * 10.0);
+  HP_ASSERT(score.numel() == 0 || (score.to(at::kDouble) * 10.0 - t).abs().max().item<double>() < 1e-6,
+            "a soft score that is not a multiple of 0.1 (checked when the samples load)");
+  return t.to(at::kLong);
+}
+
+}  // namespace
+
+std::map<std::string, prune::GlobalProtocol::Ranking> reduce_rankings(Context& ctx, const UnitLoop& loop) {
+  const io::TensorBundle units = held(ctx, loop);
+  const prune::GlobalProtocol protocol(ctx.cfg.prune.ratios, ctx.rule, ctx.cfg.prune.global_normalize);
+  const int64_t M = ctx.in.model->num_modules(), H = ctx.in.model->heads();
+  std::map<std::string, prune::GlobalProtocol::Ranking> out;
+  for (const auto& m : ctx.methods)
+    for (auto g : ctx.granularities) {
+      const std::string mg = std::string(explain::method_name(m)) + "/" + prune::granularity_name(g);
+      std::vector<int64_t> empty{0, M};
+      if (g == prune::Granularity::head) empty.push_back(H);
+      // On the model's device: with device: cuda the sums travel through NCCL.
+      const at::Tensor rows = batch_rows(ctx, units, "scores/" + mg, empty, ctx.in.model->device());
+      const dist::ExactSum sum = dist::exact_sum_rows(*ctx.comm, rows);
+      const at::Tensor mean = sum.sum / static_cast<double>(sum.count);
+      const dist::ExactSum squares = dist::exact_sum_rows(*ctx.comm, (rows - mean).pow(2));
+      out.emplace(mg, protocol.rank(mean.cpu(), (squares.sum / static_cast<double>(sum.count)).sqrt().cpu()));
+    }
+  return out;
+}
+
+std::map<std::string, at::Tensor> reduce_accuracies(Context& ctx, const UnitLoop& loop) {
+  const io::TensorBundle units = held(ctx, loop);
+  const int64_t S = static_cast<int64_t>(ctx.cfg.prune.ratios.size()), nb = ctx.plan.num_batches();
+  std::map<std::string, at::Tensor> out;  // by curve: int64 [S] tenths
+  for (const auto& c : ctx.combos) {
+    if (ctx.runs(config::Protocol::per_sample)) {
+      const std::string curve = "curves/per_sample/" + c.path();
+      out[curve] = tenths(batch_rows(ctx, units, curve + "/label_score", {0, S}, at::kCPU)).sum(0);
+    }
+    if (ctx.runs(config::Protocol::global)) {
+      at::Tensor sums = at::zeros({S}, at::kLong);
+      for (int64_t k = 0; k < S; ++k)
+        for (int64_t b = 0; b < nb; ++b) {
+          auto it = units.find("c" + std::to_string(k) + "_" + std::to_string(b) + "/" + c.path() + "/label_score");
+          if (it != units.end()) sums[k] += tenths(it->second).sum();
+        }
+      out["curves/global/" + c.path()] = sums;
+    }
+  }
+  // One int64 all-reduce for every curve: exact, order-free.
+  if (!out.empty()) {
+    std::vector<at::Tensor> all;
+    for (const auto& [k, v] : out) all.push_back(v);
+    at::Tensor packed = at::cat(all).to(ctx.in.model->device());  // NCCL with device: cuda
+    ctx.comm->allreduce_sum(packed);
+    packed = packed.cpu();
+    int64_t offset = 0;
+    for (auto& [k, v] : out) {
+      v = packed.slice(0, offset, offset + S).clone();
+      offset += S;
+    }
+  }
+  return out;
+}
+
+}  // namespace headprune::run
