@@ -77,11 +77,11 @@ int threads_for_rank(int64_t configured, int local_size) {
 
 // The combos of one protocol, in a fixed order: (method, granularity, sign).
 struct Combo {
-  explain::Method method;
+  std::string method;  // a name of explain/methods.hpp's table
   prune::Granularity granularity;
   prune::Sign sign;
   std::string path() const {
-    return std::string(explain::method_name(method)) + "/" + prune::granularity_name(granularity) + "/" +
+    return method + "/" + prune::granularity_name(granularity) + "/" +
            prune::sign_name(sign);
   }
 };
@@ -99,21 +99,8 @@ struct Context {
   std::unique_ptr<data::BatchBuilder> builder;
   std::vector<data::Sample> samples;  // the run's samples, selection order
   Plan plan;
-  std::vector<explain::Method> methods;
-  std::vector<prune::Granularity> granularities;
-  std::vector<prune::Sign> signs;
   std::vector<Combo> combos;
-  prune::CountRule rule = prune::CountRule::keep_floor;
 };
-
-prune::CountRule count_rule(config::CountRule r) {
-  switch (r) {
-    case config::CountRule::keep_floor: return prune::CountRule::keep_floor;
-    case config::CountRule::prune_floor: return prune::CountRule::prune_floor;
-    case config::CountRule::nearest: return prune::CountRule::nearest;
-  }
-  return prune::CountRule::keep_floor;
-}
 
 std::vector<const data::Sample*> samples_of_batch(const Context& ctx, int64_t b) {
   std::vector<const data::Sample*> out;
@@ -155,14 +142,13 @@ TensorBundle run_batch(const Context& ctx, int64_t b) {
   for (int64_t s = ctx.plan.batch_begin[static_cast<size_t>(b)]; s < ctx.plan.batch_begin[static_cast<size_t>(b) + 1]; ++s)
     index.push_back(s);
   explain::ScoringOptions so;
-  so.methods = ctx.methods;
-  so.target = ctx.cfg.scoring.explain == config::ExplainTarget::ground_truth ? explain::Target::ground_truth
-                                                                            : explain::Target::predicted;
+  so.methods = ctx.cfg.scoring.methods;
+  so.target = ctx.cfg.scoring.explain;
   so.michel_normalize = ctx.cfg.scoring.michel_normalize;
   so.random_seed = static_cast<uint64_t>(ctx.cfg.scoring.random_seed);
   explain::ScoringResult scored = explain::score_batch(*ctx.model, built.batch, so, built.labels, index);
   refuse_nonfinite(ctx, samples, scored.logits, "logits");
-  for (const auto& [method, us] : scored.scores) refuse_nonfinite(ctx, samples, us.head, std::string(explain::method_name(method)) + " scores");
+  for (const auto& [method, us] : scored.scores) refuse_nonfinite(ctx, samples, us.head, method + " scores");
 
   TensorBundle out;
   const std::string key = "b" + std::to_string(b) + "/";
@@ -171,8 +157,8 @@ TensorBundle run_batch(const Context& ctx, int64_t b) {
   out[key + "unpruned_pred"] = pred0;
   out[key + "unpruned_score"] = label_scores(ctx, samples, pred0.unsqueeze(1)).view({-1});
   for (const auto& [method, us] : scored.scores) {
-    for (auto g : ctx.granularities)
-      out[key + "scores/" + explain::method_name(method) + "/" + prune::granularity_name(g)] =
+    for (auto g : ctx.cfg.prune.granularities)
+      out[key + "scores/" + method + "/" + prune::granularity_name(g)] =
           g == prune::Granularity::head ? us.head : us.layer;
   }
   const bool per_sample = std::find(ctx.cfg.prune.protocols.begin(), ctx.cfg.prune.protocols.end(),
@@ -182,7 +168,7 @@ TensorBundle run_batch(const Context& ctx, int64_t b) {
   // All combos x ratios of the batch in one batched masked evaluation (prune/per_sample.hpp);
   // ratio 0 reuses the scoring pass's unpruned logits.
   const int64_t B = built.batch.size(), S = static_cast<int64_t>(ctx.cfg.prune.ratios.size());
-  const prune::PerSampleProtocol protocol(ctx.cfg.prune.ratios, ctx.rule);
+  const prune::PerSampleProtocol protocol(ctx.cfg.prune.ratios, ctx.cfg.prune.count_rule);
   std::vector<prune::PerSampleProtocol::ComboMasks> masks;
   for (const auto& c : ctx.combos) {
     const auto& us = scored.scores.at(c.method);
@@ -352,14 +338,9 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     at::set_num_threads(threads);
     spdlog::debug("{} LibTorch thread(s) on {}", threads, session.host_names()[static_cast<size_t>(comm.rank())]);
 
-    for (auto m : ctx.cfg.scoring.methods) ctx.methods.push_back(explain::parse_method(config::to_string(m), "scoring.methods"));
-    for (auto g : ctx.cfg.prune.granularities)
-      ctx.granularities.push_back(g == config::Granularity::head ? prune::Granularity::head : prune::Granularity::layer);
-    for (auto s : ctx.cfg.prune.signs) ctx.signs.push_back(s == config::Sign::positive ? prune::Sign::positive : prune::Sign::negative);
-    for (auto m : ctx.methods)
-      for (auto g : ctx.granularities)
-        for (auto s : ctx.signs) ctx.combos.push_back({m, g, s});
-    ctx.rule = count_rule(ctx.cfg.prune.count_rule);
+    for (const auto& m : ctx.cfg.scoring.methods)
+      for (auto g : ctx.cfg.prune.granularities)
+        for (auto s : ctx.cfg.prune.signs) ctx.combos.push_back({m, g, s});
 
     // 2. Output: never overwrite silently; partial results must belong to this config. The
     //    partial folder itself is made only once the inputs have loaded (step 3), so that a run
@@ -444,18 +425,18 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
           *ctx.model, *ctx.tokenizer, *ctx.store,
           data::BatchBuilderOptions{ctx.text_tokens, ctx.cfg.model.max_regions});
       data::VqaQuestions questions = data::load_questions(
-          data::question_format_from_string(config::to_string(ctx.cfg.data.format), "data.format"),
+          ctx.cfg.data.format,
           ctx.cfg.data.questions, ctx.cfg.data.annotations.value_or(""), *ctx.vocab);
       data::SampleOptions so;
-      so.selection.mode = data::selection_from_string(config::to_string(ctx.cfg.data.selection), "data.selection");
-      so.selection.num_samples = ctx.cfg.data.selection == config::Selection::all ||
-                                         ctx.cfg.data.selection == config::Selection::list
+      so.selection.mode = ctx.cfg.data.selection;
+      so.selection.num_samples = ctx.cfg.data.selection == data::Selection::all ||
+                                         ctx.cfg.data.selection == data::Selection::list
                                      ? -1
                                      : ctx.cfg.data.num_samples;
       so.selection.list_file = ctx.cfg.data.selection_file.value_or("");
       so.selection.seed = ctx.cfg.data.selection_seed;
       so.exclude_images = ctx.cfg.data.exclude_images.value_or("");
-      so.on_missing = ctx.cfg.data.on_missing == config::OnMissing::skip ? data::OnMissing::skip : data::OnMissing::error;
+      so.on_missing = ctx.cfg.data.on_missing;
       list = data::make_sample_list(questions, so, ctx.store.get());
       ctx.samples = list.samples;
       if (root) {
@@ -580,9 +561,9 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
                                   config::Protocol::global) != ctx.cfg.prune.protocols.end();
     TensorBundle global_masks;
     if (root) {
-      for (auto m : ctx.methods)
-        for (auto g : ctx.granularities) {
-          const std::string mg = std::string(explain::method_name(m)) + "/" + prune::granularity_name(g);
+      for (const auto& m : ctx.cfg.scoring.methods)
+        for (auto g : ctx.cfg.prune.granularities) {
+          const std::string mg = m + "/" + prune::granularity_name(g);
           at::Tensor scores = assemble("scores/" + mg);
           prune::GlobalRanking ranking(scores.sizes().slice(1));
           ranking.add(scores);
@@ -591,9 +572,9 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
           exp.datasets["ranking/" + mg + "/mean"] = mean;
           exp.datasets["ranking/" + mg + "/std"] = (scores - scores.mean(0)).pow(2).mean(0).sqrt();  // population std
           exp.datasets["ranking/" + mg + "/order"] = at::argsort(mean.reshape({-1}), /*stable=*/true, 0, /*descending=*/true);
-          for (auto s : ctx.signs)
+          for (auto s : ctx.cfg.prune.signs)
             global_masks[mg + "/" + prune::sign_name(s)] =
-                ranking.masks(s, ctx.rule, ctx.cfg.prune.ratios,
+                ranking.masks(s, ctx.cfg.prune.count_rule, ctx.cfg.prune.ratios,
                               ctx.cfg.prune.global_normalize);
         }
     }

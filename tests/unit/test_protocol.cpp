@@ -78,7 +78,7 @@ TEST_P(ProtocolPerModel, BatchedMaskedEvaluationEqualsOneByOne) {
   models::Batch batch = models::collate(singles);
   explain::ScoringOptions o;
   auto scored = explain::score_batch(*model, batch, o, {}, {0, 1, 2, 3, 4, 5});
-  at::Tensor masks = prune::per_sample_masks(scored.scores[explain::Method::ours].head, prune::Granularity::head,
+  at::Tensor masks = prune::per_sample_masks(scored.scores["ours"].head, prune::Granularity::head,
                                              Sign::positive, prune::seed_count_rule(*model), kGrid);
   at::Tensor keep = prune::to_head_keep(masks, prune::Granularity::head, model->heads(), at::kDouble);
   at::Tensor batched = prune::masked_logits(*model, batch, keep, /*max_rows=*/7);  // uneven chunks on purpose
