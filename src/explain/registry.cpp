@@ -12,6 +12,7 @@ UnitScores score_lrp(const Pass& pass);         // lrp.cpp
 UnitScores score_michel(const Pass& pass);      // michel.cpp
 UnitScores score_confidence(const Pass& pass);  // confidence.cpp
 UnitScores score_random(const Pass& pass);      // random.cpp
+UnitScores score_gradient(const Pass& pass);    // gradient.cpp
 
 namespace {
 
@@ -33,6 +34,8 @@ const std::vector<Row>& rows() {
       {{"confidence", "mean over queries of the largest attention weight (Voita et al. 2019)", Needs::attention},
        score_confidence},
       {{"random", "uniform in [0,1), reproducible from (seed, sample index, unit)", Needs::nothing}, score_random},
+      {{"gradient", "mean over the real (query, key) pairs of |d logit[target] / d attn|", Needs::logit_gradient},
+       score_gradient},
   };
   return table;
 }

@@ -3,6 +3,7 @@
 // key), round trip through to_yaml, the example configs, and docs/config.md covering every key.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -221,11 +222,22 @@ TEST(Config, InvalidYamlAndDuplicateKeys) {
   EXPECT_EQ(error_of("name: a\nmodel:\n  path: a\n  path: b\n"), "x.yaml:4:3: duplicate key 'model.path'");
 }
 
+TEST(Config, ScoringMethodsAreTheRegistrysNames) {
+  // Every row of the explain registry is accepted (none is refused by config), written and re-read.
+  std::string all;
+  for (const auto& name : headprune::explain::method_names()) all += (all.empty() ? "" : ",") + name;
+  Config c = load_text(kMinimal, {"scoring.methods=[" + all + "]"});
+  EXPECT_EQ(c.scoring.methods, headprune::explain::method_names());
+  EXPECT_NE(std::find(c.scoring.methods.begin(), c.scoring.methods.end(), "gradient"), c.scoring.methods.end());
+  EXPECT_EQ(load_config_text(to_yaml(c), "x.yaml"), c);
+  EXPECT_EQ(load_text(kMinimal, {"scoring.methods=[gradient]"}).scoring.methods, Methods{"gradient"});
+}
+
 TEST(Config, EnumsListTheAllowedValues) {
   EXPECT_EQ(error_of(kMinimal, {"device=gpu"}), "override 'device=gpu': key 'device' must be one of cpu, cuda (got 'gpu')");
   EXPECT_EQ(error_of(kMinimal, {"scoring.methods=[ours,gradcam]"}),
             "override 'scoring.methods=[ours,gradcam]': key 'scoring.methods[1]' must be one of ours, lrp, michel, "
-            "confidence, random (got 'gradcam')");
+            "confidence, random, gradient (got 'gradcam')");
   EXPECT_EQ(error_of(kMinimal, {"prune.count_rule=floor"}),
             "override 'prune.count_rule=floor': key 'prune.count_rule' must be one of seed, keep_floor, prune_floor, "
             "nearest (got 'floor')");

@@ -96,6 +96,37 @@ TEST_P(ScoresPerModel, MichelEqualsTheGradientOfAnExplicitGate) {
   }
 }
 
+// 'gradient' = mean |d logit[target] / d attn| over the real pairs: equal to the mean computed
+// from the attention gradients a separate 'ours' pass returns (keep_maps), and never below
+// |ours| (|mean(g a)| <= mean(|g| a) <= mean(|g|) as 0 <= a <= 1).
+TEST_P(ScoresPerModel, GradientIsTheMeanGradientMagnitude) {
+  auto model = hptest::fixture_model(GetParam());
+  auto samples = hptest::fixture_samples(GetParam());
+  explain::ScoringOptions o;
+  o.methods = {"gradient"};
+  explain::ScoringOptions maps;
+  maps.methods = {"ours"};
+  maps.keep_maps = true;
+  for (size_t i : {size_t{0}, size_t{3}}) {
+    const auto& batch = samples[i].batch;
+    auto scored = explain::score_batch(*model, batch, o, {}, {0});
+    auto ours = explain::score_batch(*model, batch, maps, {}, {0});
+    ASSERT_EQ(scored.scores.count("ours"), 0u);  // only what was asked for
+    for (int64_t m = 0; m < model->num_modules(); ++m) {
+      const at::Tensor g = ours.gradients[static_cast<size_t>(m)][0];  // [H,Q,K]
+      const at::Tensor v = explain::valid_pairs(*model, batch, m)[0][0].to(g.scalar_type());  // [Q,K]
+      for (int64_t h = 0; h < model->heads(); ++h) {
+        const double expected = ((g[h].abs() * v).sum() / v.sum()).item<double>();
+        const double got = scored.scores.at("gradient").head[0][m][h].item<double>();
+        EXPECT_NEAR(got, expected, 1e-12 * std::max(1.0, std::abs(expected))) << "module " << m << " head " << h;
+        EXPECT_GE(got + 1e-15, std::abs(ours.scores.at("ours").head[0][m][h].item<double>()));
+      }
+      const double layer = ((g.abs() * v).sum() / (v.sum() * model->heads())).item<double>();
+      EXPECT_NEAR(scored.scores.at("gradient").layer[0][m].item<double>(), layer, 1e-12 * std::max(1.0, layer));
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, ScoresPerModel, ::testing::Values("lxmert", "visualbert"));
 
 TEST(RandomScores, ReproducibleFromTheSeedAndDifferentAcrossSeeds) {
