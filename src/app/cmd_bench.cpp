@@ -152,7 +152,7 @@ void bench_model(const Shape& s, int samples, bool with_lrp, const std::vector<d
               t_ours, t_ours / t_fwd, 100 * 2 * flops / t_ours / 1e9 / rate);
   if (with_lrp) {
     explain::ScoringOptions both;
-    both.methods = {explain::Method::ours, explain::Method::lrp};
+    both.methods = {"ours", "lrp"};
     const int n = std::max(1, samples / 4);
     auto t = Clock::now();
     for (int i = 0; i < n; ++i) explain::score_batch(*model, singles[static_cast<size_t>(i)], both, {}, {i});
@@ -169,7 +169,7 @@ void bench_model(const Shape& s, int samples, bool with_lrp, const std::vector<d
   const double t_seed = time_per_sample([&](int i) {
     const auto& b = singles[static_cast<size_t>(i)];
     auto scored = explain::score_batch(*model, b, ours, {}, {i});
-    at::Tensor masks = seed_loop.masks(scored.scores[explain::Method::ours].head, prune::Granularity::head,
+    at::Tensor masks = seed_loop.masks(scored.scores["ours"].head, prune::Granularity::head,
                                        prune::Sign::positive);
     at::NoGradGuard ng;
     for (size_t k = 0; k < pruned.size(); ++k) {
@@ -188,7 +188,7 @@ void bench_model(const Shape& s, int samples, bool with_lrp, const std::vector<d
     models::Batch b = models::collate(part);
     std::vector<int64_t> idx(part.size());
     auto scored = explain::score_batch(*model, b, ours, {}, idx);
-    at::Tensor masks = protocol.masks(scored.scores[explain::Method::ours].head, prune::Granularity::head,
+    at::Tensor masks = protocol.masks(scored.scores["ours"].head, prune::Granularity::head,
                                       prune::Sign::positive);
     protocol.evaluate(*model, b, {{masks, prune::Granularity::head}}, scored.logits);
   }

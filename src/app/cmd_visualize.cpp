@@ -8,6 +8,7 @@
 #include "headprune/common/error.hpp"
 #include "headprune/common/log.hpp"
 #include "headprune/config/config.hpp"
+#include "headprune/explain/methods.hpp"
 #include "headprune/visualize/visualize.hpp"
 
 namespace headprune::app {
@@ -18,6 +19,13 @@ struct VisualizeCommandOptions {
   std::vector<std::string> overrides;
   visualize::VisualizeOptions run;
 };
+
+// The scoring methods' names (explain/methods.hpp's table), for the help text.
+std::string method_list() {
+  std::string out;
+  for (const auto& name : explain::method_names()) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
 }  // namespace
 
 void add_visualize_command(CLI::App& app, CommandTable& table) {
@@ -30,8 +38,7 @@ void add_visualize_command(CLI::App& app, CommandTable& table) {
   sub->add_option("--out", opts->run.out_dir, "output folder (default: visualize.out_dir, else visualizations/<name>)");
   sub->add_flag("--overwrite", opts->run.overwrite, "write over the drawings of an earlier run in the output folder");
   sub->add_option("--method", opts->run.method,
-                  "scores that rank the heads: ours, lrp, michel, confidence, random (default: ours if in "
-                  "scoring.methods, else its first)");
+                  "scores that rank the heads: " + method_list() + " (default: ours if in scoring.methods, else its first)");
   sub->footer("Writes OUT/index.html and per question OUT/<question_id>/{strip.png, regions_<p>pct.png, tokens.html, "
               "tokens.tex, relevance.json}.\nExit codes: 0 ok, 1 runtime failure, 2 usage/config/input error.");
   table.entries.emplace_back(sub, [opts] {

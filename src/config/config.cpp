@@ -21,13 +21,15 @@
 #include <utility>
 
 #include "headprune/common/error.hpp"
+#include "headprune/explain/methods.hpp"
 #include "headprune/models/families.hpp"
 
 namespace headprune::config {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// Enum names: one table per enum; the YAML spelling is the enumerator's name.
+// Enum names: one table per enum; the YAML spelling is the enumerator's name (the stage's own
+// name function where it has one). The table's order is the order of the choices in messages.
 // ---------------------------------------------------------------------------------------------
 template <class E>
 struct EnumNames;
@@ -42,19 +44,30 @@ struct EnumNames;
 HP_ENUM_NAMES(Device, {Device::cpu, "cpu"}, {Device::cuda, "cuda"})
 HP_ENUM_NAMES(Precision, {Precision::fp64, "fp64"}, {Precision::fp32, "fp32"}, {Precision::tf32, "tf32"},
               {Precision::bf16, "bf16"})
-HP_ENUM_NAMES(DataFormat, {DataFormat::lxmert_json, "lxmert_json"}, {DataFormat::vqa_official, "vqa_official"},
-              {DataFormat::mmf_imdb, "mmf_imdb"})
-HP_ENUM_NAMES(Selection, {Selection::seed_shuffle, "seed_shuffle"}, {Selection::first_n, "first_n"},
-              {Selection::all, "all"}, {Selection::list, "list"})
+using data::QuestionFormat;
+using data::OnMissing;
+using data::Selection;
+using explain::Target;
+using prune::CountRule;
+using prune::Granularity;
+using prune::Sign;
+HP_ENUM_NAMES(QuestionFormat, {QuestionFormat::lxmert_json, "lxmert_json"},
+              {QuestionFormat::vqa_official, "vqa_official"}, {QuestionFormat::mmf_imdb, "mmf_imdb"})
+HP_ENUM_NAMES(Selection, {Selection::seed_shuffle, data::selection_name(Selection::seed_shuffle)},
+              {Selection::first_n, data::selection_name(Selection::first_n)},
+              {Selection::all, data::selection_name(Selection::all)},
+              {Selection::list, data::selection_name(Selection::list)})
 HP_ENUM_NAMES(OnMissing, {OnMissing::error, "error"}, {OnMissing::skip, "skip"})
-HP_ENUM_NAMES(Method, {Method::ours, "ours"}, {Method::lrp, "lrp"}, {Method::michel, "michel"},
-              {Method::confidence, "confidence"}, {Method::random, "random"})
-HP_ENUM_NAMES(ExplainTarget, {ExplainTarget::predicted, "predicted"}, {ExplainTarget::ground_truth, "ground_truth"})
+HP_ENUM_NAMES(Target, {Target::predicted, explain::target_name(Target::predicted)},
+              {Target::ground_truth, explain::target_name(Target::ground_truth)})
 HP_ENUM_NAMES(Protocol, {Protocol::per_sample, "per_sample"}, {Protocol::global, "global"})
-HP_ENUM_NAMES(Granularity, {Granularity::head, "head"}, {Granularity::layer, "layer"})
-HP_ENUM_NAMES(Sign, {Sign::positive, "positive"}, {Sign::negative, "negative"})
-HP_ENUM_NAMES(CountRule, {CountRule::keep_floor, "keep_floor"}, {CountRule::prune_floor, "prune_floor"},
-              {CountRule::nearest, "nearest"})
+HP_ENUM_NAMES(Granularity, {Granularity::head, prune::granularity_name(Granularity::head)},
+              {Granularity::layer, prune::granularity_name(Granularity::layer)})
+HP_ENUM_NAMES(Sign, {Sign::positive, prune::sign_name(Sign::positive)},
+              {Sign::negative, prune::sign_name(Sign::negative)})
+HP_ENUM_NAMES(CountRule, {CountRule::keep_floor, prune::count_rule_name(CountRule::keep_floor)},
+              {CountRule::prune_floor, prune::count_rule_name(CountRule::prune_floor)},
+              {CountRule::nearest, prune::count_rule_name(CountRule::nearest)})
 #undef HP_ENUM_NAMES
 
 template <class E>
@@ -139,7 +152,7 @@ void visit_schema(C& c, V& v) {
   v.leaf("data.on_missing", c.data.on_missing, opt);
   v.leaf("data.image_root", c.data.image_root, opt);
 
-  v.leaf("scoring.methods", c.scoring.methods, opt);
+  v.choice("scoring.methods", c.scoring.methods, opt, explain::method_names);
   v.leaf("scoring.explain", c.scoring.explain, opt);
   v.leaf("scoring.michel_normalize", c.scoring.michel_normalize, opt);
   v.leaf("scoring.random_seed", c.scoring.random_seed, opt);
@@ -635,9 +648,9 @@ void validate(Config& c, const Reader& r) {
               "room for [CLS], [SEP] and a word; 0 = the seed's length for the family");
   check_min(r, "model.max_regions", c.model.max_regions, 1);
 
-  if (c.data.format == DataFormat::vqa_official && !c.data.annotations)
+  if (c.data.format == QuestionFormat::vqa_official && !c.data.annotations)
     r.missing("data.annotations", r.where("data.format"));
-  if (c.data.format != DataFormat::vqa_official && c.data.annotations)
+  if (c.data.format != QuestionFormat::vqa_official && c.data.annotations)
     throw UserError(r.where("data.annotations") +
                     ": key 'data.annotations' is only used with data.format: vqa_official (" +
                     enum_name(c.data.format) + " files carry their answers)");
@@ -774,15 +787,14 @@ Override parse_override(const std::string& text) {
 // ---------------------------------------------------------------------------------------------
 std::string to_string(Device v) { return enum_name(v); }
 std::string to_string(Precision v) { return enum_name(v); }
-std::string to_string(DataFormat v) { return enum_name(v); }
-std::string to_string(Selection v) { return enum_name(v); }
-std::string to_string(OnMissing v) { return enum_name(v); }
-std::string to_string(Method v) { return enum_name(v); }
-std::string to_string(ExplainTarget v) { return enum_name(v); }
+std::string to_string(data::QuestionFormat v) { return enum_name(v); }
+std::string to_string(data::Selection v) { return enum_name(v); }
+std::string to_string(data::OnMissing v) { return enum_name(v); }
+std::string to_string(explain::Target v) { return enum_name(v); }
 std::string to_string(Protocol v) { return enum_name(v); }
-std::string to_string(Granularity v) { return enum_name(v); }
-std::string to_string(Sign v) { return enum_name(v); }
-std::string to_string(CountRule v) { return enum_name(v); }
+std::string to_string(prune::Granularity v) { return enum_name(v); }
+std::string to_string(prune::Sign v) { return enum_name(v); }
+std::string to_string(prune::CountRule v) { return enum_name(v); }
 
 bool operator==(const ModelConfig& a, const ModelConfig& b) {
   return std::tie(a.family, a.path, a.vocab, a.strict_load, a.max_text_tokens, a.max_regions) ==

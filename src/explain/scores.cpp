@@ -3,25 +3,14 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
+
 #include "headprune/common/error.hpp"
-#include "headprune/common/splitmix64.hpp"
+#include "headprune/explain/scorer.hpp"
 #include "headprune/models/batch.hpp"
 
 namespace headprune::explain {
 namespace {
-
-at::Tensor random_scores(uint64_t seed, const std::vector<int64_t>& samples, int64_t modules, int64_t heads) {
-  at::Tensor out = at::empty({static_cast<int64_t>(samples.size()), modules, heads}, at::kDouble);
-  auto acc = out.accessor<double, 3>();
-  for (size_t b = 0; b < samples.size(); ++b)
-    for (int64_t m = 0; m < modules; ++m)
-      for (int64_t h = 0; h < heads; ++h) {
-        uint64_t x = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(samples[b]) * 0x100000001B3ull +
-                                                  static_cast<uint64_t>(m * heads + h)));
-        acc[static_cast<int64_t>(b)][m][h] = static_cast<double>(x >> 11) * 0x1.0p-53;
-      }
-  return out;
-}
 
 // Real positions (1) of a segment of the input: tokens, regions, or the joint sequence.
 at::Tensor segment_mask(const models::Batch& batch, models::Segment segment) {
@@ -36,40 +25,21 @@ at::Tensor segment_mask(const models::Batch& batch, models::Segment segment) {
   return {};
 }
 
-// Scores and relevance accumulate in at least float32 (bf16 models), and leave as CPU float64.
-at::Tensor acc(const at::Tensor& t) { return t.scalar_type() == at::kDouble ? t : t.to(at::kFloat); }
-at::Tensor out64(const at::Tensor& t) { return t.to(at::kDouble).cpu(); }
+}  // namespace
 
-// Head and layer means of x [B,H,Q,K] over the valid pairs [B,1,Q,K].
-UnitScores reduce_mean(const std::vector<at::Tensor>& per_module, const std::vector<at::Tensor>& valid) {
+at::Tensor accumulate_type(const at::Tensor& t) { return t.scalar_type() == at::kDouble ? t : t.to(at::kFloat); }
+at::Tensor to_output(const at::Tensor& t) { return t.to(at::kDouble).cpu(); }
+
+UnitScores mean_over_valid_pairs(const std::vector<at::Tensor>& per_module, const std::vector<at::Tensor>& valid) {
   std::vector<at::Tensor> head, layer;
   for (size_t m = 0; m < per_module.size(); ++m) {
     at::Tensor v = valid[m].to(per_module[m].scalar_type());
     at::Tensor x = per_module[m] * v;
     at::Tensor count = v.sum({1, 2, 3});  // [B]
-    head.push_back(out64(x.sum({2, 3}) / count.unsqueeze(1)));
-    layer.push_back(out64(x.sum({1, 2, 3}) / (count * x.size(1))));
+    head.push_back(to_output(x.sum({2, 3}) / count.unsqueeze(1)));
+    layer.push_back(to_output(x.sum({1, 2, 3}) / (count * x.size(1))));
   }
   return {at::stack(head, 1), at::stack(layer, 1)};
-}
-
-}  // namespace
-
-const char* method_name(Method m) {
-  switch (m) {
-    case Method::ours: return "ours";
-    case Method::lrp: return "lrp";
-    case Method::michel: return "michel";
-    case Method::confidence: return "confidence";
-    case Method::random: return "random";
-  }
-  return "?";
-}
-
-Method parse_method(const std::string& name, const std::string& where) {
-  for (Method m : {Method::ours, Method::lrp, Method::michel, Method::confidence, Method::random})
-    if (name == method_name(m)) return m;
-  throw UserError(where + ": unknown scoring method '" + name + "' (expected ours, lrp, michel, confidence or random)");
 }
 
 at::Tensor valid_pairs(const models::VqaModel& model, const models::Batch& batch, int64_t module) {
@@ -80,17 +50,23 @@ at::Tensor valid_pairs(const models::VqaModel& model, const models::Batch& batch
 
 ScoringResult score_batch(const models::VqaModel& model, const models::Batch& batch, const ScoringOptions& options,
                           const at::Tensor& labels, const std::vector<int64_t>& sample_index) {
-  auto wants = [&](Method m) {
-    return std::find(options.methods.begin(), options.methods.end(), m) != options.methods.end();
+  // The union of the requested methods' needs (each name is checked against the registry here).
+  std::vector<ScoreFn> scorers;
+  auto needs = [&](Needs n) {
+    return std::any_of(options.methods.begin(), options.methods.end(),
+                       [&](const std::string& m) { return find_method(m, "scoring.methods").needs == n; });
   };
-  const int64_t B = batch.size(), M = model.num_modules(), H = model.heads();
-  ScoringResult result;
-  std::vector<at::Tensor> valid;
-  for (int64_t m = 0; m < M; ++m) valid.push_back(valid_pairs(model, batch, m));
+  for (const auto& m : options.methods) scorers.push_back(scorer_of(m));
+  const bool loss_gradient = needs(Needs::loss_gradient);
+  const bool need_grad = needs(Needs::logit_gradient) || loss_gradient || options.keep_maps;
 
-  const bool need_grad = wants(Method::ours) || wants(Method::michel) || options.keep_maps;
+  const int64_t B = batch.size(), M = model.num_modules();
+  ScoringResult result;
+  Pass pass{model, batch, options, labels, sample_index, {}, {}, {}, {}, {}, {}};
+  for (int64_t m = 0; m < M; ++m) pass.valid.push_back(valid_pairs(model, batch, m));
+
   models::ForwardOptions fo;
-  fo.record_attention = need_grad || wants(Method::confidence);
+  fo.record_attention = need_grad || needs(Needs::attention);
   models::ForwardResult fwd;
   {
     at::AutoGradMode grad_mode(need_grad);
@@ -103,63 +79,31 @@ ScoringResult score_batch(const models::VqaModel& model, const models::Batch& ba
   } else {
     result.target = result.logits.argmax(1);
   }
+  pass.target = result.target;
+  for (const auto& a : fwd.attention) pass.attention.push_back(a.detach());
 
   if (need_grad) {
     // d sum_b logit[b, target_b] / d attn: one backward for the whole batch (samples never mix).
     at::Tensor one_hot = at::zeros_like(fwd.logits).scatter_(1, result.target.view({B, 1}), 1.0);
-    const bool michel = wants(Method::michel);
-    fwd.logits.backward(one_hot, /*retain_graph=*/michel);
-    std::vector<at::Tensor> grads, grad_x_attn;
-    for (int64_t m = 0; m < M; ++m) {
-      at::Tensor g = fwd.attention[static_cast<size_t>(m)].grad().detach().clone();
-      grads.push_back(g);
-      grad_x_attn.push_back(acc(g) * acc(fwd.attention[static_cast<size_t>(m)].detach()));
-    }
-    if (wants(Method::ours)) result.scores[Method::ours] = reduce_mean(grad_x_attn, valid);
+    fwd.logits.backward(one_hot, /*retain_graph=*/loss_gradient);
+    for (int64_t m = 0; m < M; ++m) pass.grads.push_back(fwd.attention[static_cast<size_t>(m)].grad().detach().clone());
     if (options.keep_maps) {
-      result.gradients = grads;
-      for (const auto& a : fwd.attention) result.attention.push_back(a.detach());
+      result.gradients = pass.grads;
+      result.attention = pass.attention;
     }
-    if (michel) {
+    if (loss_gradient) {
       if (!labels.defined()) throw UserError("scoring method michel needs labels (the VQA soft scores)");
       for (auto& a : fwd.attention) a.mutable_grad() = at::Tensor();
       // The VQA loss as LXMERT and MMF train it: BCE with logits, summed over answers.
       at::Tensor loss = at::binary_cross_entropy_with_logits(fwd.logits, labels.to(fwd.logits.scalar_type()),
                                                              {}, {}, at::Reduction::Sum);
       loss.backward();
-      std::vector<at::Tensor> head;
-      for (int64_t m = 0; m < M; ++m) {
-        at::Tensor a = fwd.attention[static_cast<size_t>(m)].detach();
-        at::Tensor g = fwd.attention[static_cast<size_t>(m)].grad().detach();
-        // d loss / d gate_h = sum over pairs of grad ⊙ attn (gate = 1 multiplies the probabilities).
-        head.push_back(out64((acc(g) * acc(a) * valid[static_cast<size_t>(m)].to(acc(a).scalar_type())).sum({2, 3}).abs()));
-      }
-      at::Tensor h = at::stack(head, 1);  // [B,M,H]
-      if (options.michel_normalize) h = h / h.norm(2, {2}, true).clamp_min(1e-20);
-      result.scores[Method::michel] = {h, h.mean(2)};
+      for (int64_t m = 0; m < M; ++m) pass.loss_grads.push_back(fwd.attention[static_cast<size_t>(m)].grad().detach());
     }
   }
-  if (wants(Method::confidence)) {
-    std::vector<at::Tensor> head;
-    for (int64_t m = 0; m < M; ++m) {
-      at::Tensor a = acc(fwd.attention[static_cast<size_t>(m)].detach());
-      at::Tensor v = valid[static_cast<size_t>(m)].to(a.scalar_type());
-      at::Tensor qmask = v.amax(3);                  // [B,1,Q] real queries
-      at::Tensor top = (a * v).amax(3) * qmask;      // [B,H,Q]
-      head.push_back(out64(top.sum(2) / qmask.sum(2)));
-    }
-    at::Tensor h = at::stack(head, 1);
-    result.scores[Method::confidence] = {h, h.mean(2)};
-  }
-  if (wants(Method::random)) {
-    HP_ASSERT(static_cast<int64_t>(sample_index.size()) == B, "sample_index must have one entry per example");
-    at::Tensor h = random_scores(options.random_seed, sample_index, M, H);
-    result.scores[Method::random] = {h, h.mean(2)};
-  }
-  if (wants(Method::lrp)) {
+  if (needs(Needs::lrp_per_sample)) {
     // LRP per sample, unpadded: the seed's Add renormalisation sums over the whole tensor.
     at::NoGradGuard no_grad;
-    std::vector<at::Tensor> head, layer;
     for (int64_t b = 0; b < B; ++b) {
       models::Batch one = models::unpad(batch, b);
       models::ForwardOptions lo;
@@ -168,21 +112,15 @@ ScoringResult score_batch(const models::VqaModel& model, const models::Batch& ba
       at::Tensor oh = at::zeros_like(f1.logits);
       oh[0][result.target[b].item<int64_t>()] = 1.0;
       models::LrpResult lrp = model.relprop(f1, oh);
-      std::vector<at::Tensor> hs, ls;
-      for (const auto& cam : lrp.attn_cam) {
-        hs.push_back(out64(acc(cam[0]).mean({1, 2})));
-        ls.push_back(out64(acc(cam[0]).mean()));
-      }
-      head.push_back(at::stack(hs));
-      layer.push_back(at::stack(ls));
+      pass.lrp_cams.push_back(lrp.attn_cam);
       if (options.keep_maps) {
         if (result.attn_cam.empty()) result.attn_cam.resize(static_cast<size_t>(M));
         for (int64_t m = 0; m < M; ++m) result.attn_cam[static_cast<size_t>(m)] = lrp.attn_cam[static_cast<size_t>(m)];
         result.lrp_outputs.push_back(lrp.outputs);
       }
     }
-    result.scores[Method::lrp] = {at::stack(head), at::stack(layer)};
   }
+  for (size_t i = 0; i < scorers.size(); ++i) result.scores[options.methods[i]] = scorers[i](pass);
   return result;
 }
 

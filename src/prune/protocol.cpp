@@ -14,23 +14,6 @@
 
 namespace headprune::prune {
 
-const char* count_rule_name(CountRule r) {
-  switch (r) {
-    case CountRule::keep_floor: return "keep_floor";
-    case CountRule::prune_floor: return "prune_floor";
-    case CountRule::nearest: return "nearest";
-  }
-  return "?";
-}
-const char* granularity_name(Granularity g) { return g == Granularity::head ? "head" : "layer"; }
-const char* sign_name(Sign s) { return s == Sign::positive ? "positive" : "negative"; }
-
-CountRule parse_count_rule(const std::string& name, const std::string& where) {
-  for (CountRule r : {CountRule::keep_floor, CountRule::prune_floor, CountRule::nearest})
-    if (name == count_rule_name(r)) return r;
-  throw UserError(where + ": unknown count rule '" + name + "' (expected keep_floor, prune_floor or nearest)");
-}
-
 CountRule seed_count_rule(const models::VqaModel& model) {
   const models::FamilyInfo& family = models::find_family(model.name(), "model");
   return parse_count_rule(family.seed_count_rule, "the " + family.name + " row of models/families");

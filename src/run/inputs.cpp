@@ -111,8 +111,7 @@ Inputs load_inputs(const config::Config& c, int gpu_slot, const std::string& who
   in.store = std::make_unique<data::FeatureStore>(c.data.features);
   in.builder = std::make_unique<BatchBuilder>(*in.model, *in.tokenizer, *in.store,
                                               BatchBuilderOptions{in.text_tokens, c.model.max_regions});
-  in.questions = data::load_questions(data::question_format_from_string(config::to_string(c.data.format), "data.format"),
-                                      c.data.questions, c.data.annotations.value_or(""), *in.vocab);
+  in.questions = data::load_questions(c.data.format, c.data.questions, c.data.annotations.value_or(""), *in.vocab);
   return in;
 }
 

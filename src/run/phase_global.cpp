@@ -33,11 +33,11 @@ io::TensorBundle run_cell(const Context& ctx, const prune::GlobalProtocol& proto
 io::TensorBundle global_phase(Context& ctx, UnitLoop& loop, const Rankings& rankings) {
   dist::Communicator& comm = *ctx.comm;
   if (!ctx.runs(config::Protocol::global)) return {};
-  const prune::GlobalProtocol protocol(ctx.cfg.prune.ratios, ctx.rule, ctx.cfg.prune.global_normalize);
+  const prune::GlobalProtocol protocol(ctx.cfg.prune.ratios, ctx.cfg.prune.count_rule, ctx.cfg.prune.global_normalize);
   io::TensorBundle global_masks;  // by combo path: uint8 [ratios, M(,H)]
   for (const auto& c : ctx.combos)
     global_masks[c.path()] = protocol.masks(
-        rankings.at(std::string(explain::method_name(c.method)) + "/" + prune::granularity_name(c.granularity)), c.sign);
+        rankings.at(c.method + "/" + prune::granularity_name(c.granularity)), c.sign);
   const int64_t S = static_cast<int64_t>(ctx.cfg.prune.ratios.size()), nb = ctx.plan.num_batches();
   std::string todo_cells;
   if (ctx.root) {

@@ -23,15 +23,14 @@ io::TensorBundle run_batch(const Context& ctx, int64_t b) {
   for (int64_t s = ctx.plan.batch_begin[static_cast<size_t>(b)]; s < ctx.plan.batch_begin[static_cast<size_t>(b) + 1]; ++s)
     index.push_back(s);
   explain::ScoringOptions so;
-  so.methods = ctx.methods;
-  so.target = ctx.cfg.scoring.explain == config::ExplainTarget::ground_truth ? explain::Target::ground_truth
-                                                                            : explain::Target::predicted;
+  so.methods = ctx.cfg.scoring.methods;
+  so.target = ctx.cfg.scoring.explain;
   so.michel_normalize = ctx.cfg.scoring.michel_normalize;
   so.random_seed = static_cast<uint64_t>(ctx.cfg.scoring.random_seed);
   explain::ScoringResult scored = explain::score_batch(model, built.batch, so, built.labels, index);
   refuse_nonfinite(ctx, samples, scored.logits, "logits");
   for (const auto& [method, us] : scored.scores)
-    refuse_nonfinite(ctx, samples, us.head, std::string(explain::method_name(method)) + " scores");
+    refuse_nonfinite(ctx, samples, us.head, method + " scores");
 
   io::TensorBundle out;
   const std::string key = "b" + std::to_string(b) + "/";
@@ -40,8 +39,8 @@ io::TensorBundle run_batch(const Context& ctx, int64_t b) {
   out[key + "unpruned_pred"] = pred0;
   out[key + "unpruned_score"] = label_scores(ctx, samples, pred0.unsqueeze(1)).view({-1});
   for (const auto& [method, us] : scored.scores) {
-    for (auto g : ctx.granularities)
-      out[key + "scores/" + explain::method_name(method) + "/" + prune::granularity_name(g)] =
+    for (auto g : ctx.cfg.prune.granularities)
+      out[key + "scores/" + method + "/" + prune::granularity_name(g)] =
           g == prune::Granularity::head ? us.head : us.layer;
   }
   if (!ctx.runs(config::Protocol::per_sample)) return out;
@@ -49,7 +48,7 @@ io::TensorBundle run_batch(const Context& ctx, int64_t b) {
   // All combos x ratios of the batch in one batched masked evaluation; ratio 0 reuses the
   // scoring pass's unpruned logits.
   const int64_t B = built.batch.size(), S = static_cast<int64_t>(ctx.cfg.prune.ratios.size());
-  const prune::PerSampleProtocol protocol(ctx.cfg.prune.ratios, ctx.rule);
+  const prune::PerSampleProtocol protocol(ctx.cfg.prune.ratios, ctx.cfg.prune.count_rule);
   std::vector<prune::PerSampleProtocol::ComboMasks> masks;
   for (const auto& c : ctx.combos) {
     const auto& us = scored.scores.at(c.method);

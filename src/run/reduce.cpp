@@ -49,12 +49,12 @@ at::Tensor tenths(const at::Tensor& score) {
 
 std::map<std::string, prune::GlobalProtocol::Ranking> reduce_rankings(Context& ctx, const UnitLoop& loop) {
   const io::TensorBundle units = held(ctx, loop);
-  const prune::GlobalProtocol protocol(ctx.cfg.prune.ratios, ctx.rule, ctx.cfg.prune.global_normalize);
+  const prune::GlobalProtocol protocol(ctx.cfg.prune.ratios, ctx.cfg.prune.count_rule, ctx.cfg.prune.global_normalize);
   const int64_t M = ctx.in.model->num_modules(), H = ctx.in.model->heads();
   std::map<std::string, prune::GlobalProtocol::Ranking> out;
-  for (const auto& m : ctx.methods)
-    for (auto g : ctx.granularities) {
-      const std::string mg = std::string(explain::method_name(m)) + "/" + prune::granularity_name(g);
+  for (const auto& m : ctx.cfg.scoring.methods)
+    for (auto g : ctx.cfg.prune.granularities) {
+      const std::string mg = m + "/" + prune::granularity_name(g);
       std::vector<int64_t> empty{0, M};
       if (g == prune::Granularity::head) empty.push_back(H);
       // On the model's device: with device: cuda the sums travel through NCCL.

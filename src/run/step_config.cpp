@@ -26,15 +26,6 @@ int threads_for_rank(int64_t configured, int local_size) {
   return std::max(1, allowed);
 }
 
-prune::CountRule count_rule(config::CountRule r) {
-  switch (r) {
-    case config::CountRule::keep_floor: return prune::CountRule::keep_floor;
-    case config::CountRule::prune_floor: return prune::CountRule::prune_floor;
-    case config::CountRule::nearest: return prune::CountRule::nearest;
-  }
-  return prune::CountRule::keep_floor;
-}
-
 }  // namespace
 
 void read_config(Context& ctx, const RunOptions& options) {
@@ -57,14 +48,9 @@ void read_config(Context& ctx, const RunOptions& options) {
   at::set_num_threads(ctx.threads);
   spdlog::debug("{} LibTorch thread(s) on {}", ctx.threads, ctx.session->host_names()[static_cast<size_t>(comm.rank())]);
 
-  for (auto m : ctx.cfg.scoring.methods) ctx.methods.push_back(explain::parse_method(config::to_string(m), "scoring.methods"));
-  for (auto g : ctx.cfg.prune.granularities)
-    ctx.granularities.push_back(g == config::Granularity::head ? prune::Granularity::head : prune::Granularity::layer);
-  for (auto s : ctx.cfg.prune.signs) ctx.signs.push_back(s == config::Sign::positive ? prune::Sign::positive : prune::Sign::negative);
-  for (auto m : ctx.methods)
-    for (auto g : ctx.granularities)
-      for (auto s : ctx.signs) ctx.combos.push_back({m, g, s});
-  ctx.rule = count_rule(ctx.cfg.prune.count_rule);
+  for (const auto& m : ctx.cfg.scoring.methods)
+    for (auto g : ctx.cfg.prune.granularities)
+      for (auto s : ctx.cfg.prune.signs) ctx.combos.push_back({m, g, s});
 }
 
 }  // namespace headprune::run

@@ -21,15 +21,14 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 
 data::SampleOptions sample_options(const config::Config& cfg) {
   data::SampleOptions so;
-  so.selection.mode = data::selection_from_string(config::to_string(cfg.data.selection), "data.selection");
+  so.selection.mode = cfg.data.selection;
   so.selection.num_samples =
-      cfg.data.selection == config::Selection::all || cfg.data.selection == config::Selection::list
-          ? -1
-          : cfg.data.num_samples;
+      cfg.data.selection == data::Selection::all || cfg.data.selection == data::Selection::list ? -1
+                                                                                                : cfg.data.num_samples;
   so.selection.list_file = cfg.data.selection_file.value_or("");
   so.selection.seed = cfg.data.selection_seed;
   so.exclude_images = cfg.data.exclude_images.value_or("");
-  so.on_missing = cfg.data.on_missing == config::OnMissing::skip ? data::OnMissing::skip : data::OnMissing::error;
+  so.on_missing = cfg.data.on_missing;
   return so;
 }
 

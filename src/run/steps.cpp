@@ -45,8 +45,7 @@ void on_every_rank(dist::Communicator& comm, const std::function<void()>& fn) {
 }
 
 std::string Combo::path() const {
-  return std::string(explain::method_name(method)) + "/" + prune::granularity_name(granularity) + "/" +
-         prune::sign_name(sign);
+  return method + "/" + prune::granularity_name(granularity) + "/" + prune::sign_name(sign);
 }
 
 bool Context::runs(config::Protocol p) const {

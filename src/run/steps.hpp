@@ -54,7 +54,7 @@ void on_every_rank(dist::Communicator& comm, const std::function<void()>& fn);
 
 /// One (method, granularity, sign) combination; the combos of a run in a fixed order.
 struct Combo {
-  explain::Method method;
+  std::string method;  ///< a name of explain/methods.hpp's table
   prune::Granularity granularity;
   prune::Sign sign;
   /// "ours/head/positive": the combo's group under curves/<protocol>/.
@@ -72,11 +72,7 @@ struct Context {
   config::Config cfg;
   std::string yaml;  ///< the resolved config every rank typed (stored in /meta)
   int threads = 1;   ///< LibTorch threads of this rank
-  std::vector<explain::Method> methods;
-  std::vector<prune::Granularity> granularities;
-  std::vector<prune::Sign> signs;
-  std::vector<Combo> combos;
-  prune::CountRule rule = prune::CountRule::keep_floor;
+  std::vector<Combo> combos;  ///< scoring.methods x prune.granularities x prune.signs
 
   // 2. output
   std::string partial;   ///< <output>.partial

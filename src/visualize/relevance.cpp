@@ -40,7 +40,7 @@ SampleVisualization compute_relevance(const models::VqaModel& model, const run::
   out.question = sample.question;
   out.img_id = sample.img_id;
   out.model = model.name();
-  out.method = explain::method_name(options.method);
+  out.method = options.method;
   out.tokens = built.tokens[0];
   HP_ASSERT(static_cast<int64_t>(out.tokens.size()) == T, "compute_relevance: one token per input id");
   out.image_w = static_cast<int>(img.image_w);

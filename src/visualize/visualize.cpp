@@ -20,23 +20,10 @@ namespace headprune::visualize {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-prune::CountRule count_rule(config::CountRule r) {
-  switch (r) {
-    case config::CountRule::keep_floor: return prune::CountRule::keep_floor;
-    case config::CountRule::prune_floor: return prune::CountRule::prune_floor;
-    case config::CountRule::nearest: return prune::CountRule::nearest;
-  }
-  HP_ASSERT(false, "unknown count rule");
-}
-
-}  // namespace
-
 std::string visualize_method(const config::Config& config) {
   const auto& m = config.scoring.methods;
-  if (std::find(m.begin(), m.end(), config::Method::ours) != m.end() || m.empty()) return "ours";
-  return config::to_string(m.front());
+  if (std::find(m.begin(), m.end(), "ours") != m.end() || m.empty()) return "ours";
+  return m.front();
 }
 
 std::string visualize_out_dir(const config::Config& config, const std::string& override_dir) {
@@ -78,10 +65,9 @@ VisualizeReport visualize(const config::Config& c, const VisualizeOptions& optio
   refuse_existing_drawings(report.out_dir, options.overwrite);
   const std::string method_name = options.method.empty() ? visualize_method(c) : options.method;
   RelevanceOptions ro;
-  ro.method = explain::parse_method(method_name, options.method.empty() ? "scoring.methods" : "--method");
-  ro.target = c.scoring.explain == config::ExplainTarget::ground_truth ? explain::Target::ground_truth
-                                                                      : explain::Target::predicted;
-  ro.rule = count_rule(c.prune.count_rule);
+  ro.method = explain::find_method(method_name, options.method.empty() ? "scoring.methods" : "--method").name;
+  ro.target = c.scoring.explain;
+  ro.rule = c.prune.count_rule;
   ro.ratios = c.visualize.ratios;
   ro.michel_normalize = c.scoring.michel_normalize;
   ro.random_seed = static_cast<uint64_t>(c.scoring.random_seed);
@@ -90,7 +76,7 @@ VisualizeReport visualize(const config::Config& c, const VisualizeOptions& optio
   const run::Inputs in = run::load_inputs(c, 0, "headprune visualize");
   std::unordered_map<std::string, size_t> by_id;
   for (size_t i = 0; i < in.questions.samples.size(); ++i) by_id.emplace(in.questions.samples[i].question_id, i);
-  const bool skip_missing = c.data.on_missing == config::OnMissing::skip;
+  const bool skip_missing = c.data.on_missing == data::OnMissing::skip;
   std::string ratios;
   for (double r : ro.ratios) ratios += (ratios.empty() ? "" : ", ") + ratio_percent(r) + "%";
   spdlog::info("visualize: {} question(s), pruning [{}] of the heads ranked by '{}', output {}",

@@ -79,7 +79,7 @@ TEST_P(ProtocolPerModel, BatchedMaskedEvaluationEqualsOneByOne) {
   models::Batch batch = models::collate(singles);
   explain::ScoringOptions o;
   auto scored = explain::score_batch(*model, batch, o, {}, {0, 1, 2, 3, 4, 5});
-  at::Tensor masks = prune::per_sample_masks(scored.scores[explain::Method::ours].head, prune::Granularity::head,
+  at::Tensor masks = prune::per_sample_masks(scored.scores["ours"].head, prune::Granularity::head,
                                              Sign::positive, prune::seed_count_rule(*model), kGrid);
   at::Tensor keep = prune::to_head_keep(masks, prune::Granularity::head, model->heads(), at::kDouble);
   at::Tensor batched = prune::masked_logits(*model, batch, keep, /*max_rows=*/7);  // uneven chunks on purpose
@@ -113,7 +113,7 @@ TEST_P(ProtocolPerModel, GlobalProtocolCellEqualsPerSampleEvaluationUnderTheSame
   const prune::GlobalProtocol global(kGrid, rule, /*per_layer_normalise=*/false);
   const prune::PerSampleProtocol per_sample(kGrid, rule);
   for (auto g : {prune::Granularity::head, prune::Granularity::layer}) {
-    const auto& us = scored.scores[explain::Method::ours];
+    const auto& us = scored.scores["ours"];
     const at::Tensor scores = g == prune::Granularity::head ? us.head : us.layer;
     const auto ranking = global.rank(scores.mean(0), scores.std(0, /*unbiased=*/false));
     for (Sign sign : {Sign::positive, Sign::negative}) {

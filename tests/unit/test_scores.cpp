@@ -12,12 +12,11 @@
 
 using namespace headprune;
 namespace hptest = headprune::testing;
-using explain::Method;
 
 namespace {
 explain::ScoringOptions all_methods() {
   explain::ScoringOptions o;
-  o.methods = {Method::ours, Method::lrp, Method::michel, Method::confidence, Method::random};
+  o.methods = explain::method_names();  // every method of the registry
   o.random_seed = 7;
   return o;
 }
@@ -46,8 +45,8 @@ TEST_P(ScoresPerModel, BatchedScoresEqualOneByOne) {
     EXPECT_EQ(batched.target[static_cast<int64_t>(i)].item<int64_t>(), one.target[0].item<int64_t>());
     for (const auto& [method, s] : one.scores) {
       const auto& b = batched.scores.at(method);
-      EXPECT_LT(hptest::max_abs_diff(b.head[static_cast<int64_t>(i)], s.head[0]), 1e-12) << explain::method_name(method);
-      EXPECT_LT(hptest::max_abs_diff(b.layer[static_cast<int64_t>(i)], s.layer[0]), 1e-12) << explain::method_name(method);
+      EXPECT_LT(hptest::max_abs_diff(b.head[static_cast<int64_t>(i)], s.head[0]), 1e-12) << method;
+      EXPECT_LT(hptest::max_abs_diff(b.layer[static_cast<int64_t>(i)], s.layer[0]), 1e-12) << method;
     }
   }
 }
@@ -73,7 +72,7 @@ TEST_P(ScoresPerModel, OursEqualsAFiniteDifferenceOfAHeadGate) {
       };
       const double fd = (logit_at(1 + eps) - logit_at(1 - eps)) / (2 * eps);
       at::Tensor pairs = explain::valid_pairs(*model, sample.batch, m).sum();
-      const double ours_sum = scored.scores[Method::ours].head[0][m][h].item<double>() * pairs.item<double>();
+      const double ours_sum = scored.scores["ours"].head[0][m][h].item<double>() * pairs.item<double>();
       EXPECT_NEAR(ours_sum, fd, 1e-7 * std::max(1.0, std::abs(fd))) << "module " << m << " head " << h;
     }
   }
@@ -83,7 +82,7 @@ TEST_P(ScoresPerModel, MichelEqualsTheGradientOfAnExplicitGate) {
   auto model = hptest::fixture_model(GetParam());
   auto samples = hptest::fixture_samples(GetParam());
   explain::ScoringOptions o;
-  o.methods = {Method::michel};
+  o.methods = {"michel"};
   for (size_t i : {size_t{0}, size_t{4}}) {
     auto scored = explain::score_batch(*model, samples[i].batch, o, samples[i].label_vector.unsqueeze(0), {0});
     at::Tensor gate = at::ones({1, model->num_modules(), model->heads()}, at::TensorOptions().dtype(at::kDouble))
@@ -93,7 +92,38 @@ TEST_P(ScoresPerModel, MichelEqualsTheGradientOfAnExplicitGate) {
     at::Tensor logits = model->forward(samples[i].batch, fo).logits;
     at::binary_cross_entropy_with_logits(logits, samples[i].label_vector.unsqueeze(0), {}, {}, at::Reduction::Sum)
         .backward();
-    EXPECT_LT(hptest::max_abs_diff(scored.scores[Method::michel].head, gate.grad().abs()), 1e-12);
+    EXPECT_LT(hptest::max_abs_diff(scored.scores["michel"].head, gate.grad().abs()), 1e-12);
+  }
+}
+
+// 'gradient' = mean |d logit[target] / d attn| over the real pairs: equal to the mean computed
+// from the attention gradients a separate 'ours' pass returns (keep_maps), and never below
+// |ours| (|mean(g a)| <= mean(|g| a) <= mean(|g|) as 0 <= a <= 1).
+TEST_P(ScoresPerModel, GradientIsTheMeanGradientMagnitude) {
+  auto model = hptest::fixture_model(GetParam());
+  auto samples = hptest::fixture_samples(GetParam());
+  explain::ScoringOptions o;
+  o.methods = {"gradient"};
+  explain::ScoringOptions maps;
+  maps.methods = {"ours"};
+  maps.keep_maps = true;
+  for (size_t i : {size_t{0}, size_t{3}}) {
+    const auto& batch = samples[i].batch;
+    auto scored = explain::score_batch(*model, batch, o, {}, {0});
+    auto ours = explain::score_batch(*model, batch, maps, {}, {0});
+    ASSERT_EQ(scored.scores.count("ours"), 0u);  // only what was asked for
+    for (int64_t m = 0; m < model->num_modules(); ++m) {
+      const at::Tensor g = ours.gradients[static_cast<size_t>(m)][0];  // [H,Q,K]
+      const at::Tensor v = explain::valid_pairs(*model, batch, m)[0][0].to(g.scalar_type());  // [Q,K]
+      for (int64_t h = 0; h < model->heads(); ++h) {
+        const double expected = ((g[h].abs() * v).sum() / v.sum()).item<double>();
+        const double got = scored.scores.at("gradient").head[0][m][h].item<double>();
+        EXPECT_NEAR(got, expected, 1e-12 * std::max(1.0, std::abs(expected))) << "module " << m << " head " << h;
+        EXPECT_GE(got + 1e-15, std::abs(ours.scores.at("ours").head[0][m][h].item<double>()));
+      }
+      const double layer = ((g.abs() * v).sum() / (v.sum() * model->heads())).item<double>();
+      EXPECT_NEAR(scored.scores.at("gradient").layer[0][m].item<double>(), layer, 1e-12 * std::max(1.0, layer));
+    }
   }
 }
 
@@ -103,18 +133,18 @@ TEST(RandomScores, ReproducibleFromTheSeedAndDifferentAcrossSeeds) {
   auto model = hptest::fixture_model("visualbert");
   auto sample = hptest::fixture_samples("visualbert")[0];
   explain::ScoringOptions o;
-  o.methods = {Method::random};
+  o.methods = {"random"};
   o.random_seed = 11;
   auto a = explain::score_batch(*model, sample.batch, o, {}, {5});
   auto b = explain::score_batch(*model, sample.batch, o, {}, {5});
-  EXPECT_TRUE(at::equal(a.scores[Method::random].head, b.scores[Method::random].head));
+  EXPECT_TRUE(at::equal(a.scores["random"].head, b.scores["random"].head));
   o.random_seed = 12;
   auto c = explain::score_batch(*model, sample.batch, o, {}, {5});
-  EXPECT_FALSE(at::equal(a.scores[Method::random].head, c.scores[Method::random].head));
+  EXPECT_FALSE(at::equal(a.scores["random"].head, c.scores["random"].head));
   o.random_seed = 11;
   auto d = explain::score_batch(*model, sample.batch, o, {}, {6});  // another sample index
-  EXPECT_FALSE(at::equal(a.scores[Method::random].head, d.scores[Method::random].head));
-  at::Tensor h = a.scores[Method::random].head;
+  EXPECT_FALSE(at::equal(a.scores["random"].head, d.scores["random"].head));
+  at::Tensor h = a.scores["random"].head;
   EXPECT_TRUE((h >= 0).all().item<bool>() && (h < 1).all().item<bool>());
 }
 
@@ -122,12 +152,12 @@ TEST(ConfidenceScores, MeanOfTheLargestWeightPerQuery) {
   auto model = hptest::fixture_model("lxmert");
   auto sample = hptest::fixture_samples("lxmert")[1];
   explain::ScoringOptions o;
-  o.methods = {Method::confidence};
+  o.methods = {"confidence"};
   o.keep_maps = true;
   auto s = explain::score_batch(*model, sample.batch, o, {}, {0});
   for (int64_t m = 0; m < model->num_modules(); ++m) {
     at::Tensor expected = std::get<0>(s.attention[static_cast<size_t>(m)][0].max(-1)).mean(-1);  // [H]
-    EXPECT_LT(hptest::max_abs_diff(s.scores[Method::confidence].head[0][m], expected), 1e-14);
+    EXPECT_LT(hptest::max_abs_diff(s.scores["confidence"].head[0][m], expected), 1e-14);
   }
 }
 

@@ -17,6 +17,11 @@
 // [0,0.5], a flow mapping for a whole section, or nothing / ~ for "unset: use the default"). They
 // apply in order on top of the file, before any typing; a later override wins.
 //
+// The stages' choices are the stages' own torch-free enums (data's question format, selection and
+// on_missing; explain's target; prune's granularity, sign and count rule), and registry names
+// (model.family: models/families.hpp, scoring.methods: explain/methods.hpp) are checked against
+// the registries: config keeps no copy of them.
+//
 // Torch-free: this header and src/config/config.cpp do not use LibTorch.
 #pragma once
 
@@ -25,35 +30,28 @@
 #include <string>
 #include <vector>
 
+#include "headprune/data/selection.hpp"
+#include "headprune/data/vqa_dataset.hpp"
+#include "headprune/explain/methods.hpp"
+#include "headprune/prune/units.hpp"
+
 namespace headprune::config {
 
 enum class Device { cpu, cuda };
 enum class Precision { fp64, fp32, tf32, bf16 };
-enum class DataFormat { lxmert_json, vqa_official, mmf_imdb };
-enum class Selection { seed_shuffle, first_n, all, list };
-enum class OnMissing { error, skip };
-enum class Method { ours, lrp, michel, confidence, random };
-enum class ExplainTarget { predicted, ground_truth };
 enum class Protocol { per_sample, global };
-enum class Granularity { head, layer };
-enum class Sign { positive, negative };
-/// How a pruning ratio becomes a unit count. The YAML value `seed` (the default) is resolved at
-/// load time to the rule the seed project used for the model family: keep_floor for lxmert,
-/// prune_floor for visualbert; a loaded Config never holds `seed`.
-enum class CountRule { keep_floor, prune_floor, nearest };
 
 /// The YAML spelling of an enum value ("per_sample", "ground_truth", ...).
 std::string to_string(Device v);
 std::string to_string(Precision v);
-std::string to_string(DataFormat v);
-std::string to_string(Selection v);
-std::string to_string(OnMissing v);
-std::string to_string(Method v);
-std::string to_string(ExplainTarget v);
+std::string to_string(data::QuestionFormat v);
+std::string to_string(data::Selection v);
+std::string to_string(data::OnMissing v);
+std::string to_string(explain::Target v);
 std::string to_string(Protocol v);
-std::string to_string(Granularity v);
-std::string to_string(Sign v);
-std::string to_string(CountRule v);
+std::string to_string(prune::Granularity v);
+std::string to_string(prune::Sign v);
+std::string to_string(prune::CountRule v);
 
 struct ModelConfig {
   std::string family;  ///< required: a name of models/families.hpp's table
@@ -66,7 +64,7 @@ struct ModelConfig {
 };
 
 struct DataConfig {
-  DataFormat format = DataFormat::lxmert_json;
+  data::QuestionFormat format = data::QuestionFormat::lxmert_json;
   std::string questions;                   ///< required
   std::optional<std::string> annotations;  ///< required for vqa_official, refused for lxmert_json
   std::string features;                    ///< required: HDF5 feature store
@@ -76,28 +74,31 @@ struct DataConfig {
   /// Old name of `answers`, read as an alias: load_config moves it into `answers` (giving both
   /// is an error), so it is always unset after loading.
   std::optional<std::string> answers_dir;
-  Selection selection = Selection::seed_shuffle;
+  data::Selection selection = data::Selection::seed_shuffle;
   std::optional<std::string> selection_file;  ///< required by (and only for) selection: list
   int64_t num_samples = 10000;             ///< >= 1; ignored by selection: all
   int64_t selection_seed = 1234;           ///< >= 0
   std::optional<std::string> exclude_images;  ///< file of image ids to leave out
-  OnMissing on_missing = OnMissing::error;    ///< a sample whose image has no features
+  data::OnMissing on_missing = data::OnMissing::error;  ///< a sample whose image has no features
   std::optional<std::string> image_root;      ///< raw images (only for visualisation)
 };
 
 struct ScoringConfig {
-  std::vector<Method> methods{Method::ours};  ///< non-empty, no duplicates
-  ExplainTarget explain = ExplainTarget::predicted;
+  std::vector<std::string> methods{"ours"};  ///< names of explain/methods.hpp's table; non-empty, no duplicates
+  explain::Target explain = explain::Target::predicted;
   bool michel_normalize = false;  ///< layer-wise L2 normalisation of Michel et al. scores
   int64_t random_seed = 0;        ///< >= 0, seed of the `random` baseline
 };
 
 struct PruneConfig {
   std::vector<Protocol> protocols{Protocol::per_sample};
-  std::vector<Granularity> granularities{Granularity::head};
-  std::vector<Sign> signs{Sign::positive, Sign::negative};
+  std::vector<prune::Granularity> granularities{prune::Granularity::head};
+  std::vector<prune::Sign> signs{prune::Sign::positive, prune::Sign::negative};
   std::vector<double> ratios{0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};  ///< each in [0, 1)
-  CountRule count_rule = CountRule::keep_floor;  ///< resolved from `seed` for the family at load
+  /// How a ratio becomes a unit count. The YAML value `seed` (the default) is resolved at load
+  /// time to the rule the seed project used for the model family (models/families.hpp):
+  /// keep_floor for lxmert, prune_floor for visualbert; a loaded Config never holds `seed`.
+  prune::CountRule count_rule = prune::CountRule::keep_floor;
   bool global_normalize = false;
 };
 

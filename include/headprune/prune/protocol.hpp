@@ -1,11 +1,6 @@
 // Pruning protocols: which units (heads or whole attention modules) a ratio removes, and the
-// batched masked evaluation that measures VQA accuracy.
-//
-// Sign: 'positive' removes the highest-scored (most important) units first, 'negative' the
-// lowest first. How many units a ratio r of N removes is the count rule:
-//   keep_floor   keep int((1 - r) * N) computed in float64 (the seed's LXMERT script; (1-0.8)*10 -> 1)
-//   prune_floor  prune int(r * N) (the seed's VisualBERT script)
-//   nearest      prune round(r * N), halves away from zero (new work: no float surprises)
+// batched masked evaluation that measures VQA accuracy. The choices (CountRule, Granularity,
+// Sign) and their names are in prune/units.hpp.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -14,18 +9,10 @@
 #include <vector>
 
 #include "headprune/models/model.hpp"
+#include "headprune/prune/units.hpp"
 
 namespace headprune::prune {
 
-enum class CountRule { keep_floor, prune_floor, nearest };
-enum class Granularity { head, layer };
-enum class Sign { positive, negative };
-
-const char* count_rule_name(CountRule r);
-const char* granularity_name(Granularity g);
-const char* sign_name(Sign s);
-/// Parses "keep_floor", "prune_floor", "nearest"; throws UserError naming `where` otherwise.
-CountRule parse_count_rule(const std::string& name, const std::string& where);
 /// The seed's rule for the model's family (models/families.hpp): keep_floor for LXMERT,
 /// prune_floor for VisualBERT.
 CountRule seed_count_rule(const models::VqaModel& model);

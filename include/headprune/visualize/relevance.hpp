@@ -29,7 +29,7 @@
 namespace headprune::visualize {
 
 struct RelevanceOptions {
-  explain::Method method = explain::Method::ours;     ///< ranks the heads (least important pruned first)
+  std::string method = "ours";  ///< a scoring method's name; ranks the heads (least important pruned first)
   explain::Target target = explain::Target::predicted;  ///< the answer whose gradients are used
   prune::CountRule rule = prune::CountRule::keep_floor;
   std::vector<double> ratios{0.0, 0.4, 0.6, 0.9};

@@ -1,0 +1,47 @@
+// The scoring methods headprune knows: one row per method in src/explain/registry.cpp, each
+// method's arithmetic in its own file (src/explain/<name>.cpp). Config validation
+// (scoring.methods), the job, the visualisations and the results' paths name a method by its
+// row's name. Adding a method = its file and one row of that table.
+//
+// Torch-free: config/ includes this header.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace headprune::explain {
+
+/// The answer whose logit is explained (scoring.explain).
+enum class Target { predicted, ground_truth };
+
+/// "predicted", "ground_truth".
+const char* target_name(Target t);
+/// Parses a target name; throws UserError naming `where` otherwise.
+Target parse_target(const std::string& name, const std::string& where);
+
+/// What a method reads from score_batch's one shared pass (explain/scorer.hpp). The pass
+/// computes the union of the requested methods' needs.
+enum class Needs {
+  nothing,         ///< no forward output (the random baseline)
+  attention,       ///< a forward with the attention probabilities recorded
+  logit_gradient,  ///< + one backward of the explained logit: d logit[target] / d attn
+  loss_gradient,   ///< + a second backward, of the VQA BCE loss, through the same graph
+  lrp_per_sample,  ///< a forward with LRP recorded and relprop, per sample (batch size 1)
+};
+
+struct MethodInfo {
+  std::string name;     ///< scoring.methods value, results path component, ScoringResult key
+  std::string summary;  ///< one line, for docs and messages
+  Needs needs;
+};
+
+/// Every method, in table order.
+const std::vector<MethodInfo>& methods();
+
+/// The method names in table order (config validation).
+std::vector<std::string> method_names();
+
+/// The method called `name`; UserError "<where>: unknown scoring method '<name>' (expected ...)".
+const MethodInfo& find_method(const std::string& name, const std::string& where);
+
+}  // namespace headprune::explain
