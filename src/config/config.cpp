@@ -51,13 +51,15 @@ using explain::Target;
 using prune::CountRule;
 using prune::Granularity;
 using prune::Sign;
-HP_ENUM_NAMES(QuestionFormat, {QuestionFormat::lxmert_json, "lxmert_json"},
-              {QuestionFormat::vqa_official, "vqa_official"}, {QuestionFormat::mmf_imdb, "mmf_imdb"})
+HP_ENUM_NAMES(QuestionFormat, {QuestionFormat::lxmert_json, data::question_format_name(QuestionFormat::lxmert_json)},
+              {QuestionFormat::vqa_official, data::question_format_name(QuestionFormat::vqa_official)},
+              {QuestionFormat::mmf_imdb, data::question_format_name(QuestionFormat::mmf_imdb)})
 HP_ENUM_NAMES(Selection, {Selection::seed_shuffle, data::selection_name(Selection::seed_shuffle)},
               {Selection::first_n, data::selection_name(Selection::first_n)},
               {Selection::all, data::selection_name(Selection::all)},
               {Selection::list, data::selection_name(Selection::list)})
-HP_ENUM_NAMES(OnMissing, {OnMissing::error, "error"}, {OnMissing::skip, "skip"})
+HP_ENUM_NAMES(OnMissing, {OnMissing::error, data::on_missing_name(OnMissing::error)},
+              {OnMissing::skip, data::on_missing_name(OnMissing::skip)})
 HP_ENUM_NAMES(Target, {Target::predicted, explain::target_name(Target::predicted)},
               {Target::ground_truth, explain::target_name(Target::ground_truth)})
 HP_ENUM_NAMES(Protocol, {Protocol::per_sample, "per_sample"}, {Protocol::global, "global"})

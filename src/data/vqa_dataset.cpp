@@ -409,10 +409,18 @@ VqaQuestions load_mmf_imdb(const std::string& path, const AnswerVocab& vocab) {
   return out;
 }
 
+const char* question_format_name(QuestionFormat format) {
+  switch (format) {
+    case QuestionFormat::lxmert_json: return "lxmert_json";
+    case QuestionFormat::vqa_official: return "vqa_official";
+    case QuestionFormat::mmf_imdb: return "mmf_imdb";
+  }
+  return "?";
+}
+
 QuestionFormat question_format_from_string(const std::string& name, const std::string& where) {
-  if (name == "lxmert_json") return QuestionFormat::lxmert_json;
-  if (name == "vqa_official") return QuestionFormat::vqa_official;
-  if (name == "mmf_imdb") return QuestionFormat::mmf_imdb;
+  for (QuestionFormat f : {QuestionFormat::lxmert_json, QuestionFormat::vqa_official, QuestionFormat::mmf_imdb})
+    if (name == question_format_name(f)) return f;
   throw UserError(where + ": unknown format '" + name + "' (expected lxmert_json, vqa_official or mmf_imdb)");
 }
 
@@ -427,9 +435,11 @@ VqaQuestions load_questions(QuestionFormat format, const std::string& questions,
   return {};
 }
 
+const char* on_missing_name(OnMissing on_missing) { return on_missing == OnMissing::skip ? "skip" : "error"; }
+
 OnMissing on_missing_from_string(const std::string& name, const std::string& where) {
-  if (name == "error") return OnMissing::error;
-  if (name == "skip") return OnMissing::skip;
+  for (OnMissing m : {OnMissing::error, OnMissing::skip})
+    if (name == on_missing_name(m)) return m;
   throw UserError(where + ": unknown on_missing '" + name + "' (expected error or skip)");
 }
 

@@ -66,7 +66,9 @@ VqaQuestions load_vqa_v2_questions(const std::string& questions_path, const std:
 /// The question file formats (config data.format).
 enum class QuestionFormat { lxmert_json, vqa_official, mmf_imdb };
 
-/// "lxmert_json", "vqa_official", "mmf_imdb"; UserError naming `where` otherwise.
+/// "lxmert_json", "vqa_official", "mmf_imdb": the config's spelling.
+const char* question_format_name(QuestionFormat format);
+/// The format named `name`; UserError naming `where` otherwise.
 QuestionFormat question_format_from_string(const std::string& name, const std::string& where);
 
 /// The loader of `format`; `annotations` is used by vqa_official only (may be empty there).
@@ -104,7 +106,9 @@ std::map<std::string, double> mmf_soft_labels(const std::vector<std::string>& an
 /// What to do with a question whose image is not in the feature store (config data.on_missing).
 enum class OnMissing { error, skip };
 
-/// "error" or "skip"; UserError naming `where` otherwise.
+/// "error" or "skip": the config's spelling.
+const char* on_missing_name(OnMissing on_missing);
+/// The choice named `name`; UserError naming `where` otherwise.
 OnMissing on_missing_from_string(const std::string& name, const std::string& where);
 
 struct SampleOptions {
