@@ -8,19 +8,12 @@
 #include <filesystem>
 
 #include "headprune/common/build_info.hpp"
-#include "headprune/common/sha256.hpp"
 #include "headprune/io/results_file.hpp"
 #include "steps.hpp"
 
 namespace headprune::run {
 namespace fs = std::filesystem;
 namespace {
-
-std::string join(const std::vector<std::string>& v, const char* sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-  return out;
-}
 
 // One curve group: the ratios, each sample's label score and answer at every ratio, and the
 // accuracy from the exact sum of tenths: tenths / 10 / N * 100, rounded once.
@@ -112,7 +105,7 @@ void write_results(Context& ctx, const Rankings& rankings, const Accuracies& acc
                    {"answers_source", ctx.in.answers_source},
                    {"answers_sha256", ctx.in.answers_sha256},
                    {"questions_sha256", ctx.questions_sha256},
-                   {"features_sha256", sha256_hex(join(ctx.in.store->image_ids(), "\n"))},
+                   {"features_sha256", ctx.features_sha256},
                    {"hosts", join(ctx.session->host_names(), "\n")},
                    {"device", config::to_string(ctx.cfg.device)},
                    {"reductions", "exact: accuracies as int64 tenths, rankings as int64 fixed point (" +

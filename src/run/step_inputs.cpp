@@ -13,12 +13,6 @@ namespace headprune::run {
 namespace fs = std::filesystem;
 namespace {
 
-std::string join(const std::vector<std::string>& v, const char* sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-  return out;
-}
-
 data::SampleOptions sample_options(const config::Config& cfg) {
   data::SampleOptions so;
   so.selection.mode = cfg.data.selection;
@@ -52,14 +46,14 @@ std::string make_partial_folder(Context& ctx) {
 std::string run_identity(const std::string& defining_yaml, const std::string& weights_sha256,
                          const std::string& questions_sha256, const std::string& annotations_path,
                          const std::string& tokenizer_vocab, const std::string& answers_sha256,
-                         const std::string& features_path, const data::FeatureStore& store) {
+                         const std::string& features_path, const std::string& features_sha256) {
   std::string text = defining_yaml + "\nweights " + weights_sha256 + "\nquestions " + questions_sha256 +
                      "\ntokenizer " + sha256_file(tokenizer_vocab) + "\nanswers " + answers_sha256;
   if (!annotations_path.empty()) text += "\nannotations " + sha256_file(annotations_path);
   std::error_code ec;
   const auto size = fs::file_size(features_path, ec);
   const auto mtime = fs::last_write_time(features_path, ec).time_since_epoch().count();
-  text += "\nfeatures " + sha256_hex(join(store.image_ids(), "\n")) + " " + std::to_string(size) + " " +
+  text += "\nfeatures " + features_sha256 + " " + std::to_string(size) + " " +
           std::to_string(mtime);
   return sha256_hex(text);
 }
@@ -72,9 +66,10 @@ void load_run_inputs(Context& ctx) {
     if (ctx.root) {
       ctx.weights_sha256 = sha256_file(ctx.in.model->source().weights_path);
       ctx.questions_sha256 = sha256_file(ctx.cfg.data.questions);
+      ctx.features_sha256 = sha256_hex(join(ctx.in.store->image_ids(), "\n"));
       ctx.identity = run_identity(ctx.defining, ctx.weights_sha256, ctx.questions_sha256,
                                   ctx.cfg.data.annotations.value_or(""), ctx.in.tokenizer_vocab, ctx.in.answers_sha256,
-                                  ctx.cfg.data.features, *ctx.in.store);
+                                  ctx.cfg.data.features, ctx.features_sha256);
     }
   });
   comm.broadcast_bytes(ctx.identity, 0);

@@ -15,6 +15,12 @@
 
 namespace headprune::run {
 
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
   char buf[32];

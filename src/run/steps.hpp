@@ -85,7 +85,8 @@ struct Context {
   // 3. inputs
   Inputs in;
   data::SampleList list;  ///< the run's samples, selection order
-  std::string weights_sha256, questions_sha256;  ///< rank 0
+  /// Rank 0: SHA-256 of the weights, the question file and the feature store's image ids (/meta).
+  std::string weights_sha256, questions_sha256, features_sha256;
   std::string identity;                          ///< run identity (checkpoint.hpp), broadcast
 
   // 4. plan
@@ -155,5 +156,7 @@ void refuse_nonfinite(const Context& ctx, const std::vector<const data::Sample*>
                       const std::string& what);
 
 std::string utc_now();
+/// The strings of `v` with `sep` between them.
+std::string join(const std::vector<std::string>& v, const char* sep);
 
 }  // namespace headprune::run

@@ -16,7 +16,6 @@
 #include <string>
 
 #include "headprune/config/config.hpp"
-#include "headprune/data/feature_store.hpp"
 #include "headprune/io/tensor_bundle.hpp"
 
 namespace headprune::run {
@@ -30,11 +29,12 @@ std::string result_defining_yaml(config::Config cfg);
 /// The identity of a run's results: the result-defining config and what the inputs hold.
 /// Checkpoints carry it, and a resume reads only its own. The weights, questions and tokenizer
 /// vocabulary are hashed whole, the answer list by its file's SHA-256 (as in /meta); the feature
-/// store (often tens of GB) by its image ids, size and modification time.
+/// store (often tens of GB) by the SHA-256 of its image ids (`features_sha256`), size and
+/// modification time.
 std::string run_identity(const std::string& defining_yaml, const std::string& weights_sha256,
                          const std::string& questions_sha256, const std::string& annotations_path,
                          const std::string& tokenizer_vocab, const std::string& answers_sha256,
-                         const std::string& features_path, const data::FeatureStore& store);
+                         const std::string& features_path, const std::string& features_sha256);
 
 /// Collects finished units and writes them to the rank's next checkpoint file on flush().
 class Checkpointer {
