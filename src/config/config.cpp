@@ -70,6 +70,9 @@ HP_ENUM_NAMES(Sign, {Sign::positive, prune::sign_name(Sign::positive)},
 HP_ENUM_NAMES(CountRule, {CountRule::keep_floor, prune::count_rule_name(CountRule::keep_floor)},
               {CountRule::prune_floor, prune::count_rule_name(CountRule::prune_floor)},
               {CountRule::nearest, prune::count_rule_name(CountRule::nearest)})
+using run::Shard;
+HP_ENUM_NAMES(Shard, {Shard::samples, run::shard_name(Shard::samples)},
+              {Shard::samples_x_ratios, run::shard_name(Shard::samples_x_ratios)})
 #undef HP_ENUM_NAMES
 
 template <class E>
@@ -170,6 +173,7 @@ void visit_schema(C& c, V& v) {
   v.leaf("run.threads_per_rank", c.run.threads_per_rank, opt);
   v.leaf("run.checkpoint_every", c.run.checkpoint_every, opt);
   v.leaf("run.progress_seconds", c.run.progress_seconds, opt);
+  v.leaf("run.shard", c.run.shard, opt);
 
   v.leaf("output.path", c.output.path, req);
   v.leaf("output.overwrite", c.output.overwrite, opt);
@@ -817,8 +821,8 @@ bool operator==(const PruneConfig& a, const PruneConfig& b) {
          std::tie(b.protocols, b.granularities, b.signs, b.ratios, b.count_rule, b.global_normalize);
 }
 bool operator==(const RunConfig& a, const RunConfig& b) {
-  return std::tie(a.batch_size, a.threads_per_rank, a.checkpoint_every, a.progress_seconds) ==
-         std::tie(b.batch_size, b.threads_per_rank, b.checkpoint_every, b.progress_seconds);
+  return std::tie(a.batch_size, a.threads_per_rank, a.checkpoint_every, a.progress_seconds, a.shard) ==
+         std::tie(b.batch_size, b.threads_per_rank, b.checkpoint_every, b.progress_seconds, b.shard);
 }
 bool operator==(const OutputConfig& a, const OutputConfig& b) {
   return std::tie(a.path, a.overwrite) == std::tie(b.path, b.overwrite);

@@ -270,6 +270,46 @@ void File::write_raw(const std::string& dataset, hid_t mem_type, const void* dat
     throw RuntimeFailure(where(dataset) + ": write failed");
 }
 
+namespace {
+hid_t native_type(Kind kind) {
+  switch (kind) {
+    case Kind::f64: return H5T_NATIVE_DOUBLE;
+    case Kind::f32: return H5T_NATIVE_FLOAT;
+    case Kind::i64: return H5T_NATIVE_INT64;
+    case Kind::u8: return H5T_NATIVE_UINT8;
+    default: HP_ASSERT(false, "create_dataset: unsupported element kind");
+  }
+  return -1;
+}
+}  // namespace
+
+void File::create_dataset(const std::string& dataset, Kind kind, const std::vector<int64_t>& shape) {
+  std::vector<hsize_t> dims(shape.begin(), shape.end());
+  Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
+  Handle lcpl = lcpl_intermediate();
+  Handle d(H5Dcreate2(id_, dataset.c_str(), native_type(kind), space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+           H5Dclose);
+  if (!d.ok()) throw RuntimeFailure(where(dataset) + ": cannot create dataset (exists already?)");
+}
+
+void File::write_block(const std::string& dataset, Kind kind, const void* data, const std::vector<int64_t>& offset,
+                       const std::vector<int64_t>& count) {
+  HP_ASSERT(offset.size() == count.size(), "write_block: offset and count differ in rank for " + dataset);
+  if (numel(count) == 0) return;
+  Handle d(H5Dopen2(id_, dataset.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!d.ok()) throw RuntimeFailure(where(dataset) + ": no such dataset");
+  Handle file_space(H5Dget_space(d.get()), H5Sclose);
+  std::vector<hsize_t> start(offset.begin(), offset.end()), n(count.begin(), count.end());
+  HP_ASSERT(H5Sget_simple_extent_ndims(file_space.get()) == static_cast<int>(n.size()),
+            "write_block: rank of the block differs from " + dataset + "'s");
+  if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, n.data(), nullptr) < 0 ||
+      H5Sselect_valid(file_space.get()) <= 0)
+    throw RuntimeFailure(where(dataset) + ": block outside the dataset");
+  Handle mem_space(H5Screate_simple(static_cast<int>(n.size()), n.data(), nullptr), H5Sclose);
+  if (H5Dwrite(d.get(), native_type(kind), mem_space.get(), file_space.get(), H5P_DEFAULT, data) < 0)
+    throw RuntimeFailure(where(dataset) + ": write failed");
+}
+
 void File::write_f64(const std::string& ds, const std::vector<double>& data, const std::vector<int64_t>& shape) {
   HP_ASSERT(static_cast<int64_t>(data.size()) == numel(shape), "shape does not match data for " + ds);
   write_raw(ds, H5T_NATIVE_DOUBLE, data.data(), shape);

@@ -70,4 +70,23 @@ void write_tensor(File& file, const std::string& dataset, const at::Tensor& tens
   }
 }
 
+Kind stored_kind(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kFloat: return Kind::f32;
+    case at::kLong: return Kind::i64;
+    case at::kByte:
+    case at::kBool: return Kind::u8;
+    default: return Kind::f64;
+  }
+}
+
+void write_tensor_block(File& file, const std::string& dataset, const at::Tensor& tensor,
+                        const std::vector<int64_t>& offset) {
+  const Kind kind = stored_kind(tensor.scalar_type());
+  const at::ScalarType as = kind == Kind::f32 ? at::kFloat : kind == Kind::i64 ? at::kLong
+                            : kind == Kind::u8 ? at::kByte : at::kDouble;
+  const at::Tensor t = tensor.detach().cpu().to(as).contiguous();
+  file.write_block(dataset, kind, t.data_ptr(), offset, t.sizes().vec());
+}
+
 }  // namespace headprune::h5

@@ -57,24 +57,62 @@ bool same_datasets(const h5::File& a, const h5::File& b, const std::string& grou
 }
 }  // namespace
 
-void write_results_file(const std::string& path, const std::vector<Experiment>& experiments, bool overwrite) {
+namespace {
+// The temporary name of `path`, once `path` may be written (a companion is never removed before).
+std::string temporary_for(const std::string& path, bool overwrite) {
   refuse_existing(path, overwrite, "--overwrite or output.overwrite=true");
-  const std::string tmp = path + ".tmp";
-  RemoveOnExit remove_tmp(tmp);  // a failed write leaves no half-written file
-  {
-    h5::File f(tmp, h5::File::Mode::create_truncate);
-    mark_format(f);
-    for (const auto& e : experiments) {
-      const std::string g = "/experiments/" + e.name;
-      f.create_group(g + "/meta");
-      for (const auto& [k, v] : e.meta_text) f.write_attr(g + "/meta", k, v);
-      for (const auto& [k, v] : e.meta_int) f.write_attr(g + "/meta", k, v);
-      for (const auto& [k, v] : e.strings) f.write_strings(g + "/" + k, v);
-      for (const auto& [k, v] : e.datasets) h5::write_tensor(f, g + "/" + k, v);
-    }
+  return path + ".tmp";
+}
+}  // namespace
+
+ResultsWriter::ResultsWriter(const std::string& path, bool overwrite)
+    : path_(path), remove_tmp_(temporary_for(path, overwrite)) {
+  file_ = std::make_unique<h5::File>(path + ".tmp", h5::File::Mode::create_truncate);
+  mark_format(*file_);
+}
+
+ResultsWriter::~ResultsWriter() = default;
+
+void ResultsWriter::add(const Experiment& e) {
+  HP_ASSERT(file_, "results file committed already");
+  const std::string g = "/experiments/" + e.name;
+  file_->create_group(g + "/meta");
+  for (const auto& [k, v] : e.meta_text) file_->write_attr(g + "/meta", k, v);
+  for (const auto& [k, v] : e.meta_int) file_->write_attr(g + "/meta", k, v);
+  for (const auto& [k, v] : e.strings) file_->write_strings(g + "/" + k, v);
+  for (const auto& [k, v] : e.datasets) h5::write_tensor(*file_, g + "/" + k, v);
+}
+
+void ResultsWriter::write_block(const std::string& experiment, const std::string& name,
+                                const std::vector<int64_t>& shape, const at::Tensor& block,
+                                const std::vector<int64_t>& offset) {
+  HP_ASSERT(file_, "results file committed already");
+  const std::string path = "/experiments/" + experiment + "/" + name;
+  auto it = filled_.find(path);
+  if (it == filled_.end()) {
+    file_->create_dataset(path, h5::stored_kind(block.scalar_type()), shape);
+    it = filled_.emplace(path, std::make_pair(int64_t{0}, h5::numel(shape))).first;
   }
-  fs::rename(tmp, path);
-  remove_tmp.keep();
+  h5::write_tensor_block(*file_, path, block, offset);
+  it->second.first += block.numel();
+}
+
+void ResultsWriter::commit() {
+  HP_ASSERT(file_, "results file committed already");
+  // Blocks never overlap (each unit of work owns its rows and columns), so a count equal to the
+  // dataset's size means every element was written once; anything else is a bug, not a file.
+  for (const auto& [path, n] : filled_)
+    HP_ASSERT(n.first == n.second, path + ": " + std::to_string(n.first) + " of " + std::to_string(n.second) +
+                                       " elements written");
+  file_.reset();  // closed before the rename
+  fs::rename(path_ + ".tmp", path_);
+  remove_tmp_.keep();
+}
+
+void write_results_file(const std::string& path, const std::vector<Experiment>& experiments, bool overwrite) {
+  ResultsWriter w(path, overwrite);
+  for (const auto& e : experiments) w.add(e);
+  w.commit();
 }
 
 void merge_results_files(const std::string& out, const std::vector<std::string>& inputs, bool overwrite) {

@@ -50,10 +50,12 @@ std::string pack_bundle(const TensorBundle& bundle) {
   return out;
 }
 
-TensorBundle unpack_bundle(const std::string& bytes, const std::string& where) {
+namespace {
+// Walks a packed bundle; `entry(name, type, shape, data, bytes)` for each tensor.
+template <class Entry>
+void walk_bundle(const std::string& bytes, const std::string& where, Entry entry) {
   if (bytes.size() < 4 || std::memcmp(bytes.data(), kMagic, 4) != 0) throw RuntimeFailure(where + ": not a tensor bundle");
   Reader r{bytes, 4, where};
-  TensorBundle out;
   const int64_t count = r.get<int64_t>();
   for (int64_t i = 0; i < count; ++i) {
     const auto len = static_cast<size_t>(r.get<int64_t>());
@@ -65,12 +67,29 @@ TensorBundle unpack_bundle(const std::string& bytes, const std::string& where) {
     for (auto& s : shape) s = r.get<int64_t>();
     const auto n = static_cast<size_t>(r.get<int64_t>());
     r.need(n);
+    entry(std::move(name), type, shape, bytes.data() + r.pos, n);
+    r.pos += n;
+  }
+}
+}  // namespace
+
+TensorBundle unpack_bundle(const std::string& bytes, const std::string& where) {
+  TensorBundle out;
+  walk_bundle(bytes, where, [&](std::string name, at::ScalarType type, const std::vector<int64_t>& shape,
+                                const char* data, size_t n) {
     at::Tensor t = at::empty(shape, at::TensorOptions().dtype(type));
     if (static_cast<size_t>(t.numel() * t.element_size()) != n) throw RuntimeFailure(where + ": inconsistent tensor bundle");
-    std::memcpy(t.data_ptr(), bytes.data() + r.pos, n);
-    r.pos += n;
+    std::memcpy(t.data_ptr(), data, n);
     out.emplace(std::move(name), t);
-  }
+  });
+  return out;
+}
+
+std::vector<std::string> bundle_names(const std::string& bytes, const std::string& where) {
+  std::vector<std::string> out;
+  walk_bundle(bytes, where, [&](std::string name, at::ScalarType, const std::vector<int64_t>&, const char*, size_t) {
+    out.push_back(std::move(name));
+  });
   return out;
 }
 

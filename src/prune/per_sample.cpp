@@ -30,9 +30,13 @@ PerSampleProtocol::Evaluation PerSampleProtocol::evaluate(const models::VqaModel
                  : at::zeros({B, C, S}, at::kLong);
   if (evaluated.empty()) return out;
   const at::Tensor idx = at::tensor(evaluated, at::kLong);
-  const at::Tensor sub = keep.index_select(2, idx);  // [B,C,S',M,H]
-  const int64_t Sp = sub.size(2);
-  out.logits = masked_logits(model, batch, sub.reshape({B, C * Sp, sub.size(3), H}), max_rows_).view({B, C, Sp, -1});
+  // One masked forward group per ratio (its B x C rows, chunked by max_rows), never rows of two
+  // ratios together: a row's logits depend in the last bits on the rows BLAS multiplies beside it,
+  // and with this grouping a ratio's answers are the same bits whichever other ratios are
+  // evaluated in the same call (run.shard: samples_x_ratios evaluates blocks of ratios).
+  std::vector<at::Tensor> per_ratio;
+  for (int64_t k : evaluated) per_ratio.push_back(masked_logits(model, batch, keep.select(2, k), max_rows_));  // [B,C,A]
+  out.logits = at::stack(per_ratio, 2);  // [B,C,S',A]
   out.pred.index_copy_(2, idx, out.logits.argmax(3));
   return out;
 }

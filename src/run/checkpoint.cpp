@@ -40,14 +40,13 @@ void Checkpointer::flush() {
   pending_.clear();
 }
 
-TensorBundle load_partials(const std::string& dir, const std::string& identity) {
-  TensorBundle done;
-  if (!fs::is_directory(dir)) return done;
-  std::vector<std::string> files;
+Partials scan_partials(const std::string& dir, const std::string& identity) {
+  Partials out;
+  if (!fs::is_directory(dir)) return out;
   for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().extension() == ".h5") files.push_back(e.path().string());
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files) {
+    if (e.path().extension() == ".h5") out.files.push_back(e.path().string());
+  std::sort(out.files.begin(), out.files.end());
+  for (const auto& f : out.files) {
     h5::File h(f, h5::File::Mode::read);
     const std::string theirs = h.has_attr("/bundle", "identity") ? h.attr_string("/bundle", "identity") : "";
     if (theirs != identity)
@@ -55,14 +54,20 @@ TensorBundle load_partials(const std::string& dir, const std::string& identity) 
                       (theirs.empty() ? std::string("missing") : theirs.substr(0, 12)) + ", this run " +
                       identity.substr(0, 12) + "); remove " + dir + " to start over, or rerun with the config and inputs that made it");
     auto bytes = h.read_u8("/bundle");
+    for (const auto& name : io::bundle_names(std::string(bytes.begin(), bytes.end()), f))
+      out.units.insert(name.substr(0, name.find('/')));
+  }
+  return out;
+}
+
+TensorBundle load_checkpoints(const std::vector<std::string>& files) {
+  TensorBundle done;
+  for (const auto& f : files) {
+    h5::File h(f, h5::File::Mode::read);
+    auto bytes = h.read_u8("/bundle");
     for (auto& [k, v] : io::unpack_bundle(std::string(bytes.begin(), bytes.end()), f)) done[k] = v;
   }
   return done;
-}
-
-bool has_prefix(const TensorBundle& b, const std::string& prefix) {
-  auto it = b.lower_bound(prefix);
-  return it != b.end() && it->first.compare(0, prefix.size(), prefix) == 0;
 }
 
 }  // namespace headprune::run

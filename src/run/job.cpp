@@ -62,11 +62,8 @@ int run_job(const RunOptions& options, dist::MpiSession& session) {
     const Rankings rankings = reduce_rankings(ctx, loop);                     // 6
     const io::TensorBundle global_masks = global_phase(ctx, loop, rankings);  // 7
     const Accuracies accuracies = reduce_accuracies(ctx, loop);              // 8
-    loop.gather();
-    if (ctx.root) {  // 9
-      write_results(ctx, rankings, accuracies, global_masks);
-      if (!ctx.cfg.visualize.samples.empty()) draw_requested_samples(ctx, options);
-    }
+    write_results(ctx, loop, rankings, accuracies, global_masks);            // 9
+    if (ctx.root && !ctx.cfg.visualize.samples.empty()) draw_requested_samples(ctx, options);
     ctx.comm->barrier();
     return static_cast<int>(ExitCode::ok);
   } catch (const Preempted&) {

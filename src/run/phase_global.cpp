@@ -1,7 +1,7 @@
 // Phase 7 of `headprune run`: the global protocol (prune/global.hpp). Every rank builds the masks
 // of every combo itself from the rankings (reduce.cpp: exact, so every rank builds the same; no
 // broadcast), and the ranks evaluate the (ratio, batch) cells, round-robin. A finished cell is a
-// bundle under "c<ratio>_<batch>/<combo>/{pred_index,label_score}" ([B]).
+// bundle under "c<ratio>_<batch>/curves/global/<combo>/{pred_index,label_score}" ([B]).
 #include <ATen/ATen.h>
 
 #include "headprune/prune/global.hpp"
@@ -20,7 +20,7 @@ io::TensorBundle run_cell(const Context& ctx, const prune::GlobalProtocol& proto
   at::Tensor pred = protocol.evaluate(*ctx.in.model, built.batch, masks);  // [B,C]
   at::Tensor scores = label_scores(ctx, samples, pred);
   io::TensorBundle out;
-  const std::string key = "c" + std::to_string(cell.ratio) + "_" + std::to_string(cell.batch) + "/";
+  const std::string key = cell_unit(cell.ratio, cell.batch) + "/curves/global/";
   for (size_t c = 0; c < ctx.combos.size(); ++c) {
     out[key + ctx.combos[c].path() + "/pred_index"] = pred.select(1, static_cast<int64_t>(c)).contiguous();
     out[key + ctx.combos[c].path() + "/label_score"] = scores.select(1, static_cast<int64_t>(c)).contiguous();
@@ -44,7 +44,7 @@ io::TensorBundle global_phase(Context& ctx, UnitLoop& loop, const Rankings& rank
     std::vector<int64_t> cells;  // flat k * nb + b of cells not done yet
     for (int64_t k = 0; k < S; ++k)
       for (int64_t b = 0; b < nb; ++b)
-        if (!has_prefix(ctx.done, "c" + std::to_string(k) + "_" + std::to_string(b) + "/")) cells.push_back(k * nb + b);
+        if (!ctx.done_units.count(cell_unit(k, b))) cells.push_back(k * nb + b);
     todo_cells.assign(reinterpret_cast<const char*>(cells.data()), cells.size() * sizeof(int64_t));
   }
   comm.broadcast_bytes(todo_cells, 0);

@@ -1,10 +1,12 @@
-// Phase 5 of `headprune run`: every rank scores its batches (explain/scores.hpp) and runs the
-// per-sample protocol on each (prune/per_sample.hpp). The finished batches stay on their rank
-// until the reductions (reduce.cpp) and the gather.
+// Phase 5 of `headprune run`: every rank scores the batches of its units (explain/scores.hpp)
+// and runs the per-sample protocol on each at the ratios of the unit's block (prune/per_sample.hpp;
+// run/plan.hpp: run.shard). The finished units stay on their rank until the reductions
+// (reduce.cpp) and the results file (results.cpp).
 //
-// A finished batch b is a bundle of tensors under "b<b>/": target, unpruned_pred,
-// unpruned_score, scores/<method>/<granularity>, and curves/per_sample/<combo>/{pred_index,
-// label_score} ([B, ratios]).
+// A finished unit of batch b and ratio block j is a bundle of tensors under "<unit>/" (steps.hpp:
+// "b<b>" for j = 0, else "p<j>_<b>"): curves/per_sample/<combo>/{pred_index, label_score}
+// ([B, ratios of the block]) and, for j = 0, samples/{target, unpruned_pred, unpruned_score} and
+// scores/<method>/<granularity>: each array under the path of its results-file dataset.
 #include <ATen/ATen.h>
 
 #include "headprune/explain/scores.hpp"
@@ -15,7 +17,8 @@
 namespace headprune::run {
 namespace {
 
-io::TensorBundle run_batch(const Context& ctx, int64_t b) {
+io::TensorBundle run_unit(const Context& ctx, int64_t unit) {
+  const int64_t b = unit % ctx.plan.num_batches(), j = unit / ctx.plan.num_batches();
   const auto samples = ctx.samples_of_batch(b);
   const models::VqaModel& model = *ctx.in.model;
   BuiltBatch built = ctx.in.builder->build(samples, model.num_answers());
@@ -33,22 +36,26 @@ io::TensorBundle run_batch(const Context& ctx, int64_t b) {
     refuse_nonfinite(ctx, samples, us.head, method + " scores");
 
   io::TensorBundle out;
-  const std::string key = "b" + std::to_string(b) + "/";
-  at::Tensor pred0 = scored.logits.argmax(1).cpu();
-  out[key + "target"] = scored.target.cpu();
-  out[key + "unpruned_pred"] = pred0;
-  out[key + "unpruned_score"] = label_scores(ctx, samples, pred0.unsqueeze(1)).view({-1});
-  for (const auto& [method, us] : scored.scores) {
-    for (auto g : ctx.cfg.prune.granularities)
-      out[key + "scores/" + method + "/" + prune::granularity_name(g)] =
-          g == prune::Granularity::head ? us.head : us.layer;
+  const std::string key = batch_unit(b, j) + "/";
+  if (j == 0) {
+    at::Tensor pred0 = scored.logits.argmax(1).cpu();
+    out[key + "samples/target"] = scored.target.cpu();
+    out[key + "samples/unpruned_pred"] = pred0;
+    out[key + "samples/unpruned_score"] = label_scores(ctx, samples, pred0.unsqueeze(1)).view({-1});
+    for (const auto& [method, us] : scored.scores) {
+      for (auto g : ctx.cfg.prune.granularities)
+        out[key + "scores/" + method + "/" + prune::granularity_name(g)] =
+            g == prune::Granularity::head ? us.head : us.layer;
+    }
   }
   if (!ctx.runs(config::Protocol::per_sample)) return out;
 
-  // All combos x ratios of the batch in one batched masked evaluation; ratio 0 reuses the
+  // All combos x ratios of the block in one batched masked evaluation; ratio 0 reuses the
   // scoring pass's unpruned logits.
-  const int64_t B = built.batch.size(), S = static_cast<int64_t>(ctx.cfg.prune.ratios.size());
-  const prune::PerSampleProtocol protocol(ctx.cfg.prune.ratios, ctx.cfg.prune.count_rule);
+  const RatioBlock block = ctx.blocks[static_cast<size_t>(j)];
+  const std::vector<double> ratios(ctx.cfg.prune.ratios.begin() + block.begin, ctx.cfg.prune.ratios.begin() + block.end);
+  const int64_t B = built.batch.size(), S = static_cast<int64_t>(ratios.size());
+  const prune::PerSampleProtocol protocol(ratios, ctx.cfg.prune.count_rule);
   std::vector<prune::PerSampleProtocol::ComboMasks> masks;
   for (const auto& c : ctx.combos) {
     const auto& us = scored.scores.at(c.method);
@@ -68,13 +75,15 @@ io::TensorBundle run_batch(const Context& ctx, int64_t b) {
 }  // namespace
 
 void scoring_phase(Context& ctx, UnitLoop& loop) {
-  const auto my_batches = ctx.plan.batches_of(ctx.comm->rank(), ctx.todo);
+  const auto my_units = ctx.plan.units_of(ctx.comm->rank(), ctx.todo);
   int64_t todo_samples = 0;
-  for (int64_t b : ctx.todo)
-    todo_samples += ctx.plan.batch_begin[static_cast<size_t>(b) + 1] - ctx.plan.batch_begin[static_cast<size_t>(b)];
-  Progress progress("scoring", static_cast<int64_t>(my_batches.size()), todo_samples, ctx.cfg.run.progress_seconds);
+  for (int64_t u : ctx.todo) {
+    const auto b = static_cast<size_t>(u % ctx.plan.num_batches());
+    todo_samples += ctx.plan.batch_begin[b + 1] - ctx.plan.batch_begin[b];
+  }
+  Progress progress("scoring", static_cast<int64_t>(my_units.size()), todo_samples, ctx.cfg.run.progress_seconds);
   loop.run(
-      my_batches.size(), [&](size_t i) { return run_batch(ctx, my_batches[i]); },
+      my_units.size(), [&](size_t i) { return run_unit(ctx, my_units[i]); },
       [&](size_t i) {
         if (ctx.root) progress.step(static_cast<int64_t>(i) + 1);
       });

@@ -7,7 +7,24 @@
 
 namespace headprune::run {
 
-std::vector<int64_t> Plan::batches_of(int rank, const std::vector<int64_t>& todo) const {
+const char* shard_name(Shard s) { return s == Shard::samples ? "samples" : "samples_x_ratios"; }
+
+std::vector<RatioBlock> ratio_blocks(Shard shard, const std::vector<double>& ratios) {
+  const auto S = static_cast<int64_t>(ratios.size());
+  if (shard == Shard::samples || S <= 1) return {{0, S}};
+  std::vector<RatioBlock> out;
+  for (int64_t k = 0; k < S; ++k) {
+    if (k == 0 && ratios[0] == 0.0) {  // ratio 0 costs no forward: it rides with ratio 1
+      out.push_back({0, 2});
+      ++k;
+      continue;
+    }
+    out.push_back({k, k + 1});
+  }
+  return out;
+}
+
+std::vector<int64_t> Plan::units_of(int rank, const std::vector<int64_t>& todo) const {
   std::vector<int64_t> out;
   for (int64_t i = rank_begin[static_cast<size_t>(rank)]; i < rank_begin[static_cast<size_t>(rank) + 1]; ++i)
     out.push_back(todo[static_cast<size_t>(i)]);
@@ -21,9 +38,11 @@ Plan make_plan(const std::vector<int64_t>& cost, int64_t batch_size, int ranks, 
   plan.batch_size = batch_size;
   for (int64_t s = 0; s < plan.num_samples; s += batch_size) plan.batch_begin.push_back(s);
   plan.batch_begin.push_back(plan.num_samples);
-  // Cost of each batch still to do, then cut its prefix sums at multiples of total / ranks.
+  // Cost of each unit still to do (its batch's), then cut their prefix sums at multiples of total / ranks.
+  const int64_t nb = plan.num_batches();
   std::vector<int64_t> batch_cost;
-  for (int64_t b : todo) {
+  for (int64_t u : todo) {
+    const int64_t b = u % nb;
     int64_t c = 0;
     for (int64_t s = plan.batch_begin[static_cast<size_t>(b)]; s < plan.batch_begin[static_cast<size_t>(b) + 1]; ++s)
       c += std::max<int64_t>(1, cost[static_cast<size_t>(s)]);

@@ -16,15 +16,6 @@
 namespace headprune::run {
 namespace {
 
-// Every unit this rank holds, by key: its own, and on rank 0 the resumed ones (the two are
-// disjoint: a resumed unit is not run again).
-io::TensorBundle held(const Context& ctx, const UnitLoop& loop) {
-  io::TensorBundle out = loop.mine();
-  if (ctx.root)
-    for (const auto& [k, v] : ctx.done) out.emplace(k, v);
-  return out;
-}
-
 // The rows "b<b>/<suffix>" of every held batch, concatenated on `device` (any order: the sums
 // below do not depend on it); an empty [0, ...] tensor of `empty_shape` when none is held.
 at::Tensor batch_rows(const Context& ctx, const io::TensorBundle& units, const std::string& suffix,
@@ -48,7 +39,7 @@ at::Tensor tenths(const at::Tensor& score) {
 }  // namespace
 
 std::map<std::string, prune::GlobalProtocol::Ranking> reduce_rankings(Context& ctx, const UnitLoop& loop) {
-  const io::TensorBundle units = held(ctx, loop);
+  const io::TensorBundle units = held_units(ctx, loop);
   const prune::GlobalProtocol protocol(ctx.cfg.prune.ratios, ctx.cfg.prune.count_rule, ctx.cfg.prune.global_normalize);
   const int64_t M = ctx.in.model->num_modules(), H = ctx.in.model->heads();
   std::map<std::string, prune::GlobalProtocol::Ranking> out;
@@ -68,22 +59,22 @@ std::map<std::string, prune::GlobalProtocol::Ranking> reduce_rankings(Context& c
 }
 
 std::map<std::string, at::Tensor> reduce_accuracies(Context& ctx, const UnitLoop& loop) {
-  const io::TensorBundle units = held(ctx, loop);
-  const int64_t S = static_cast<int64_t>(ctx.cfg.prune.ratios.size()), nb = ctx.plan.num_batches();
+  const io::TensorBundle units = held_units(ctx, loop);
+  const int64_t S = static_cast<int64_t>(ctx.cfg.prune.ratios.size());
   std::map<std::string, at::Tensor> out;  // by curve: int64 [S] tenths
-  for (const auto& c : ctx.combos) {
-    if (ctx.runs(config::Protocol::per_sample)) {
-      const std::string curve = "curves/per_sample/" + c.path();
-      out[curve] = tenths(batch_rows(ctx, units, curve + "/label_score", {0, S}, at::kCPU)).sum(0);
-    }
-    if (ctx.runs(config::Protocol::global)) {
-      at::Tensor sums = at::zeros({S}, at::kLong);
-      for (int64_t k = 0; k < S; ++k)
-        for (int64_t b = 0; b < nb; ++b) {
-          auto it = units.find("c" + std::to_string(k) + "_" + std::to_string(b) + "/" + c.path() + "/label_score");
-          if (it != units.end()) sums[k] += tenths(it->second).sum();
-        }
-      out["curves/global/" + c.path()] = sums;
+  for (const auto& c : ctx.combos)
+    for (auto p : ctx.cfg.prune.protocols)
+      out["curves/" + config::to_string(p) + "/" + c.path()] = at::zeros({S}, at::kLong);
+  out["samples/unpruned_score"] = at::zeros({1}, at::kLong);
+  // Each held unit's label scores [B] or [B, ratios of its block] add to their curve's columns.
+  const std::string label = "/label_score";
+  for (const auto& [key, value] : units) {
+    const Destination d = destination(ctx, key);
+    if (d.dataset == "samples/unpruned_score") {
+      out.at(d.dataset) += tenths(value).sum();
+    } else if (d.dataset.size() > label.size() && d.dataset.compare(d.dataset.size() - label.size(), label.size(), label) == 0) {
+      const at::Tensor t = tenths(value).view({value.size(0), -1}).sum(0);
+      out.at(d.dataset.substr(0, d.dataset.size() - label.size())).slice(0, d.column, d.column + t.size(0)) += t;
     }
   }
   // One int64 all-reduce for every curve: exact, order-free.
@@ -95,8 +86,9 @@ std::map<std::string, at::Tensor> reduce_accuracies(Context& ctx, const UnitLoop
     packed = packed.cpu();
     int64_t offset = 0;
     for (auto& [k, v] : out) {
-      v = packed.slice(0, offset, offset + S).clone();
-      offset += S;
+      const int64_t n = v.size(0);
+      v = packed.slice(0, offset, offset + n).clone();
+      offset += n;
     }
   }
   return out;

@@ -1,6 +1,9 @@
-// Step 9 of `headprune run`: rank 0 assembles the per-sample arrays in sample order, adds the
-// rankings and curves with their reduced accuracies (reduce.cpp) and the provenance, writes the results file (io/results_file.hpp:
-// complete or absent) and removes the partial results. Layout: docs/results-format.md.
+// Step 9 of `headprune run`: the results file (layout: docs/results-format.md), written by rank 0
+// through io::ResultsWriter (complete or absent): first the rankings, the curves' reduced
+// accuracies (reduce.cpp), the samples and the provenance; then the per-sample arrays, streamed in
+// rounds: in each round every rank sends rank 0 one finished unit, which rank 0 writes at its
+// rows (and columns) and drops. Rank 0 so never holds more than one unit per rank of them, in
+// place of every row of the run. Then the partial results are removed.
 #include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
 
@@ -8,6 +11,7 @@
 #include <filesystem>
 
 #include "headprune/common/build_info.hpp"
+#include "headprune/common/error.hpp"
 #include "headprune/io/results_file.hpp"
 #include "steps.hpp"
 
@@ -15,47 +19,41 @@ namespace headprune::run {
 namespace fs = std::filesystem;
 namespace {
 
-// One curve group: the ratios, each sample's label score and answer at every ratio, and the
-// accuracy from the exact sum of tenths: tenths / 10 / N * 100, rounded once.
-void add_curve(io::Experiment& exp, const std::string& base, const at::Tensor& ratios, const at::Tensor& label,
-               const at::Tensor& pred, const at::Tensor& tenths, int64_t samples) {
-  exp.datasets[base + "/ratios"] = ratios;
-  exp.datasets[base + "/label_score"] = label;
-  exp.datasets[base + "/pred_index"] = pred;
-  exp.datasets[base + "/accuracy_x100"] = tenths.to(at::kDouble) * 10.0 / static_cast<double>(samples);
+// The shape of a per-sample dataset in the file: N rows, the ratios as columns for a curve, else
+// the unit's array's trailing dimensions.
+std::vector<int64_t> full_shape(const Context& ctx, const std::string& dataset, const at::Tensor& part) {
+  std::vector<int64_t> shape{static_cast<int64_t>(ctx.samples().size())};
+  if (dataset.compare(0, 7, "curves/") == 0) shape.push_back(static_cast<int64_t>(ctx.cfg.prune.ratios.size()));
+  else for (int64_t d = 1; d < part.dim(); ++d) shape.push_back(part.size(d));
+  return shape;
 }
 
-// The global protocol's [N, ratios] array of one combo from its (ratio, batch) cells.
-at::Tensor assemble_cells(const Context& ctx, const std::string& combo, const std::string& name) {
-  const int64_t S = static_cast<int64_t>(ctx.cfg.prune.ratios.size()), nb = ctx.plan.num_batches();
-  std::vector<at::Tensor> columns;
-  for (int64_t k = 0; k < S; ++k) {
-    std::vector<at::Tensor> rows;
-    for (int64_t b = 0; b < nb; ++b)
-      rows.push_back(ctx.done.at("c" + std::to_string(k) + "_" + std::to_string(b) + "/" + combo + "/" + name));
-    columns.push_back(at::cat(rows));
+// Writes every array of one finished unit at its place (steps.hpp: destination).
+void write_unit(const Context& ctx, io::ResultsWriter& writer, const io::TensorBundle& unit) {
+  for (const auto& [key, value] : unit) {
+    const Destination d = destination(ctx, key);
+    const std::vector<int64_t> shape = full_shape(ctx, d.dataset, value);
+    const at::Tensor block = shape.size() == 2 && value.dim() == 1 ? value.unsqueeze(1) : value;  // a global cell's column
+    std::vector<int64_t> offset(shape.size(), 0);
+    offset[0] = ctx.plan.batch_begin[static_cast<size_t>(d.batch)];
+    if (d.dataset.compare(0, 7, "curves/") == 0) offset[1] = d.column;
+    writer.write_block(ctx.cfg.name, d.dataset, shape, block, offset);
   }
-  return at::stack(columns, 1);
 }
 
-}  // namespace
-
-void write_results(Context& ctx, const Rankings& rankings, const Accuracies& accuracies,
-                   const io::TensorBundle& global_masks) {
+// The run's small datasets and provenance (everything but the per-sample arrays).
+io::Experiment summary(const Context& ctx, const Rankings& rankings, const Accuracies& accuracies,
+                       const io::TensorBundle& global_masks) {
   const int64_t N = static_cast<int64_t>(ctx.samples().size());
   io::Experiment exp;
   exp.name = ctx.cfg.name;
   for (const auto& [mg, ranking] : rankings) {
-    exp.datasets["scores/" + mg] = assemble(ctx, "scores/" + mg);
     exp.datasets["ranking/" + mg + "/mean"] = ranking.mean;
     exp.datasets["ranking/" + mg + "/std"] = ranking.std;
     exp.datasets["ranking/" + mg + "/order"] = ranking.order;
   }
   const at::Tensor ratios = at::tensor(ctx.cfg.prune.ratios, at::kDouble);
   exp.datasets["meta/ratios"] = ratios;
-  exp.datasets["samples/target"] = assemble(ctx, "target");
-  exp.datasets["samples/unpruned_pred"] = assemble(ctx, "unpruned_pred");
-  exp.datasets["samples/unpruned_score"] = assemble(ctx, "unpruned_score");
   std::vector<std::string> qid, img, answer_type;
   for (const auto& s : ctx.samples()) {
     qid.push_back(s.question_id);
@@ -77,23 +75,14 @@ void write_results(Context& ctx, const Rankings& rankings, const Accuracies& acc
   exp.strings["meta/module_names"] = names;
   exp.strings["meta/module_modality"] = modality;
   exp.strings["meta/answers"] = ctx.in.vocab->answers();
-  const std::string zero =
-      zero_accuracy_warning(N, exp.datasets["samples/unpruned_score"].sum().item<double>(), ctx.in.answers_source);
-  if (!zero.empty()) spdlog::warn("{}", zero);
-
-  for (const auto& c : ctx.combos) {
-    if (ctx.runs(config::Protocol::per_sample)) {
-      const std::string base = "curves/per_sample/" + c.path();
-      add_curve(exp, base, ratios, assemble(ctx, base + "/label_score"), assemble(ctx, base + "/pred_index"),
-                accuracies.at(base), N);
+  // Each curve's ratios and accuracy from the exact sum of tenths: tenths / 10 / N * 100, rounded once.
+  for (const auto& c : ctx.combos)
+    for (auto p : ctx.cfg.prune.protocols) {
+      const std::string base = "curves/" + config::to_string(p) + "/" + c.path();
+      exp.datasets[base + "/ratios"] = ratios;
+      exp.datasets[base + "/accuracy_x100"] = accuracies.at(base).to(at::kDouble) * 10.0 / static_cast<double>(N);
+      if (p == config::Protocol::global) exp.datasets[base + "/keep_mask"] = global_masks.at(c.path());
     }
-    if (ctx.runs(config::Protocol::global)) {
-      const std::string base = "curves/global/" + c.path();
-      add_curve(exp, base, ratios, assemble_cells(ctx, c.path(), "label_score"), assemble_cells(ctx, c.path(), "pred_index"),
-                accuracies.at(base), N);
-      exp.datasets[base + "/keep_mask"] = global_masks.at(c.path());
-    }
-  }
 
   const BuildInfo& bi = build_info();
   exp.meta_text = {{"config_yaml", ctx.yaml},
@@ -120,10 +109,60 @@ void write_results(Context& ctx, const Rankings& rankings, const Accuracies& acc
                   {"selected", ctx.list.selected},
                   {"skipped_missing", ctx.list.skipped_missing},
                   {"samples", N}};
-  io::write_results_file(ctx.cfg.output.path, {exp}, ctx.cfg.output.overwrite);
+  return exp;
+}
+
+}  // namespace
+
+void write_results(Context& ctx, const UnitLoop& loop, const Rankings& rankings, const Accuracies& accuracies,
+                   const io::TensorBundle& global_masks) {
+  dist::Communicator& comm = *ctx.comm;
+  const int64_t N = static_cast<int64_t>(ctx.samples().size());
+  std::unique_ptr<io::ResultsWriter> writer;
+  std::string error;
+  if (ctx.root) {
+    const std::string zero = zero_accuracy_warning(
+        N, accuracies.at("samples/unpruned_score").item<int64_t>() / 10.0, ctx.in.answers_source);
+    if (!zero.empty()) spdlog::warn("{}", zero);
+    try {
+      writer = std::make_unique<io::ResultsWriter>(ctx.cfg.output.path, ctx.cfg.output.overwrite);
+      writer->add(summary(ctx, rankings, accuracies, global_masks));
+    } catch (const UserError& e) {
+      error = e.what();
+    }
+  }
+  agree_on_error(comm, error);
+
+  // The units of this rank, grouped by unit name ("b3", "c2_5"), sent one per round.
+  std::map<std::string, io::TensorBundle> units;
+  for (auto& [key, value] : held_units(ctx, loop)) units[key.substr(0, key.find('/'))].emplace(key, value);
+  at::Tensor rounds = at::tensor({static_cast<int64_t>(units.size())}, at::kLong);
+  comm.allreduce_max(rounds);
+  auto next = units.begin();
+  for (int64_t r = 0; r < rounds.item<int64_t>(); ++r) {
+    std::string bytes;
+    if (next != units.end()) bytes = io::pack_bundle((next++)->second);
+    const std::vector<std::string> parts = comm.gather_bytes(bytes, 0);
+    if (!ctx.root || !error.empty()) continue;
+    try {  // rank 0 keeps taking part in the rounds after an error, so that nobody waits for it
+      for (size_t from = 0; from < parts.size(); ++from)
+        if (!parts[from].empty()) write_unit(ctx, *writer, io::unpack_bundle(parts[from], "rank " + std::to_string(from)));
+    } catch (const UserError& e) {
+      error = e.what();
+    }
+  }
+  if (ctx.root && error.empty()) {
+    try {
+      writer->commit();
+    } catch (const UserError& e) {
+      error = e.what();
+    }
+  }
+  agree_on_error(comm, error);
+  if (!ctx.root) return;
   fs::remove_all(ctx.partial);
   ctx.created_partial.clear();
-  spdlog::info("wrote {} ({} samples, {} rank(s))", ctx.cfg.output.path, N, ctx.comm->size());
+  spdlog::info("wrote {} ({} samples, {} rank(s))", ctx.cfg.output.path, N, comm.size());
 }
 
 }  // namespace headprune::run

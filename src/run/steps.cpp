@@ -66,10 +66,41 @@ std::vector<const data::Sample*> Context::samples_of_batch(int64_t b) const {
   return out;
 }
 
-at::Tensor assemble(const Context& ctx, const std::string& suffix) {
-  std::vector<at::Tensor> parts;
-  for (int64_t b = 0; b < ctx.plan.num_batches(); ++b) parts.push_back(ctx.done.at("b" + std::to_string(b) + "/" + suffix));
-  return at::cat(parts);
+std::string batch_unit(int64_t batch, int64_t block) {
+  return block == 0 ? "b" + std::to_string(batch) : "p" + std::to_string(block) + "_" + std::to_string(batch);
+}
+
+std::string cell_unit(int64_t ratio, int64_t batch) { return "c" + std::to_string(ratio) + "_" + std::to_string(batch); }
+
+Destination destination(const Context& ctx, const std::string& key) {
+  const size_t slash = key.find('/');
+  HP_ASSERT(slash != std::string::npos && slash > 1, "unit key without a unit: " + key);
+  const std::string unit = key.substr(1, slash - 1);
+  const size_t underscore = unit.find('_');
+  Destination d;
+  d.dataset = key.substr(slash + 1);
+  switch (key[0]) {
+    case 'b':  // b<b>: columns from 0
+      d.batch = std::stoll(unit);
+      break;
+    case 'p':  // p<j>_<b>: the columns of ratio block j
+      d.batch = std::stoll(unit.substr(underscore + 1));
+      d.column = ctx.blocks.at(static_cast<size_t>(std::stoll(unit.substr(0, underscore)))).begin;
+      break;
+    case 'c':  // c<k>_<b>: column k
+      d.batch = std::stoll(unit.substr(underscore + 1));
+      d.column = std::stoll(unit.substr(0, underscore));
+      break;
+    default:
+      HP_ASSERT(false, "unknown unit key " + key);
+  }
+  return d;
+}
+
+io::TensorBundle held_units(const Context& ctx, const UnitLoop& loop) {
+  io::TensorBundle out = loop.mine();
+  for (const auto& [k, v] : ctx.resumed) out.emplace(k, v);
+  return out;
 }
 
 at::Tensor label_scores(const Context& ctx, const std::vector<const data::Sample*>& samples, const at::Tensor& pred) {
@@ -126,14 +157,6 @@ void UnitLoop::run(size_t n, const std::function<io::TensorBundle(size_t)>& unit
   }
   checkpoint_.flush();
   agree_on_error(*ctx_.comm, error);
-}
-
-void UnitLoop::gather() {
-  auto parts = ctx_.comm->gather_bytes(io::pack_bundle(mine_), 0);
-  if (ctx_.root)
-    for (size_t r = 0; r < parts.size(); ++r)
-      for (auto& [k, v] : io::unpack_bundle(parts[r], "rank " + std::to_string(r))) ctx_.done[k] = v;
-  mine_.clear();
 }
 
 }  // namespace headprune::run

@@ -9,9 +9,9 @@
 //   reduce.cpp        6. exact reductions over the ranks: each unit's mean and std of scores
 //   phase_global.cpp  7. the global protocol: every rank ranks the units from those, then (ratio,
 //                        batch) cells
-//   reduce.cpp        8. exact reductions: each curve's accuracy (int64 tenths); then the per-sample
-//                        rows are gathered to rank 0
-//   results.cpp       9. rank 0 assembles the per-sample arrays and writes the results file
+//   reduce.cpp        8. exact reductions: each curve's accuracy (int64 tenths)
+//   results.cpp       9. the results file: rank 0 writes it, the per-sample rows stream in from
+//                        every rank a few units at a time (no rank holds them all)
 //
 // Errors: a step that only rank 0 performs reports through agree_on_error (every rank stops with
 // rank 0's message); a step every rank performs through on_every_rank.
@@ -21,6 +21,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -91,8 +92,10 @@ struct Context {
 
   // 4. plan
   Plan plan;
-  std::vector<int64_t> todo;  ///< batches not done yet
-  io::TensorBundle done;      ///< rank 0: finished batches and cells (resumed + this run's)
+  std::vector<RatioBlock> blocks;       ///< ratio blocks of the per-sample phase (run.shard)
+  std::vector<int64_t> todo;            ///< per-sample units not done yet (unit id j * batches + b)
+  std::set<std::string> done_units;     ///< rank 0: units finished by earlier runs of this identity
+  io::TensorBundle resumed;             ///< this rank's share of those units, from their checkpoint files
 
   const std::vector<data::Sample>& samples() const { return list.samples; }
   bool runs(config::Protocol p) const;
@@ -106,6 +109,23 @@ void claim_output(Context& ctx);
 void load_run_inputs(Context& ctx);
 void plan_run(Context& ctx);
 
+// Units of work: a key of a finished unit is "<unit>/<dataset>", the dataset of the results file
+// its array belongs in ("b3/scores/ours/head"). The unit names:
+//   b<b>      batch b: its scores, unpruned answers, and per-sample curves at the ratios of block 0
+//   p<j>_<b>  (run.shard: samples_x_ratios) batch b's per-sample curves at the ratios of block j
+//   c<k>_<b>  the global protocol at ratio k on batch b
+std::string batch_unit(int64_t batch, int64_t block);
+std::string cell_unit(int64_t ratio, int64_t batch);
+
+/// Where a finished unit's array goes in the results file: rows of `batch`, columns from
+/// `column` (curves; 0 otherwise).
+struct Destination {
+  std::string dataset;  ///< "scores/ours/head", "curves/global/ours/head/positive/label_score"
+  int64_t batch = 0;
+  int64_t column = 0;
+};
+Destination destination(const Context& ctx, const std::string& key);
+
 /// Runs this rank's units (batches or cells) one by one: checkpoints them every
 /// run.checkpoint_every units and on a signal (then throws Preempted), keeps them for the gather.
 class UnitLoop {
@@ -115,9 +135,7 @@ class UnitLoop {
   /// agree on it once all are out of their loops (a rank cannot stop the others mid-way).
   /// `progress(i)` after each.
   void run(size_t n, const std::function<io::TensorBundle(size_t)>& unit, const std::function<void(size_t)>& progress);
-  /// Gathers every rank's finished units into rank 0's ctx.done.
-  void gather();
-  /// This rank's finished units since the last gather.
+  /// This rank's finished units.
   const io::TensorBundle& mine() const { return mine_; }
 
  private:
@@ -130,7 +148,8 @@ class UnitLoop {
 
 /// Rankings by "method/granularity"; every rank holds the same.
 using Rankings = std::map<std::string, prune::GlobalProtocol::Ranking>;
-/// Accuracies by curve ("curves/<protocol>/<combo>"): int64 [ratios] tenths summed over all samples.
+/// Accuracies by curve ("curves/<protocol>/<combo>"): int64 [ratios] tenths summed over all
+/// samples; and "samples/unpruned_score": int64 [1], the unpruned model's.
 using Accuracies = std::map<std::string, at::Tensor>;
 
 // Phases 5–8.
@@ -141,12 +160,13 @@ Rankings reduce_rankings(Context& ctx, const UnitLoop& loop);
 io::TensorBundle global_phase(Context& ctx, UnitLoop& loop, const Rankings& rankings);
 Accuracies reduce_accuracies(Context& ctx, const UnitLoop& loop);
 
-// Step 9 (results.cpp): rank 0 only, after the gather.
-void write_results(Context& ctx, const Rankings& rankings, const Accuracies& accuracies,
-                   const io::TensorBundle& global_masks);
+/// Every finished unit this rank holds: its own and its share of the resumed ones (disjoint: a
+/// resumed unit is not run again).
+io::TensorBundle held_units(const Context& ctx, const UnitLoop& loop);
 
-/// Rank 0: the per-sample arrays "b<b>/<suffix>" of every batch, concatenated in sample order.
-at::Tensor assemble(const Context& ctx, const std::string& suffix);
+// Step 9 (results.cpp): every rank (rank 0 writes).
+void write_results(Context& ctx, const UnitLoop& loop, const Rankings& rankings, const Accuracies& accuracies,
+                   const io::TensorBundle& global_masks);
 
 /// Soft scores of predicted answer indices [B, k] for the batch's samples (float64 CPU).
 at::Tensor label_scores(const Context& ctx, const std::vector<const data::Sample*>& samples, const at::Tensor& pred);

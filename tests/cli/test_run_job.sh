@@ -35,6 +35,30 @@ h5dump -H "$WORK/np1.h5" >/dev/null || fail "h5dump cannot read the results file
 ranks=$("$PY" -c "import h5py;print(h5py.File('$WORK/np4.h5')['experiments/tiny_lxmert/meta'].attrs['ranks'])")
 [ "$ranks" = 4 ] || fail "meta ranks = $ranks"
 
+echo "== run.shard: samples_x_ratios: (batch, ratio block) units on 1, 3 and 4 ranks, the same bits"
+for n in 1 3 4; do
+  mpirun -n $n --bind-to none "$BIN" run "$WORK/run.yaml" run.shard=samples_x_ratios output.path="$WORK/xr$n.h5" \
+    2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "samples_x_ratios on $n ranks"; }
+  "$PY" "$SRC/tests/support/compare_results.py" "$WORK/np1.h5" "$WORK/xr$n.h5" || fail "np1 vs samples_x_ratios on $n ranks differ"
+done
+grep -q "shard: samples_x_ratios" <(h5dump -a /experiments/tiny_lxmert/meta/config_yaml "$WORK/xr4.h5") \
+  || fail "the config stored in /meta does not say samples_x_ratios"
+
+echo "== samples_x_ratios stopped by SIGTERM on 3 ranks, resumed on 2 (each loads its share): the same bits"
+HEADPRUNE_TEST_BATCH_DELAY_MS=300 mpirun -n 3 --bind-to none "$BIN" run "$WORK/run.yaml" run.shard=samples_x_ratios \
+  output.path="$WORK/xrterm.h5" 2>"$WORK/xrterm.log" &
+pid=$!
+for _ in $(seq 150); do ls "$WORK"/xrterm.h5.partial/*rank2-1.h5 >/dev/null 2>&1 && break; sleep 0.1; done
+kill -TERM $pid
+set +e; wait $pid; code=$?; set -e
+[ $code != 0 ] || { cat "$WORK/xrterm.log"; fail "an interrupted 3-rank run exited 0"; }
+[ ! -e "$WORK/xrterm.h5" ] || fail "an interrupted 3-rank run wrote a results file"
+[ "$(ls "$WORK"/xrterm.h5.partial/*.h5 | wc -l)" -ge 3 ] || fail "fewer than 3 checkpoint files to resume from"
+mpirun -n 2 --bind-to none "$BIN" run "$WORK/run.yaml" run.shard=samples_x_ratios output.path="$WORK/xrterm.h5" \
+  2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "resume of samples_x_ratios on 2 ranks"; }
+grep -q "resume: .* (batch, ratio block) units already done" "$WORK/stderr" || fail "the 2-rank rerun did not resume"
+"$PY" "$SRC/tests/support/compare_results.py" "$WORK/np1.h5" "$WORK/xrterm.h5" || fail "resumed samples_x_ratios run differs"
+
 echo "== samples/answer_type: the question file's answer types, in sample order"
 "$PY" - "$WORK/np1.h5" "$WORK/data/questions.json" <<'PYEOF' || fail "samples/answer_type"
 import json, sys
@@ -116,6 +140,12 @@ elapsed=$(( $(date +%s) - start ))
 [ $code != 0 ] || fail "job succeeded although a rank was killed"
 [ $elapsed -lt 30 ] || fail "job took $elapsed s to end after a rank died"
 echo "   ended with exit $code after ${elapsed}s"
+echo "== ... and the same command resumes from what the ranks had checkpointed, to the same bits"
+[ ! -e "$WORK/dead.h5" ] || fail "a job with a dead rank wrote a results file"
+mpirun -n 2 --bind-to none "$BIN" run "$WORK/run.yaml" output.path="$WORK/dead.h5" 2>"$WORK/stderr" \
+  || { cat "$WORK/stderr"; fail "rerun after a dead rank"; }
+grep -q "resume:" "$WORK/stderr" || fail "the rerun after a dead rank did not resume"
+"$PY" "$SRC/tests/support/compare_results.py" "$WORK/np1.h5" "$WORK/dead.h5" || fail "resumed run after a dead rank differs"
 
 echo "== merge: experiments combined; identical duplicates kept once; conflicts refused"
 run name=second output.path="$WORK/second.h5" prune.signs=[positive]

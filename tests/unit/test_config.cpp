@@ -102,6 +102,7 @@ TEST(Config, MinimalGetsDocumentedDefaults) {
   EXPECT_EQ(c.run.threads_per_rank, 0);
   EXPECT_EQ(c.run.checkpoint_every, 50);
   EXPECT_EQ(c.run.progress_seconds, 10);
+  EXPECT_EQ(c.run.shard, headprune::run::Shard::samples);
   EXPECT_EQ(c.output.path, "out.h5");
   EXPECT_FALSE(c.output.overwrite);
   EXPECT_TRUE(c.visualize.samples.empty());
@@ -244,6 +245,8 @@ TEST(Config, EnumsListTheAllowedValues) {
   EXPECT_EQ(error_of(kMinimal, {"log_level=verbose"}),
             "override 'log_level=verbose': key 'log_level' must be one of trace, debug, info, warn, error, critical, off "
             "(got 'verbose')");
+  EXPECT_EQ(error_of(kMinimal, {"run.shard=ratios"}),
+            "override 'run.shard=ratios': key 'run.shard' must be one of samples, samples_x_ratios (got 'ratios')");
   EXPECT_EQ(error_of(std::string(kMinimal) + "precision: fp16\n"),
             "x.yaml:10:12: key 'precision' must be one of fp64, fp32, tf32, bf16 (got 'fp16')");
 }
@@ -336,7 +339,7 @@ TEST(Config, ToYamlRoundTripsEveryKey) {
   c.prune.ratios.erase(c.prune.ratios.begin() + 2);  // 0.1 + 0.2 == 0.30000000000000004: no repeats
   c.prune.count_rule = CountRule::nearest;
   c.prune.global_normalize = true;
-  c.run = {1, 2, 3, 0};
+  c.run = {1, 2, 3, 0, headprune::run::Shard::samples_x_ratios};
   c.output = {"o.h5", true};
   c.visualize = {{-1, 0, 9007199254740993}, {}, "vis"};
 
@@ -364,7 +367,7 @@ TEST(Config, ToYamlListsEveryKeyInSchemaOrder) {
     ASSERT_NE(at, std::string::npos) << key << " missing or out of order in\n" << text;
     pos = at + 1;
   }
-  EXPECT_EQ(config_keys().size(), 43u);
+  EXPECT_EQ(config_keys().size(), 44u);
 }
 
 TEST(Config, ExampleConfigsLoadAndRoundTrip) {

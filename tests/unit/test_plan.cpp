@@ -31,7 +31,7 @@ TEST(Plan, ShardsAreContiguousCoverEveryBatchOnceAndBalanceCost) {
     std::vector<int64_t> seen;
     std::vector<int64_t> rank_cost;
     for (int r = 0; r < ranks; ++r) {
-      auto mine = p.batches_of(r, all);
+      auto mine = p.units_of(r, all);
       for (size_t i = 1; i < mine.size(); ++i) EXPECT_EQ(mine[i], mine[i - 1] + 1) << "contiguous";
       seen.insert(seen.end(), mine.begin(), mine.end());
       int64_t c = 0;
@@ -51,7 +51,7 @@ TEST(Plan, ResumePlansOnlyWhatIsLeftAndRoundTrips) {
   Plan p = make_plan(cost, 4, 2, todo);
   std::vector<int64_t> seen;
   for (int r = 0; r < 2; ++r)
-    for (int64_t b : p.batches_of(r, todo)) seen.push_back(b);
+    for (int64_t b : p.units_of(r, todo)) seen.push_back(b);
   EXPECT_EQ(seen, todo);
   Plan q = Plan::deserialize(p.serialize());
   EXPECT_EQ(q.batch_begin, p.batch_begin);
@@ -70,4 +70,44 @@ TEST(Plan, GlobalCellsCoverTheRatioBatchGridOnce) {
     }
   EXPECT_EQ(count, 50u);
   EXPECT_EQ(cells.size(), 50u);
+}
+
+// run.shard: samples_x_ratios splits the grid into one ratio per unit, ratio 0 (no forward)
+// riding with the next; the blocks cover every ratio once, in order.
+TEST(Plan, RatioBlocksCoverTheGridOnce) {
+  using headprune::run::ratio_blocks;
+  using headprune::run::Shard;
+  const std::vector<double> grid{0, 0.1, 0.2, 0.3};
+  auto one = ratio_blocks(Shard::samples, grid);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].begin, 0);
+  EXPECT_EQ(one[0].end, 4);
+  auto blocks = ratio_blocks(Shard::samples_x_ratios, grid);
+  ASSERT_EQ(blocks.size(), 3u);
+  EXPECT_EQ(blocks[0].begin, 0);
+  EXPECT_EQ(blocks[0].end, 2);
+  EXPECT_EQ(blocks[1].begin, 2);
+  EXPECT_EQ(blocks[2].end, 4);
+  auto no_zero = ratio_blocks(Shard::samples_x_ratios, {0.5, 0.6});
+  ASSERT_EQ(no_zero.size(), 2u);
+  EXPECT_EQ(no_zero[1].begin, 1);
+  EXPECT_EQ(ratio_blocks(Shard::samples_x_ratios, {0}).size(), 1u);
+}
+
+// Units (block j, batch b) = j * batches + b: every todo unit goes to exactly one rank, and a
+// unit's cost is its batch's.
+TEST(Plan, RatioUnitsAreSplitOverTheRanksOnce) {
+  std::vector<int64_t> cost(10, 1);
+  std::vector<int64_t> units;
+  for (int64_t u = 0; u < 3 * 3; ++u) units.push_back(u);  // 3 batches of 4, 3 blocks
+  for (int ranks : {1, 2, 4, 16}) {
+    Plan p = make_plan(cost, 4, ranks, units);
+    ASSERT_EQ(p.num_batches(), 3);
+    std::vector<int64_t> seen;
+    for (int r = 0; r < ranks; ++r)
+      for (int64_t u : p.units_of(r, units)) seen.push_back(u);
+    EXPECT_EQ(seen, units) << ranks << " ranks";
+  }
+  Plan four = make_plan(cost, 4, 4, units);
+  for (int r = 0; r < 4; ++r) EXPECT_FALSE(four.units_of(r, units).empty()) << "rank " << r << " idle";
 }

@@ -34,6 +34,7 @@
 #include "headprune/data/vqa_dataset.hpp"
 #include "headprune/explain/methods.hpp"
 #include "headprune/prune/units.hpp"
+#include "headprune/run/plan.hpp"
 
 namespace headprune::config {
 
@@ -107,6 +108,9 @@ struct RunConfig {
   int64_t threads_per_rank = 0;   ///< >= 0; 0 = the cores the launcher gave the rank
   int64_t checkpoint_every = 50;  ///< >= 1, batches between per-rank checkpoints
   int64_t progress_seconds = 10;  ///< >= 0; 0 = no periodic progress line
+  /// How the per-sample phase is spread over the ranks (run/plan.hpp): by batches, or by
+  /// (batch, ratio block) for runs with more ranks than batches. Results are the same bits.
+  run::Shard shard = run::Shard::samples;
 };
 
 struct OutputConfig {

@@ -62,6 +62,14 @@ class File {
   void write_attr(const std::string& object, const std::string& name, int64_t value);
   void create_group(const std::string& group);
 
+  // Datasets written in blocks (the job streams per-sample rows into its results file): create
+  // the whole dataset first, then write row/column blocks of it in any order. `kind`: f64, f32,
+  // i64 or u8; unwritten elements read as 0.
+  void create_dataset(const std::string& dataset, Kind kind, const std::vector<int64_t>& shape);
+  /// Writes `data` (row-major, `count` elements per dimension) at `offset` of `dataset`.
+  void write_block(const std::string& dataset, Kind kind, const void* data, const std::vector<int64_t>& offset,
+                   const std::vector<int64_t>& count);
+
   void flush();
 
  private:

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace headprune::io {
 
@@ -14,5 +15,7 @@ using TensorBundle = std::map<std::string, at::Tensor>;
 std::string pack_bundle(const TensorBundle& bundle);
 /// Throws RuntimeFailure on a malformed string (a truncated checkpoint, say), naming `where`.
 TensorBundle unpack_bundle(const std::string& bytes, const std::string& where);
+/// The names of a packed bundle, without copying its tensors.
+std::vector<std::string> bundle_names(const std::string& bytes, const std::string& where);
 
 }  // namespace headprune::io

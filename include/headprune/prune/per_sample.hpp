@@ -1,6 +1,6 @@
 // The per-sample protocol: every sample is pruned by its own ranking of units. For one batch it
 // gives the keep masks of each (method, granularity, sign) combo at every ratio and measures them
-// with one batched masked forward. The job (run/phase_scoring.cpp), the conformance replay
+// with batched masked forwards: one group of B x combos rows per ratio. The job (run/phase_scoring.cpp), the conformance replay
 // (verify/conformance.cpp), the visualisations and the bench all run this one object, so
 // conformance checks what production runs.
 #pragma once

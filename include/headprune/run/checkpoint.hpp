@@ -1,9 +1,10 @@
 // Checkpoints of a run: what each rank finished, saved so that a rerun resumes.
 //
 //   <output>.partial/config.yaml              the result-defining config the partial results belong to
-//   <output>.partial/<run>-rank<r>-<seq>.h5   one u8 dataset "bundle": finished batches ("b<i>/...")
-//                                             and global-protocol cells ("c<k>_<i>/..."); attribute
-//                                             "identity" on "bundle": the run identity (below)
+//   <output>.partial/<run>-rank<r>-<seq>.h5   one u8 dataset "bundle": finished units (batches
+//                                             "b<i>/...", ratio blocks "p<j>_<i>/..." and global-
+//                                             protocol cells "c<k>_<i>/...": src/run/steps.hpp);
+//                                             attribute "identity" on "bundle": the run identity
 // Each file is written to a temporary name and renamed: a checkpoint is complete or absent. <run> is
 // unique per run (start time, host, pid of rank 0), so two runs never write the same file name.
 //
@@ -13,7 +14,9 @@
 // never mixed.
 #pragma once
 
+#include <set>
 #include <string>
+#include <vector>
 
 #include "headprune/config/config.hpp"
 #include "headprune/io/tensor_bundle.hpp"
@@ -51,11 +54,17 @@ class Checkpointer {
   io::TensorBundle pending_;
 };
 
-/// Every finished unit of every checkpoint file in `dir` (empty when there is none). Throws
-/// UserError naming the first file whose identity is not `identity` (or that has none).
-io::TensorBundle load_partials(const std::string& dir, const std::string& identity);
+/// What the checkpoint files of a folder hold.
+struct Partials {
+  std::vector<std::string> files;  ///< sorted
+  std::set<std::string> units;     ///< finished units: "b3", "p2_3", "c2_5" (a key up to its first '/')
+};
+/// Rank 0 before a resume: lists the checkpoint files in `dir` and their units, reading one file at
+/// a time (empty when there is none). Throws UserError naming the first file whose identity is
+/// not `identity` (or that has none).
+Partials scan_partials(const std::string& dir, const std::string& identity);
 
-/// Whether `b` holds a key starting with `prefix` (a finished unit "b3/", "c2_5/").
-bool has_prefix(const io::TensorBundle& b, const std::string& prefix);
+/// Every finished unit of `files` (checked by scan_partials): each rank loads its share of them.
+io::TensorBundle load_checkpoints(const std::vector<std::string>& files);
 
 }  // namespace headprune::run
