@@ -1,6 +1,6 @@
 // Latency of physically pruned models (issue 20): one forward (no scoring, no masks) of a dense
 // model and of the same model with a share of its heads removed (models/export.hpp), per batch
-// size, after one warm-up forward, as the median of `reps` timed forwards. Ratio r removes the
+// size, after one warm-up forward, as the median of `reps` timed forwards (dense and pruned alternate). Ratio r removes the
 // round(r x heads) lowest-ranked heads of one fixed random ranking (seed 11) of all scored heads,
 // the global protocol's way; modules that lose every head are removed. Not a test: it measures.
 #include "app/cmd_bench_latency.hpp"
@@ -48,18 +48,27 @@ models::Batch random_batch(const models::VqaModel& model, int64_t b, int64_t tok
   return models::to_device(batch, model.device());
 }
 
-// Median seconds of one forward, after one warm-up forward.
-double median_forward(const models::VqaModel& model, const models::Batch& batch, int reps) {
-  at::NoGradGuard ng;
-  sync(model.forward(batch, {}).logits);
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto start = Clock::now();
-    sync(model.forward(batch, {}).logits);
-    t.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-  }
+double median(std::vector<double> t) {
   std::sort(t.begin(), t.end());
   return t.size() % 2 ? t[t.size() / 2] : (t[t.size() / 2 - 1] + t[t.size() / 2]) / 2;
+}
+
+// Median seconds of one forward of `dense` and of `pruned` on `batch`, after one warm-up forward
+// each. The two alternate (dense, pruned, dense, ...) so that a change of the machine's load
+// during the measurement affects both alike.
+std::pair<double, double> median_forwards(const models::VqaModel& dense, const models::VqaModel& pruned,
+                                          const models::Batch& batch, int reps) {
+  at::NoGradGuard ng;
+  sync(dense.forward(batch, {}).logits);
+  sync(pruned.forward(batch, {}).logits);
+  std::vector<double> td, tp;
+  for (int i = 0; i < reps; ++i)
+    for (auto [model, times] : {std::pair{&dense, &td}, std::pair{&pruned, &tp}}) {
+      auto start = Clock::now();
+      sync(model->forward(batch, {}).logits);
+      times->push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    }
+  return {median(td), median(tp)};
 }
 
 struct Row {
@@ -106,16 +115,13 @@ void bench_family(const std::string& family_name, const LatencyOptions& o, std::
   print_header(family_name + " (full size, random weights), " + std::to_string(o.tokens) + " tokens, " +
                std::to_string(dense->input_spec().default_regions) + " regions, " + c10::toString(o.dtype) + " on " +
                o.device + "; median of " + std::to_string(o.reps) + " forwards after 1 warm-up");
-  std::vector<double> dense_s;
-  for (int64_t b : o.batch_sizes) dense_s.push_back(median_forward(*dense, random_batch(*dense, b, o.tokens, o), o.reps));
   for (double ratio : o.ratios) {
     const models::PrunedModel pm = models::prune_model(*dense, keep_mask(order, M, H, ratio));
     auto pruned = models::load_pruned_model(*dense, pm, lo);
-    for (size_t i = 0; i < o.batch_sizes.size(); ++i) {
-      const int64_t b = o.batch_sizes[i];
-      const double t = median_forward(*pruned, random_batch(*dense, b, o.tokens, o), o.reps);
+    for (int64_t b : o.batch_sizes) {
+      const auto [td, tp] = median_forwards(*dense, *pruned, random_batch(*dense, b, o.tokens, o), o.reps);
       print_row({family_name, ratio, pm.heads_kept, pm.heads_total, static_cast<int64_t>(pm.removed_modules.size()), b,
-                 dense_s[i], t},
+                 td, tp},
                 csv);
     }
   }
@@ -141,7 +147,7 @@ void bench_folder(const LatencyOptions& o, std::ofstream* csv) {
                " tokens; median of " + std::to_string(o.reps) + " forwards after 1 warm-up");
   for (int64_t b : o.batch_sizes) {
     const models::Batch batch = random_batch(*dense, b, o.tokens, o);
-    const double td = median_forward(*dense, batch, o.reps), tp = median_forward(*pruned, batch, o.reps);
+    const auto [td, tp] = median_forwards(*dense, *pruned, batch, o.reps);
     print_row({o.pruned, 1.0 - static_cast<double>(kept) / static_cast<double>(total), kept, total, removed, b, td, tp},
               csv);
   }
