@@ -12,6 +12,7 @@ matplotlib.
 import argparse
 import csv
 import os
+import statistics
 import sys
 from collections import defaultdict
 
@@ -64,7 +65,8 @@ def plot(model, rows, out_dir):
     a.set_ylabel("speed-up (dense / pruned forward)")
     a.legend()
     batches = sorted(by_batch)
-    dense = [min(r["dense_ms"] for r in by_batch[bs]) / bs for bs in batches]
+    # Every row times the dense model again beside the pruned one: their median per batch size.
+    dense = [statistics.median(r["dense_ms"] for r in by_batch[bs]) / bs for bs in batches]
     b.plot(batches, dense, marker="s", color="black", label="dense")
     for ratio in sorted({r["ratio"] for r in rows}):
         pts = sorted((r for r in rows if r["ratio"] == ratio), key=lambda r: r["batch"])
