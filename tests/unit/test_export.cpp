@@ -1,4 +1,4 @@
-// ctest-labels: fixture
+// ctest-labels: fixture cli
 // Physically pruned models (issue 20, docs/export.md): prune_model() takes the removed heads out
 // of the weights; the exported folder loads back and its logits equal the masked model's on the
 // fixtures' inputs (float64 <= 1e-10; float32 <= 1e-5 x the largest |logit|), for heads and whole
