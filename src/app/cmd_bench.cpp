@@ -16,6 +16,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "app/cmd_bench_latency.hpp"
 #include "app/commands.hpp"
 #include "headprune/explain/scores.hpp"
 #include "headprune/models/batch.hpp"
@@ -223,6 +224,8 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
     std::string device = "cpu";
     std::string dtype = "float32";
     int batch = 8;
+    bool latency = false;  // the pruned-model latency mode (app/cmd_bench_latency.hpp)
+    LatencyOptions latency_opts;
   };
   auto opts = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("bench", "Measure the scoring pass and the pruning protocol on full-size random models");
@@ -235,6 +238,14 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
   sub->add_option("--dtype", opts->dtype, "float32, bfloat16 or tf32 (float32 with TF32 matrix products)")
       ->check(CLI::IsMember({"float32", "bfloat16", "tf32"}));
   sub->add_option("--batch", opts->batch, "samples per batch in the batched protocol")->check(CLI::Range(1, 4096));
+  sub->add_flag("--latency", opts->latency, "time dense vs physically pruned forwards instead (docs/export.md)");
+  sub->add_option("--pruned", opts->latency_opts.pruned, "latency of this exported folder against its source model");
+  sub->add_option("--batch-sizes", opts->latency_opts.batch_sizes, "latency: batch sizes (default 1 8 32 64)")
+      ->check(CLI::Range(1, 4096));
+  sub->add_option("--ratios", opts->latency_opts.ratios, "latency: shares of heads removed (default 0 0.1 .. 0.9)")
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--reps", opts->latency_opts.reps, "latency: timed forwards per cell (median)")->check(CLI::Range(1, 1000));
+  sub->add_option("--csv", opts->latency_opts.csv, "latency: also write the table as CSV (analysis/plot_latency.py)");
   table.entries.emplace_back(sub, [opts] {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they are measured, also into a file
     at::set_num_threads(opts->threads);
@@ -245,6 +256,14 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
     Target target{opts->device, opts->dtype == "bfloat16" ? at::kBFloat16 : at::kFloat, opts->batch};
     at::globalContext().setAllowTF32CuBLAS(opts->dtype == "tf32");
     std::printf("device %s, %s\n", opts->device.c_str(), opts->dtype.c_str());
+    if (opts->latency || !opts->latency_opts.pruned.empty()) {
+      LatencyOptions lo = opts->latency_opts;
+      lo.families = opts->models;
+      lo.device = target.device;
+      lo.dtype = target.dtype;
+      run_latency_bench(lo);
+      return 0;
+    }
     for (const auto& m : opts->models) {
       Shape s;
       s.family = m;

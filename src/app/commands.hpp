@@ -46,5 +46,6 @@ void add_import_features_command(CLI::App& app, CommandTable& table);
 void add_train_command(CLI::App& app, CommandTable& table);
 void add_demo_command(CLI::App& app, CommandTable& table);
 void add_visualize_command(CLI::App& app, CommandTable& table);
+void add_export_command(CLI::App& app, CommandTable& table);
 
 }  // namespace headprune::app

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   headprune::app::add_train_command(app, table);
   headprune::app::add_demo_command(app, table);
   headprune::app::add_visualize_command(app, table);
+  headprune::app::add_export_command(app, table);
 
   try {
     app.parse(argc, argv);

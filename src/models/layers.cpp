@@ -93,6 +93,10 @@ at::Tensor merge_heads(const at::Tensor& x) {  // [B,H,T,dh] -> [B,T,H*dh]
 at::Tensor attention_forward(const AttentionWeights& w, const at::Tensor& query_in, const at::Tensor& context_in,
                              const at::Tensor& mask_add, const at::Tensor& keep, bool keep_probs,
                              bool keep_for_lrp, AttentionTrace* trace) {
+  // An attention module whose heads were all removed (an exported pruned model): no heads, an
+  // empty context, so the output projection adds its bias alone, as the masked model's all-zero
+  // keep row gives (0 @ W + b).
+  if (w.heads == 0) return at::zeros({query_in.size(0), query_in.size(1), 0}, query_in.options());
   at::Tensor q = split_heads(w.query(query_in), w.heads);
   at::Tensor k = split_heads(w.key(context_in), w.heads);
   at::Tensor v = split_heads(w.value(context_in), w.heads);

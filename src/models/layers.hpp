@@ -53,6 +53,8 @@ at::Tensor relprop_index_select(const at::Tensor& R, const at::Tensor& x, const 
 // ---- attention ---------------------------------------------------------------------------
 struct AttentionWeights {
   Linear query, key, value;
+  /// Heads present: num_attention_heads, or fewer in an exported pruned model (0 = every head
+  /// removed); each head is hidden_size / num_attention_heads wide whatever this count.
   int64_t heads = 0;
 };
 

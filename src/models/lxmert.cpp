@@ -6,11 +6,15 @@
 //          x_layers.i lang self
 //   image: r_layers.0..r-1 self, then per cross layer i except the last: x_layers.i cross
 //          (vision queries; the seed's LRP model calls it visual_attention_copy), x_layers.i visn self
-// Both cross directions of a layer share the weights of x_layers.i.visual_attention.
+// Both cross directions of a layer share the weights of x_layers.i.visual_attention, except in an
+// exported pruned model whose two directions keep different heads: there the vision-query
+// direction has its own copy, x_layers.i.visual_attention_copy.{att,output} (the name of the
+// seed's LRP model's copy; docs/export.md).
 #include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
 
 #include <cmath>
+#include <set>
 
 #include "headprune/common/error.hpp"
 #include "model_internal.hpp"
@@ -27,8 +31,11 @@ struct Layer {  // LxmertLayer: language or relation (vision) layer
   Ffn ffn;
 };
 struct XLayer {  // LxmertXLayer
-  AttentionWeights cross;  // visual_attention.att, used in both directions
+  AttentionWeights cross;  // visual_attention.att, language queries
   ResidualOut cross_out;   // visual_attention.output
+  // Vision queries: the same tensors as cross / cross_out, or visual_attention_copy.* (pruned export).
+  AttentionWeights visn_cross;
+  ResidualOut visn_cross_out;
   SelfAttLayer lang_self, visn_self;
   Ffn lang_ffn, visn_ffn;
 };
@@ -78,6 +85,10 @@ class Lxmert final : public VqaModel {
     type_vocab_ = config_size(config, "type_vocab_size", config_path);
     eps_ = config_double(config, "layer_norm_eps", config_path, 1e-12);
     check_heads_divide(d_, heads_, config_path);
+    head_counts_ = HeadCounts(config, heads_, config_path);
+    const int64_t head_dim = d_ / heads_;
+    // An attention module's Q/K/V rows and output-projection columns: its heads x head_dim.
+    auto width = [&](const std::string& prefix) { return head_counts_.heads(prefix) * head_dim; };
     if (pos_dim_ != 4)
       throw UserError(config_path + ": key 'visual_pos_dim' is " + std::to_string(pos_dim_) +
                       " (expected 4: boxes as x1/w, y1/h, x2/w, y2/h)");
@@ -92,10 +103,17 @@ class Lxmert final : public VqaModel {
     add_layer_norm_spec(specs, "lxmert.encoder.visn_fc.visn_layer_norm", d_);
     add_linear_spec(specs, "lxmert.encoder.visn_fc.box_fc", d_, pos_dim_);
     add_layer_norm_spec(specs, "lxmert.encoder.visn_fc.box_layer_norm", d_);
-    auto self_att_specs = [&](const std::string& p) {
-      for (const char* n : {"query", "key", "value"}) add_linear_spec(specs, p + ".self." + n, d_, d_);
-      add_linear_spec(specs, p + ".output.dense", d_, d_);
+    // An attention block p: p.<att>.{query,key,value} and p.output.{dense,LayerNorm}.
+    auto attention_specs = [&](const std::string& p, const std::string& att) {
+      const int64_t n = width(p + "." + att);
+      for (const char* qkv : {"query", "key", "value"}) add_linear_spec(specs, p + "." + att + "." + qkv, n, d_);
+      add_linear_spec(specs, p + ".output.dense", d_, n);
       add_layer_norm_spec(specs, p + ".output.LayerNorm", d_);
+    };
+    auto self_att_specs = [&](const std::string& p) { attention_specs(p, "self"); };
+    // Cross layers whose vision-query direction has its own (pruned) copy of the weights.
+    auto split_cross = [&](int64_t i) {
+      return head_counts_.has("lxmert.encoder.x_layers." + std::to_string(i) + ".visual_attention_copy.att");
     };
     auto ffn_specs = [&](const std::string& inter, const std::string& out) {
       add_linear_spec(specs, inter + ".dense", inter_, d_);
@@ -110,9 +128,8 @@ class Lxmert final : public VqaModel {
       }
     for (int64_t i = 0; i < x_; ++i) {
       std::string p = "lxmert.encoder.x_layers." + std::to_string(i);
-      for (const char* n : {"query", "key", "value"}) add_linear_spec(specs, p + ".visual_attention.att." + n, d_, d_);
-      add_linear_spec(specs, p + ".visual_attention.output.dense", d_, d_);
-      add_layer_norm_spec(specs, p + ".visual_attention.output.LayerNorm", d_);
+      attention_specs(p + ".visual_attention", "att");
+      if (split_cross(i)) attention_specs(p + ".visual_attention_copy", "att");
       self_att_specs(p + ".lang_self_att");
       self_att_specs(p + ".visn_self_att");
       ffn_specs(p + ".lang_inter", p + ".lang_output");
@@ -124,10 +141,15 @@ class Lxmert final : public VqaModel {
     add_linear_spec(specs, "answer_head.logit_fc.3", answers_, 2 * d_);
 
     // Pre-training heads of a full LXMERT checkpoint are not part of the VQA model.
+    // The seed's LRP checkpoints hold visual_attention_copy (= visual_attention); a pruned export
+    // holds it only where it is read (split_cross).
+    std::set<std::string> expected_names;
+    for (const auto& spec : specs) expected_names.insert(spec.name);
     std::vector<std::string> ignored;
     for (const auto& [name, t] : stored)
       if (name.rfind("cls.", 0) == 0 || name.rfind("obj_predict_head.", 0) == 0 ||
-          name.find("visual_attention_copy") != std::string::npos || name == "lxmert.embeddings.position_ids")
+          (name.find("visual_attention_copy") != std::string::npos && !expected_names.count(name)) ||
+          name == "lxmert.embeddings.position_ids")
         ignored.push_back(name);
     weights_ = bind_weights(stored, specs, dtype_, options.strict, weights_path, ignored,
                             {options.init_from_scratch, options.init_seed, 0.02});
@@ -143,7 +165,8 @@ class Lxmert final : public VqaModel {
     box_norm_ = take_layer_norm(w, "lxmert.encoder.visn_fc.box_layer_norm", eps_);
     auto take_self_att = [&](const std::string& p) {
       SelfAttLayer s;
-      s.att = {take_linear(w, p + ".self.query"), take_linear(w, p + ".self.key"), take_linear(w, p + ".self.value"), heads_};
+      s.att = {take_linear(w, p + ".self.query"), take_linear(w, p + ".self.key"), take_linear(w, p + ".self.value"),
+               head_counts_.heads(p + ".self")};
       s.out = {take_linear(w, p + ".output.dense"), take_layer_norm(w, p + ".output.LayerNorm", eps_)};
       return s;
     };
@@ -161,10 +184,18 @@ class Lxmert final : public VqaModel {
     for (int64_t i = 0; i < x_; ++i) {
       std::string p = "lxmert.encoder.x_layers." + std::to_string(i);
       XLayer xl;
-      xl.cross = {take_linear(w, p + ".visual_attention.att.query"), take_linear(w, p + ".visual_attention.att.key"),
-                  take_linear(w, p + ".visual_attention.att.value"), heads_};
-      xl.cross_out = {take_linear(w, p + ".visual_attention.output.dense"),
-                      take_layer_norm(w, p + ".visual_attention.output.LayerNorm", eps_)};
+      auto take_cross = [&](const std::string& c) {
+        return AttentionWeights{take_linear(w, c + ".att.query"), take_linear(w, c + ".att.key"),
+                                take_linear(w, c + ".att.value"), head_counts_.heads(c + ".att")};
+      };
+      auto take_cross_out = [&](const std::string& c) {
+        return ResidualOut{take_linear(w, c + ".output.dense"), take_layer_norm(w, c + ".output.LayerNorm", eps_)};
+      };
+      xl.cross = take_cross(p + ".visual_attention");
+      xl.cross_out = take_cross_out(p + ".visual_attention");
+      const std::string visn = split_cross(i) ? p + ".visual_attention_copy" : p + ".visual_attention";
+      xl.visn_cross = take_cross(visn);
+      xl.visn_cross_out = take_cross_out(visn);
       xl.lang_self = take_self_att(p + ".lang_self_att");
       xl.visn_self = take_self_att(p + ".visn_self_att");
       xl.lang_ffn = take_ffn(p + ".lang_inter", p + ".lang_output");
@@ -178,9 +209,11 @@ class Lxmert final : public VqaModel {
 
     // The joint module order.
     // Two streams: each module's queries and keys run over the question or the regions.
+    // A module's heads: those of the weights it runs through (its own copy where the export split one).
     auto add = [&](const std::string& name, const std::string& mask_name, Modality q, Modality k) {
       auto segment = [](Modality m) { return m == Modality::text ? Segment::text : Segment::image; };
-      modules_.push_back({name, mask_name, q, segment(q), segment(k), heads_});
+      const int64_t heads = head_counts_.heads(head_counts_.has(name) ? name : mask_name);
+      modules_.push_back({name, mask_name, q, segment(q), segment(k), heads});
     };
     for (int64_t i = 0; i < l_; ++i) {
       std::string n = "lxmert.encoder.layer." + std::to_string(i) + ".attention.self";
@@ -201,6 +234,9 @@ class Lxmert final : public VqaModel {
       add(p + ".visual_attention_copy.att", p + ".visual_attention.att", Modality::image, Modality::text);
       add(p + ".visn_self_att.self", p + ".visn_self_att.self", Modality::image, Modality::image);
     }
+    std::vector<std::string> known;
+    for (const auto& m : modules_) known.insert(known.end(), {m.name, m.mask_name});
+    head_counts_.check_known(known);
   }
 
   const char* name() const override { return "lxmert"; }
@@ -239,6 +275,7 @@ class Lxmert final : public VqaModel {
     const int64_t B = batch.size(), T = batch.input_ids.size(1);
     if (T > max_pos_) throw UserError("question of " + std::to_string(T) + " tokens exceeds the model's " +
                                       std::to_string(max_pos_) + " positions");
+    head_counts_.check_forward(opt);
     ForwardResult result;
     auto trace = opt.record_lrp ? std::make_shared<LxmertTrace>() : nullptr;
     const bool keep_probs = opt.record_attention;
@@ -310,11 +347,11 @@ class Lxmert final : public VqaModel {
       at::Tensor visn_att;
       const int64_t m_visn_cross = last ? -1 : mi++;
       if (run_visn) {
-        at::Tensor visn_ctx = attention_forward(xl.cross, visn, lang, lang_mask,
+        at::Tensor visn_ctx = attention_forward(xl.visn_cross, visn, lang, lang_mask,
                                                 last ? at::Tensor() : keep_row(opt.keep, m_visn_cross), keep_probs,
                                                 opt.record_lrp, need_trace ? (t ? &t->visn_cross : &vc) : nullptr);
         if (need_trace && !last) result.attention[m_visn_cross] = t ? t->visn_cross.probs : vc.probs;
-        visn_att = residual_forward(xl.cross_out, visn_ctx, visn, t ? &t->visn_cross_out : nullptr);
+        visn_att = residual_forward(xl.visn_cross_out, visn_ctx, visn, t ? &t->visn_cross_out : nullptr);
       }
       // Self attention, then the FFNs.
       lang = self_att(xl.lang_self, lang_att, lang_mask, mt++, t ? &t->lang_self : nullptr);
@@ -370,8 +407,10 @@ class Lxmert final : public VqaModel {
       R_lang = relprop_self_att(R_lang, xl.lang_self, xt.lang_self, --mt, out);
       // Cross: the vision-query call (the seed's visual_attention_copy) first, then language.
       int64_t m_visn_cross = last ? -1 : --mi;
-      auto [Rv_in2, Rl_ctx2] = relprop_cross(R_visn, xl, xt.visn_cross, xt.visn_cross_out, xt.visn_in, m_visn_cross, out);
-      auto [Rl_in1, Rv_ctx1] = relprop_cross(R_lang, xl, xt.lang_cross, xt.lang_cross_out, xt.lang_in, --mt, out);
+      auto [Rv_in2, Rl_ctx2] = relprop_cross(R_visn, xl.visn_cross, xl.visn_cross_out, xt.visn_cross, xt.visn_cross_out,
+                                             xt.visn_in, m_visn_cross, out);
+      auto [Rl_in1, Rv_ctx1] = relprop_cross(R_lang, xl.cross, xl.cross_out, xt.lang_cross, xt.lang_cross_out, xt.lang_in,
+                                             --mt, out);
       R_visn = relprop_clone({Rv_ctx1, Rv_in2}, xt.visn_in);
       R_lang = relprop_clone({Rl_in1, Rl_ctx2}, xt.lang_in);
     }
@@ -460,11 +499,12 @@ class Lxmert final : public VqaModel {
   }
 
   // LxmertCrossAttentionLayer.relprop: returns (R of the query-side input, R of the context).
-  std::pair<at::Tensor, at::Tensor> relprop_cross(const at::Tensor& R, const XLayer& xl, const AttentionTrace& at_trace,
+  std::pair<at::Tensor, at::Tensor> relprop_cross(const at::Tensor& R, const AttentionWeights& cross,
+                                                  const ResidualOut& cross_out, const AttentionTrace& at_trace,
                                                   const ResidualTrace& out_trace, const at::Tensor& input, int64_t m,
                                                   LrpResult& out) const {
-    auto [R_ctx, R_res] = relprop_residual(R, xl.cross_out, out_trace);
-    AttentionRelevance a = relprop_attention(R_ctx, xl.cross, at_trace, /*through_mask_add=*/false);
+    auto [R_ctx, R_res] = relprop_residual(R, cross_out, out_trace);
+    AttentionRelevance a = relprop_attention(R_ctx, cross, at_trace, /*through_mask_add=*/false);
     if (m >= 0) out.attn_cam[static_cast<size_t>(m)] = a.attn_cam;
     at::Tensor R_context = relprop_clone({a.R_k, a.R_v}, at_trace.context_in);
     return {relprop_clone({a.R_q, R_res}, input), R_context};
@@ -476,6 +516,7 @@ class Lxmert final : public VqaModel {
   }
 
   TensorMap weights_;
+  HeadCounts head_counts_;  // an exported pruned model's heads per attention module
   at::ScalarType dtype_;
   int64_t d_ = 0, heads_ = 0, inter_ = 0, l_ = 0, x_ = 0, r_ = 0, feat_dim_ = 0, pos_dim_ = 0, answers_ = 0,
           max_pos_ = 0, n_text_ = 0, vocab_ = 0, type_vocab_ = 0;

@@ -1,6 +1,7 @@
 #include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -42,6 +43,38 @@ double config_double(const nlohmann::json& config, const std::string& key, const
   const double v = config[key].get<double>();
   if (!std::isfinite(v) || v <= 0) throw UserError(file + ": key '" + key + "' is " + config[key].dump() + " (expected a positive number)");
   return v;
+}
+
+HeadCounts::HeadCounts(const nlohmann::json& config, int64_t full, std::string file) : full_(full), file_(std::move(file)) {
+  const char* key = "headprune_attention_heads";
+  if (!config.contains(key)) return;
+  const auto& obj = config[key];
+  if (!obj.is_object())
+    throw UserError(file_ + ": key '" + key + "' must be an object {attention module: heads kept}");
+  for (const auto& [name, v] : obj.items()) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > full_)
+      throw UserError(file_ + ": " + key + ": '" + name + "' is " + v.dump() + " (expected an integer from 0 to " +
+                      std::to_string(full_) + ", num_attention_heads)");
+    counts_[name] = v.get<int64_t>();
+  }
+}
+
+int64_t HeadCounts::heads(const std::string& prefix) const {
+  auto it = counts_.find(prefix);
+  return it == counts_.end() ? full_ : it->second;
+}
+
+void HeadCounts::check_known(const std::vector<std::string>& known) const {
+  for (const auto& [name, n] : counts_)
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      throw UserError(file_ + ": headprune_attention_heads: '" + name + "' is not an attention module of this model (expected e.g. '" +
+                      (known.empty() ? std::string() : known.front()) + "')");
+}
+
+void HeadCounts::check_forward(const ForwardOptions& options) const {
+  if (pruned() && (options.keep.defined() || options.record_attention || options.record_lrp))
+    throw UserError(file_ + ": a pruned model (headprune_attention_heads) runs plain forwards only: scoring, LRP and "
+                    "keep masks need the unpruned model it was exported from");
 }
 
 void check_batch(const VqaModel& model, const Batch& b, const std::function<std::string(const std::string&)>& where) {

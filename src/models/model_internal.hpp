@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,29 @@ int64_t config_size(const nlohmann::json& config, const std::string& key, const 
 void check_heads_divide(int64_t hidden, int64_t heads, const std::string& file);
 /// A number of config.json (absent: `fallback`); layer_norm_eps must be positive and finite.
 double config_double(const nlohmann::json& config, const std::string& key, const std::string& file, double fallback);
+
+/// The head counts of an exported pruned model (headprune export, docs/export.md): config.json's
+/// `headprune_attention_heads`, an object {attention weight prefix: heads kept}. Absent key or
+/// absent object: the module keeps num_attention_heads (an unpruned model reads no other value).
+class HeadCounts {
+ public:
+  HeadCounts() = default;  ///< an unpruned model
+  /// Checks the object's shape and each count (an integer from 0 to `full`).
+  HeadCounts(const nlohmann::json& config, int64_t full, std::string file);
+  int64_t heads(const std::string& prefix) const;
+  bool has(const std::string& prefix) const { return counts_.count(prefix) > 0; }
+  bool pruned() const { return !counts_.empty(); }
+  /// UserError for a key that names none of the model's attention modules (`known`).
+  void check_known(const std::vector<std::string>& known) const;
+  /// A pruned model runs plain forwards only: keep masks, recorded attention and LRP are indexed
+  /// by the full head count (UserError naming the config otherwise).
+  void check_forward(const ForwardOptions& options) const;
+
+ private:
+  std::map<std::string, int64_t> counts_;
+  int64_t full_ = 0;
+  std::string file_;
+};
 
 /// The model of config.json's `model_type` (the factory of its row in registry.cpp); UserError
 /// naming the file and the known types otherwise.

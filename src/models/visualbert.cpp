@@ -27,6 +27,13 @@ std::string hf_to_mmf(const std::string& name) {
   return name;
 }
 
+// MMF -> Hugging Face names: kHfToMmf read backwards.
+std::string mmf_to_hf(const std::string& name) {
+  for (const auto& [hf, mmf] : kHfToMmf)
+    if (name.rfind(mmf, 0) == 0) return hf + name.substr(std::string(mmf).size());
+  return name;
+}
+
 struct BertLayer {
   AttentionWeights att;
   ResidualOut att_out;
@@ -61,6 +68,8 @@ class VisualBert final : public VqaModel {
     const int64_t vocab = vocab_, type_vocab = type_vocab_;
     const double eps = config_double(config, "layer_norm_eps", config_path, 1e-12);
     check_heads_divide(d_, heads_, config_path);
+    head_counts_ = HeadCounts(config, heads_, config_path);
+    const int64_t head_dim = d_ / heads_;
     if (config.contains("pooler_strategy") && config["pooler_strategy"] != "vqa")
       throw UserError(config_path + ": key 'pooler_strategy' must be 'vqa' (the VQA head reads the last question token)");
 
@@ -91,8 +100,10 @@ class VisualBert final : public VqaModel {
     add_layer_norm_spec(specs, e + "LayerNorm", d_);
     for (int64_t i = 0; i < layers; ++i) {
       std::string p = "model.bert.encoder.layer." + std::to_string(i);
-      for (const char* n : {"query", "key", "value"}) add_linear_spec(specs, p + ".attention.self." + n, d_, d_);
-      add_linear_spec(specs, p + ".attention.output.dense", d_, d_);
+      // Q/K/V rows and output-projection columns: the heads present x head_dim (fewer when pruned).
+      const int64_t width = head_counts_.heads(p + ".attention.self") * head_dim;
+      for (const char* n : {"query", "key", "value"}) add_linear_spec(specs, p + ".attention.self." + n, width, d_);
+      add_linear_spec(specs, p + ".attention.output.dense", d_, width);
       add_layer_norm_spec(specs, p + ".attention.output.LayerNorm", d_);
       add_linear_spec(specs, p + ".intermediate.dense", inter, d_);
       add_linear_spec(specs, p + ".output.dense", d_, inter);
@@ -122,14 +133,18 @@ class VisualBert final : public VqaModel {
       std::string p = "model.bert.encoder.layer." + std::to_string(i);
       BertLayer ly;
       ly.att = {take_linear(w, p + ".attention.self.query"), take_linear(w, p + ".attention.self.key"),
-                take_linear(w, p + ".attention.self.value"), heads_};
+                take_linear(w, p + ".attention.self.value"), head_counts_.heads(p + ".attention.self")};
       ly.att_out = {take_linear(w, p + ".attention.output.dense"), take_layer_norm(w, p + ".attention.output.LayerNorm", eps)};
       ly.ffn = {take_linear(w, p + ".intermediate.dense"),
                 {take_linear(w, p + ".output.dense"), take_layer_norm(w, p + ".output.LayerNorm", eps)}};
       layers_.push_back(ly);
       // One stream: every module attends over the joint sequence [question tokens; regions].
-      modules_.push_back({p + ".attention.self", p + ".attention.self", Modality::text, Segment::joint, Segment::joint, heads_});
+      modules_.push_back({p + ".attention.self", p + ".attention.self", Modality::text, Segment::joint, Segment::joint,
+                          ly.att.heads});
     }
+    std::vector<std::string> known;
+    for (const auto& m : modules_) known.push_back(m.name);
+    head_counts_.check_known(known);
     if (hf_head_) {
       classifier_ = take_linear(w, "model.classifier");
     } else {
@@ -165,11 +180,13 @@ class VisualBert final : public VqaModel {
   int64_t visual_feat_dim() const override { return feat_dim_; }
   at::ScalarType dtype() const override { return dtype_; }
   const std::map<std::string, at::Tensor>& parameters() const override { return weights_; }
+  std::string checkpoint_name(const std::string& name) const override { return hf_head_ ? mmf_to_hf(name) : name; }
 
   ForwardResult forward(const Batch& batch, const ForwardOptions& opt) const override {
     const int64_t B = batch.size(), T = batch.input_ids.size(1), R = batch.visual_feats.size(1);
     if (T > max_pos_) throw UserError("question of " + std::to_string(T) + " tokens exceeds the model's " +
                                       std::to_string(max_pos_) + " positions");
+    head_counts_.check_forward(opt);
     ForwardResult result;
     auto trace = opt.record_lrp ? std::make_shared<VisualBertTrace>() : nullptr;
     const bool keep_probs = opt.record_attention;
@@ -269,6 +286,7 @@ class VisualBert final : public VqaModel {
  private:
   TensorMap weights_;
   at::ScalarType dtype_;
+  HeadCounts head_counts_;  // an exported pruned model's heads per attention module
   int64_t d_ = 0, heads_ = 0, inter_ = 0, feat_dim_ = 0, max_pos_ = 0, answers_ = 0, vocab_ = 0, type_vocab_ = 0;
   bool hf_head_ = false;
   at::Tensor word_, pos_, tt_, pos_visual_, tt_visual_;

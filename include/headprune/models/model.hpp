@@ -153,6 +153,10 @@ class VqaModel {
   /// Every parameter by checkpoint name, sharing storage with the model (for training and
   /// saving: write_safetensors(parameters()) gives a checkpoint load_model reads back).
   virtual const std::map<std::string, at::Tensor>& parameters() const = 0;
+  /// The name parameters()' key `name` has in the layout of the checkpoint the model was loaded
+  /// from (VisualBERT keys are MMF's inside; a Hugging Face checkpoint spells them its way):
+  /// what an exported pruned model writes, so that it loads back in the same layout.
+  virtual std::string checkpoint_name(const std::string& name) const { return name; }
 
   int64_t num_modules() const { return static_cast<int64_t>(attention_modules().size()); }
   int64_t heads() const { return attention_modules().front().heads; }
