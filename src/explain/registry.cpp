@@ -30,7 +30,7 @@ const std::vector<Row>& rows() {
         Needs::logit_gradient, "2 (forward + backward)"},
        score_ours},
       {{"lrp", "mean LRP relevance of the attention probabilities (Chefer et al. 2021)", Needs::lrp_per_sample,
-        "2 + relprop (the shared forward, a forward recording LRP and relprop, per sample)"},
+        "2 + relprop, about 8 (the shared forward, then per sample a forward recording LRP and relprop)"},
        score_lrp},
       {{"michel", "|d loss / d gate| of a gate multiplying each head, loss = VQA BCE (Michel et al. 2019)",
         Needs::loss_gradient, "3 (forward + two backwards)"},
