@@ -3,7 +3,8 @@
 // VisualBERT: 12 layers, 100 regions; 20 tokens). Prints seconds per sample, the ratio of the
 // batched protocol to the seed's one-forward-at-a-time loop measured in the same run, FLOPs per
 // sample against the matrix-product rate measured in the same run, the OpenBLAS kernel, and
-// peak memory. Not a test: it asserts nothing, it measures.
+// peak memory, and each scoring method's cost per sample in plain forwards (measured, and as its
+// registry row states it). Not a test: it asserts nothing, it measures.
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
@@ -18,6 +19,7 @@
 
 #include "app/cmd_bench_latency.hpp"
 #include "app/commands.hpp"
+#include "headprune/explain/methods.hpp"
 #include "headprune/explain/scores.hpp"
 #include "headprune/models/batch.hpp"
 #include "headprune/models/families.hpp"
@@ -55,6 +57,8 @@ struct Target {
   std::string device = "cpu";
   at::ScalarType dtype = at::kFloat;
   int batch = 8;
+  bool costs = true;  // each scoring method's cost per sample
+  int ig_steps = 2;   // attattr's steps in that measurement (its cost is linear in them)
 };
 
 // Device work is asynchronous: reading one value back waits for everything queued before it.
@@ -205,6 +209,37 @@ void bench_model(const Shape& s, int samples, bool with_lrp, const std::vector<d
               protocol_flops / 1e9, pruned.size(), (long long)M, (long long)H);
   std::printf("  samples/s: batched %.1f, one forward at a time %.1f\n", 1 / t_batched, 1 / t_seed);
   std::printf("  peak memory (host RSS): %.0f MB\n", peak_rss_mb());
+
+  // Each scoring method alone (the shared pass with only its needs), per sample, against plain
+  // forwards of the same samples timed just before it (a shared machine's load drifts); the
+  // per-sample passes (lrp, attattr) on one sample.
+  if (!target.costs) return;
+  std::printf("  cost per sample of each scoring method alone, in plain forwards (measured; stated):\n");
+  for (const auto& method : explain::methods()) {
+    if (method.name == "lrp" && !with_lrp) continue;
+    explain::ScoringOptions one;
+    one.methods = {method.name};
+    one.ig_steps = target.ig_steps;
+    const bool heavy = method.needs == explain::Needs::lrp_per_sample || method.needs == explain::Needs::integrated_gradients;
+    const int n = heavy ? 1 : std::min(samples, 4);
+    // michel's loss needs soft labels: answer 0 fully right.
+    at::Tensor labels = at::zeros({1, model->num_answers()}, at::TensorOptions().dtype(target.dtype).device(model->device()));
+    labels[0][0] = 1;
+    auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      at::NoGradGuard ng;
+      sync(model->forward(singles[static_cast<size_t>(i)], {}).logits);
+    }
+    const double t_ref = seconds_since(t0) / n;
+    t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      auto scored = explain::score_batch(*model, singles[static_cast<size_t>(i)], one, labels, {i});
+      sync(scored.logits);
+    }
+    const double t_method = seconds_since(t0) / n;
+    std::printf("    %-10s %9.3f s/sample = %8.1f forwards  (stated: %s; M = %lld, S = %lld)\n", method.name.c_str(),
+                t_method, t_method / t_ref, method.cost.c_str(), (long long)M, (long long)one.ig_steps);
+  }
 }
 
 std::vector<std::string> family_names_list() {
@@ -226,6 +261,8 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
     int batch = 8;
     bool latency = false;  // the pruned-model latency mode (app/cmd_bench_latency.hpp)
     LatencyOptions latency_opts;
+    bool costs = true;
+    int ig_steps = 2;
   };
   auto opts = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("bench", "Measure the scoring pass and the pruning protocol on full-size random models");
@@ -246,6 +283,9 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--reps", opts->latency_opts.reps, "latency: timed forwards per cell (median)")->check(CLI::Range(1, 1000));
   sub->add_option("--csv", opts->latency_opts.csv, "latency: also write the table as CSV (analysis/plot_latency.py)");
+  sub->add_option("--costs", opts->costs, "also time each scoring method alone (true/false)");
+  sub->add_option("--ig-steps", opts->ig_steps, "attattr's steps in that timing (cost is linear in them)")
+      ->check(CLI::Range(1, 1000));
   table.entries.emplace_back(sub, [opts] {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they are measured, also into a file
     at::set_num_threads(opts->threads);
@@ -253,7 +293,8 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
     const char* core = std::getenv("OPENBLAS_CORETYPE");
     std::printf("OPENBLAS_CORETYPE=%s\n", core ? core : "(unset)");
     const std::vector<double> ratios{0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
-    Target target{opts->device, opts->dtype == "bfloat16" ? at::kBFloat16 : at::kFloat, opts->batch};
+    Target target{opts->device, opts->dtype == "bfloat16" ? at::kBFloat16 : at::kFloat, opts->batch, opts->costs,
+                  opts->ig_steps};
     at::globalContext().setAllowTF32CuBLAS(opts->dtype == "tf32");
     std::printf("device %s, %s\n", opts->device.c_str(), opts->dtype.c_str());
     if (opts->latency || !opts->latency_opts.pruned.empty()) {

@@ -161,6 +161,7 @@ void visit_schema(C& c, V& v) {
   v.leaf("scoring.explain", c.scoring.explain, opt);
   v.leaf("scoring.michel_normalize", c.scoring.michel_normalize, opt);
   v.leaf("scoring.random_seed", c.scoring.random_seed, opt);
+  v.leaf("scoring.ig_steps", c.scoring.ig_steps, opt);
 
   v.leaf("prune.protocols", c.prune.protocols, opt);
   v.leaf("prune.granularities", c.prune.granularities, opt);
@@ -675,6 +676,7 @@ void validate(Config& c, const Reader& r) {
 
   check_unique(r, "scoring.methods", c.scoring.methods, false);
   check_min(r, "scoring.random_seed", c.scoring.random_seed, 0);
+  check_min(r, "scoring.ig_steps", c.scoring.ig_steps, 1);
 
   check_unique(r, "prune.protocols", c.prune.protocols, false);
   check_unique(r, "prune.granularities", c.prune.granularities, false);
@@ -813,8 +815,8 @@ bool operator==(const DataConfig& a, const DataConfig& b) {
                   b.selection_file, b.num_samples, b.selection_seed, b.exclude_images, b.on_missing, b.image_root);
 }
 bool operator==(const ScoringConfig& a, const ScoringConfig& b) {
-  return std::tie(a.methods, a.explain, a.michel_normalize, a.random_seed) ==
-         std::tie(b.methods, b.explain, b.michel_normalize, b.random_seed);
+  return std::tie(a.methods, a.explain, a.michel_normalize, a.random_seed, a.ig_steps) ==
+         std::tie(b.methods, b.explain, b.michel_normalize, b.random_seed, b.ig_steps);
 }
 bool operator==(const PruneConfig& a, const PruneConfig& b) {
   return std::tie(a.protocols, a.granularities, a.signs, a.ratios, a.count_rule, a.global_normalize) ==

@@ -13,6 +13,9 @@ UnitScores score_michel(const Pass& pass);      // michel.cpp
 UnitScores score_confidence(const Pass& pass);  // confidence.cpp
 UnitScores score_random(const Pass& pass);      // random.cpp
 UnitScores score_gradient(const Pass& pass);    // gradient.cpp
+UnitScores score_attention(const Pass& pass);   // attention.cpp
+UnitScores score_rollout(const Pass& pass);     // rollout.cpp
+UnitScores score_attattr(const Pass& pass);     // attattr.cpp
 
 namespace {
 
@@ -24,18 +27,36 @@ struct Row {
 const std::vector<Row>& rows() {
   static const std::vector<Row> table{
       {{"ours", "mean over the real (query, key) pairs of grad * attn, grad = d logit[target] / d attn (the seed's)",
-        Needs::logit_gradient},
+        Needs::logit_gradient, "2 (forward + backward)"},
        score_ours},
-      {{"lrp", "mean LRP relevance of the attention probabilities (Chefer et al. 2021)", Needs::lrp_per_sample},
+      {{"lrp", "mean LRP relevance of the attention probabilities (Chefer et al. 2021)", Needs::lrp_per_sample,
+        "2 + relprop, about 8 (the shared forward, then per sample a forward recording LRP and relprop)"},
        score_lrp},
       {{"michel", "|d loss / d gate| of a gate multiplying each head, loss = VQA BCE (Michel et al. 2019)",
-        Needs::loss_gradient},
+        Needs::loss_gradient, "3 (forward + two backwards)"},
        score_michel},
-      {{"confidence", "mean over queries of the largest attention weight (Voita et al. 2019)", Needs::attention},
+      {{"confidence", "mean over queries of the largest attention weight (Voita et al. 2019)", Needs::attention,
+        "1 (forward)"},
        score_confidence},
-      {{"random", "uniform in [0,1), reproducible from (seed, sample index, unit)", Needs::nothing}, score_random},
-      {{"gradient", "mean over the real (query, key) pairs of |d logit[target] / d attn|", Needs::logit_gradient},
+      {{"random", "uniform in [0,1), reproducible from (seed, sample index, unit)", Needs::nothing,
+        "1 (the shared forward gives the logits; the scores cost nothing)"},
+       score_random},
+      {{"gradient", "mean over the real (query, key) pairs of |d logit[target] / d attn|", Needs::logit_gradient,
+        "2 (forward + backward)"},
        score_gradient},
+      {{"attention", "raw attention: mean over the real queries of the attention-weighted mean weight sum_k a_qk^2",
+        Needs::attention, "1 (forward)"},
+       score_attention},
+      {{"rollout",
+        "the head's share of the explained token's rolled-out attention (Abnar & Zuidema 2020) along the seed's "
+        "relevance path",
+        Needs::attention, "1 + per sample M token-by-token matrix products and their backward (about 1)"},
+       score_rollout},
+      {{"attattr",
+        "attention attribution (Hao et al. 2021): mean over the real pairs of attn * integrated gradient along "
+        "(k/S) attn, one module at a time",
+        Needs::integrated_gradients, "1 + 2 M S (S = scoring.ig_steps forwards + backwards per scored module)"},
+       score_attattr},
   };
   return table;
 }

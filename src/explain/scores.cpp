@@ -62,11 +62,12 @@ ScoringResult score_batch(const models::VqaModel& model, const models::Batch& ba
 
   const int64_t B = batch.size(), M = model.num_modules();
   ScoringResult result;
-  Pass pass{model, batch, options, labels, sample_index, {}, {}, {}, {}, {}, {}};
+  Pass pass{model, batch, options, labels, sample_index, {}, {}, {}, {}, {}, {}, {}};
   for (int64_t m = 0; m < M; ++m) pass.valid.push_back(valid_pairs(model, batch, m));
 
   models::ForwardOptions fo;
-  fo.record_attention = need_grad || needs(Needs::attention);
+  const bool integrated = needs(Needs::integrated_gradients);
+  fo.record_attention = need_grad || integrated || needs(Needs::attention);
   models::ForwardResult fwd;
   {
     at::AutoGradMode grad_mode(need_grad);
@@ -100,6 +101,11 @@ ScoringResult score_batch(const models::VqaModel& model, const models::Batch& ba
       loss.backward();
       for (int64_t m = 0; m < M; ++m) pass.loss_grads.push_back(fwd.attention[static_cast<size_t>(m)].grad().detach());
     }
+  }
+  if (integrated) {
+    // Each module's S scaled copies of as many samples as fit in max(batch, S) examples per forward.
+    pass.ig_grads = integrated_attention_gradients(model, batch, result.target, options.ig_steps,
+                                                   std::max<int64_t>(B, options.ig_steps));
   }
   if (needs(Needs::lrp_per_sample)) {
     // LRP per sample, unpadded: the seed's Add renormalisation sums over the whole tensor.

@@ -30,6 +30,7 @@ io::TensorBundle run_unit(const Context& ctx, int64_t unit) {
   so.target = ctx.cfg.scoring.explain;
   so.michel_normalize = ctx.cfg.scoring.michel_normalize;
   so.random_seed = static_cast<uint64_t>(ctx.cfg.scoring.random_seed);
+  so.ig_steps = ctx.cfg.scoring.ig_steps;
   explain::ScoringResult scored = explain::score_batch(model, built.batch, so, built.labels, index);
   refuse_nonfinite(ctx, samples, scored.logits, "logits");
   for (const auto& [method, us] : scored.scores)

@@ -56,6 +56,7 @@ SampleVisualization compute_relevance(const models::VqaModel& model, const run::
   so.target = options.target;
   so.michel_normalize = options.michel_normalize;
   so.random_seed = options.random_seed;
+  so.ig_steps = options.ig_steps;
   so.keep_maps = true;
   explain::ScoringResult sr = explain::score_batch(model, batch, so, built.labels, {options.sample_index});
   const at::Tensor scores = sr.scores.at(options.method).head[0];  // [M,H]

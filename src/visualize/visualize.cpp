@@ -71,6 +71,7 @@ VisualizeReport visualize(const config::Config& c, const VisualizeOptions& optio
   ro.ratios = c.visualize.ratios;
   ro.michel_normalize = c.scoring.michel_normalize;
   ro.random_seed = static_cast<uint64_t>(c.scoring.random_seed);
+  ro.ig_steps = c.scoring.ig_steps;
   if (c.run.threads_per_rank > 0) at::set_num_threads(static_cast<int>(c.run.threads_per_rank));
 
   const run::Inputs in = run::load_inputs(c, 0, "headprune visualize");

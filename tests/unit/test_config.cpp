@@ -92,6 +92,7 @@ TEST(Config, MinimalGetsDocumentedDefaults) {
   EXPECT_EQ(c.scoring.explain, ExplainTarget::predicted);
   EXPECT_FALSE(c.scoring.michel_normalize);
   EXPECT_EQ(c.scoring.random_seed, 0);
+  EXPECT_EQ(c.scoring.ig_steps, 20);
   EXPECT_EQ(c.prune.protocols, std::vector<Protocol>{Protocol::per_sample});
   EXPECT_EQ(c.prune.granularities, std::vector<Granularity>{Granularity::head});
   EXPECT_EQ(c.prune.signs, (std::vector<Sign>{Sign::positive, Sign::negative}));
@@ -238,7 +239,7 @@ TEST(Config, EnumsListTheAllowedValues) {
   EXPECT_EQ(error_of(kMinimal, {"device=gpu"}), "override 'device=gpu': key 'device' must be one of cpu, cuda (got 'gpu')");
   EXPECT_EQ(error_of(kMinimal, {"scoring.methods=[ours,gradcam]"}),
             "override 'scoring.methods=[ours,gradcam]': key 'scoring.methods[1]' must be one of ours, lrp, michel, "
-            "confidence, random, gradient (got 'gradcam')");
+            "confidence, random, gradient, attention, rollout, attattr (got 'gradcam')");
   EXPECT_EQ(error_of(kMinimal, {"prune.count_rule=floor"}),
             "override 'prune.count_rule=floor': key 'prune.count_rule' must be one of seed, keep_floor, prune_floor, "
             "nearest (got 'floor')");
@@ -265,6 +266,8 @@ TEST(Config, RangesAndRepeats) {
   EXPECT_EQ(error_of(kMinimal, {"model.max_text_tokens=2"}),
             "override 'model.max_text_tokens=2': key 'model.max_text_tokens' must be >= 3 (got 2; room for [CLS], "
             "[SEP] and a word; 0 = the seed's length for the family)");
+  EXPECT_EQ(error_of(kMinimal, {"scoring.ig_steps=0"}),
+            "override 'scoring.ig_steps=0': key 'scoring.ig_steps' must be >= 1 (got 0)");
   EXPECT_EQ(error_of(kMinimal, {"run.threads_per_rank=-1"}),
             "override 'run.threads_per_rank=-1': key 'run.threads_per_rank' must be >= 0 (got -1)");
   EXPECT_EQ(error_of(kMinimal, {"visualize.ratios=[0.95, 1.5]"}),
@@ -367,7 +370,7 @@ TEST(Config, ToYamlListsEveryKeyInSchemaOrder) {
     ASSERT_NE(at, std::string::npos) << key << " missing or out of order in\n" << text;
     pos = at + 1;
   }
-  EXPECT_EQ(config_keys().size(), 44u);
+  EXPECT_EQ(config_keys().size(), 45u);
 }
 
 TEST(Config, ExampleConfigsLoadAndRoundTrip) {

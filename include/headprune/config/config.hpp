@@ -89,6 +89,7 @@ struct ScoringConfig {
   explain::Target explain = explain::Target::predicted;
   bool michel_normalize = false;  ///< layer-wise L2 normalisation of Michel et al. scores
   int64_t random_seed = 0;        ///< >= 0, seed of the `random` baseline
+  int64_t ig_steps = 20;          ///< >= 1, integrated-gradients steps of `attattr`
 };
 
 struct PruneConfig {

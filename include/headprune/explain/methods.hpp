@@ -27,12 +27,20 @@ enum class Needs {
   logit_gradient,  ///< + one backward of the explained logit: d logit[target] / d attn
   loss_gradient,   ///< + a second backward, of the VQA BCE loss, through the same graph
   lrp_per_sample,  ///< a forward with LRP recorded and relprop, per sample (batch size 1)
+  /// + integrated gradients along each module's scaled probabilities: for every scored module,
+  /// scoring.ig_steps forwards + backwards with that module's probabilities multiplied by
+  /// k / ig_steps (k = 1 .. ig_steps), the steps of a sample run as one batch
+  integrated_gradients,
 };
 
 struct MethodInfo {
   std::string name;     ///< scoring.methods value, results path component, ScoringResult key
   std::string summary;  ///< one line, for docs and messages
   Needs needs;
+  /// Cost per sample in forward-pass equivalents (a backward through the attention only, the
+  /// weights never requiring gradients, costs about one forward); M = scored modules, S =
+  /// scoring.ig_steps. `headprune bench` prints it beside the measured figure.
+  std::string cost;
 };
 
 /// Every method, in table order.

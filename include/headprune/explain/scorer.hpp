@@ -28,6 +28,9 @@ struct Pass {
   std::vector<at::Tensor> grads;            ///< logit_gradient: per module d logit[target] / d attn
   std::vector<at::Tensor> loss_grads;       ///< loss_gradient: per module d loss / d attn
   std::vector<std::vector<at::Tensor>> lrp_cams;  ///< lrp_per_sample: [sample][module] attn_cam [1,H,Q,K]
+  /// integrated_gradients: per module [B,H,Q,K], the mean over k = 1 .. S of d logit[target] / dX at
+  /// X = (k/S) attn (integrated_attention_gradients)
+  std::vector<at::Tensor> ig_grads;
 };
 
 using ScoreFn = UnitScores (*)(const Pass& pass);
@@ -42,5 +45,15 @@ at::Tensor accumulate_type(const at::Tensor& t);
 at::Tensor to_output(const at::Tensor& t);
 /// Head and layer means of x [B,H,Q,K] (per module) over the valid pairs [B,1,Q,K].
 UnitScores mean_over_valid_pairs(const std::vector<at::Tensor>& per_module, const std::vector<at::Tensor>& valid);
+
+/// Integrated gradients over the attention probabilities, one module at a time (Hao et al. 2021):
+/// per module m, [B,H,Q,K] = (1/steps) sum_{k=1..steps} d logit[b, target_b] / dX at X = (k/steps)
+/// A_m, A_m = module m's probabilities, every other module as it is (the right Riemann sum of
+/// the path integral; attr = A_m * this). The model multiplies a module's probabilities by a
+/// keep factor (ForwardOptions::keep), so each step is a forward with keep = k/steps on module m
+/// and the gradient of the recorded probabilities divided by k/steps. The steps of a sample run
+/// as one batch: each forward holds the steps of max(1, max_batch / steps) samples.
+std::vector<at::Tensor> integrated_attention_gradients(const models::VqaModel& model, const models::Batch& batch,
+                                                       const at::Tensor& target, int64_t steps, int64_t max_batch);
 
 }  // namespace headprune::explain

@@ -4,8 +4,10 @@
 // each in its own file (src/explain/<name>.cpp). score_batch runs one shared pass computing only
 // what the requested methods need: one forward + one backward gives ours (and confidence);
 // michel adds a second backward through the same graph; lrp runs its own forward per sample
-// (batch size 1, the seed's renormalisation sums over the whole tensor). Layer scores average
-// over all heads' entries.
+// (batch size 1, the seed's renormalisation sums over the whole tensor); attattr adds, per
+// module, ig_steps scaled forwards + backwards (the steps of a sample batched); attention and
+// rollout read the forward's probabilities only. Layer scores average over all heads' entries
+// (attention, rollout, confidence, michel: the mean of the module's head scores).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -24,6 +26,7 @@ struct ScoringOptions {
   Target target = Target::predicted;
   bool michel_normalize = false;  ///< per-layer L2 normalisation (HF bertology)
   uint64_t random_seed = 0;
+  int64_t ig_steps = 20;          ///< integrated-gradients steps of 'attattr' (>= 1)
   bool keep_maps = false;         ///< also return attention, gradients, attn_cam (conformance, visualisation)
 };
 

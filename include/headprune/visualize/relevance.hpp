@@ -35,6 +35,7 @@ struct RelevanceOptions {
   std::vector<double> ratios{0.0, 0.4, 0.6, 0.9};
   bool michel_normalize = false;
   uint64_t random_seed = 0;
+  int64_t ig_steps = 20;     ///< scoring.ig_steps (attattr)
   int64_t sample_index = 0;  ///< seeds the `random` method (the question's index in its file)
 };
 
