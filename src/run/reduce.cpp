@@ -22,7 +22,7 @@ at::Tensor batch_rows(const Context& ctx, const io::TensorBundle& units, const s
                       at::IntArrayRef empty_shape, at::Device device) {
   std::vector<at::Tensor> parts;
   for (int64_t b = 0; b < ctx.plan.num_batches(); ++b) {
-    auto it = units.find("b" + std::to_string(b) + "/" + suffix);
+    auto it = units.find(batch_unit(b, 0) + "/" + suffix);
     if (it != units.end()) parts.push_back(it->second);
   }
   return (parts.empty() ? at::zeros(empty_shape, at::kDouble) : at::cat(parts)).to(device);
