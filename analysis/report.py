@@ -33,6 +33,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import breakdowns  # noqa: E402
 import hpresults  # noqa: E402
 import stats  # noqa: E402
 import tables  # noqa: E402
@@ -71,6 +72,8 @@ def _statistics(groups, tabs, args) -> dict:
     md += uncertainty.comparisons_section(res["groups"])
     md += uncertainty.random_band_section(res["groups"])
     md += uncertainty.answer_type_section(res["groups"])
+    md += breakdowns.modality_section(groups, args.results)
+    md += breakdowns.held_out_section(res["groups"], args.results)
     md += uncertainty.stability_section(res["stability"], args.split_halves)
     if md:
         links = [f"[{n}]({n})" for n in ("comparisons.csv", "stability.csv")

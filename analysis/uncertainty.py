@@ -40,6 +40,7 @@ class CurveStats:
     seed_acc: Optional[np.ndarray]  # [S] what the seed prints, None for other model families
     seed_auc: Optional[float]
     repeat_acc: Optional[np.ndarray] = None  # [K, S] accuracy of each random repeat
+    rows: str = "all"  # the samples measured: "all", or "held-out:<experiment>" (prune.global_fit: half)
 
     @property
     def half_width(self) -> float:
@@ -122,6 +123,21 @@ def _read_label_scores(results_path: str, curve: Curve) -> Tuple[Optional[np.nda
     return None, None
 
 
+def held_out_rows(results_path: str, curve: Curve) -> Optional[np.ndarray]:
+    """The rows a global curve of a `prune.global_fit: half` run is measured on (the half its
+    ranking was not fitted on: samples/global_fit == 0), or None when every row counts."""
+    if curve.protocol != "global" or "/curves/" not in curve.path:
+        return None
+    fit = read_optional(results_path, curve.path.split("/curves/")[0] + "/samples/global_fit")
+    return None if fit is None else np.asarray(fit) == 0
+
+
+def _repeat_acc(results_path: str, curve: Curve, rows: np.ndarray) -> Optional[np.ndarray]:
+    """[K, S] accuracy x100 of each random repeat over `rows` (K > 1), else None."""
+    ls = np.asarray(read_optional(results_path, curve.path + "/label_score"), dtype=np.float64)
+    return ls[:, rows].mean(axis=1) * 100.0 if ls.ndim == 3 and ls.shape[0] > 1 else None
+
+
 def table_blocks(curves: List[Curve]) -> List[List[Curve]]:
     """The curves grouped by (protocol, granularity, sign, ratio grid), in table order."""
     blocks: Dict[tuple, List[Curve]] = {}
@@ -140,23 +156,31 @@ def curve_label(c: Curve, block: List[Curve]) -> str:
 def group_statistics(group: ModelGroup, results_path: str, b: int, seed: int) -> GroupStats:
     family = group.experiments[0].model_family
     per: Dict[str, CurveStats] = {}
-    loaded = []
+    # Curves measured on the same samples share one resampling (replicate k of every curve uses
+    # the same samples, so differences are paired): all rows, or one run's held-out half.
+    loaded: Dict[str, list] = {}
     n = None
     for c in group.curves:
         ls, rep = _read_label_scores(results_path, c)
         if ls is None or (n is not None and ls.shape[0] != n) or ls.shape[0] == 0:
             continue
         n = ls.shape[0]
-        loaded.append((c, ls, rep))
-    if loaded:
-        # One resampling for the whole group: replicate k of every curve uses the same samples.
-        x = np.concatenate([ls for _, ls, _ in loaded], axis=1)
-        rng = stats.group_rng(seed, group.experiments[0].samples_digest, "bootstrap")
+        held = held_out_rows(results_path, c)
+        rows = "all"
+        if held is not None:
+            ls = ls[held]
+            rep = None if rep is None else _repeat_acc(results_path, c, held)
+            rows = "held-out:" + c.path.split("/curves/")[0]
+        loaded.setdefault(rows, []).append((c, ls, rep))
+    for rows, curves in loaded.items():
+        x = np.concatenate([ls for _, ls, _ in curves], axis=1)
+        key = group.experiments[0].samples_digest + ("" if rows == "all" else "/" + rows)
+        rng = stats.group_rng(seed, key, "bootstrap")
         boot = stats.bootstrap_means(x, b, rng) * 100.0  # [B, P]
         lo, hi = stats.percentile_ci(boot, LEVEL)
         mean = x.mean(axis=0) * 100.0
         j = 0
-        for c, ls, rep in loaded:
+        for c, ls, rep in curves:
             s = ls.shape[1]
             w = stats.auc_weights(c.ratios)
             bauc = boot[:, j:j + s] @ w
@@ -165,7 +189,7 @@ def group_statistics(group: ModelGroup, results_path: str, b: int, seed: int) ->
             per[c.path] = CurveStats(
                 curve=c, label_score=ls, acc_x100=mean[j:j + s], acc_lo=lo[j:j + s], acc_hi=hi[j:j + s],
                 auc=auc_x100(c.ratios, mean[j:j + s]), auc_lo=float(alo), auc_hi=float(ahi), boot_auc=bauc,
-                seed_acc=sa, seed_auc=None if sa is None else auc_x100(c.ratios, sa), repeat_acc=rep)
+                seed_acc=sa, seed_auc=None if sa is None else auc_x100(c.ratios, sa), repeat_acc=rep, rows=rows)
             j += s
     comps = _comparisons(group, per)
     at = read_optional(results_path, group.experiments[0].path + "/samples/answer_type")
@@ -184,6 +208,8 @@ def _comparisons(group: ModelGroup, per: Dict[str, CurveStats]) -> List[Comparis
         for i in range(len(cs)):
             for k in range(i + 1, len(cs)):
                 a, b = cs[i], cs[k]
+                if a.rows != b.rows:  # measured on different samples: not a paired comparison
+                    continue
                 d = a.boot_auc - b.boot_auc
                 lo, hi = stats.percentile_ci(d, LEVEL)
                 diff = a.auc - b.auc
@@ -432,6 +458,8 @@ def answer_type_section(gstats: List[GroupStats]) -> List[str]:
                "|---|---|---|---|---|" + "---:|" * len(types)]
         for cs in sorted(gs.per_curve.values(), key=lambda x: x.curve.sort_key()):
             c = cs.curve
+            if cs.rows != "all":  # a held-out global curve: its rows are a half of the samples
+                continue
             cells = []
             for t in types:
                 acc = cs.label_score[masks[t]].mean(axis=0) * 100.0

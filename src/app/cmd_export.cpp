@@ -63,7 +63,14 @@ int run_export(const ExportOptions& o) {
   require_member(f, curve, o.sign, "sign");
   const std::string mask_path = curve + "/" + o.sign + "/keep_mask";
   std::vector<int64_t> shape;
-  const std::vector<uint8_t> masks = f.read_u8(mask_path, &shape);
+  std::vector<uint8_t> masks = f.read_u8(mask_path, &shape);
+  // A repeated method (random with scoring.random_repeats > 1) stacks its draws' masks
+  // [draws, ratios, M(, H)]: export draw 0, the draw a single-draw run makes.
+  const size_t unit_dims = o.granularity.rfind("head", 0) == 0 ? 2 : 1;
+  if (shape.size() == unit_dims + 2) {
+    masks.resize(static_cast<size_t>(h5::numel(std::vector<int64_t>(shape.begin() + 1, shape.end()))));
+    shape.erase(shape.begin());
+  }
   const std::vector<double> ratios = f.read_f64(curve + "/" + o.sign + "/ratios");
   int64_t index = -1;
   std::string grid;

@@ -63,6 +63,13 @@ HP_ENUM_NAMES(OnMissing, {OnMissing::error, data::on_missing_name(OnMissing::err
 HP_ENUM_NAMES(Target, {Target::predicted, explain::target_name(Target::predicted)},
               {Target::ground_truth, explain::target_name(Target::ground_truth)})
 HP_ENUM_NAMES(Protocol, {Protocol::per_sample, "per_sample"}, {Protocol::global, "global"})
+HP_ENUM_NAMES(GlobalFit, {GlobalFit::all, "all"}, {GlobalFit::half, "half"})
+using prune::ModuleKind;
+HP_ENUM_NAMES(ModuleKind, {ModuleKind::all, prune::module_kind_name(ModuleKind::all)},
+              {ModuleKind::text, prune::module_kind_name(ModuleKind::text)},
+              {ModuleKind::image, prune::module_kind_name(ModuleKind::image)},
+              {ModuleKind::cross, prune::module_kind_name(ModuleKind::cross)},
+              {ModuleKind::joint, prune::module_kind_name(ModuleKind::joint)})
 HP_ENUM_NAMES(Granularity, {Granularity::head, prune::granularity_name(Granularity::head)},
               {Granularity::layer, prune::granularity_name(Granularity::layer)})
 HP_ENUM_NAMES(Sign, {Sign::positive, prune::sign_name(Sign::positive)},
@@ -162,6 +169,7 @@ void visit_schema(C& c, V& v) {
   v.leaf("scoring.michel_normalize", c.scoring.michel_normalize, opt);
   v.leaf("scoring.random_seed", c.scoring.random_seed, opt);
   v.leaf("scoring.ig_steps", c.scoring.ig_steps, opt);
+  v.leaf("scoring.random_repeats", c.scoring.random_repeats, opt);
 
   v.leaf("prune.protocols", c.prune.protocols, opt);
   v.leaf("prune.granularities", c.prune.granularities, opt);
@@ -169,6 +177,8 @@ void visit_schema(C& c, V& v) {
   v.leaf("prune.ratios", c.prune.ratios, opt);
   v.count_rule("prune.count_rule", c.prune.count_rule);
   v.leaf("prune.global_normalize", c.prune.global_normalize, opt);
+  v.leaf("prune.modalities", c.prune.modalities, opt);
+  v.leaf("prune.global_fit", c.prune.global_fit, opt);
 
   v.leaf("run.batch_size", c.run.batch_size, opt);
   v.leaf("run.threads_per_rank", c.run.threads_per_rank, opt);
@@ -677,10 +687,16 @@ void validate(Config& c, const Reader& r) {
   check_unique(r, "scoring.methods", c.scoring.methods, false);
   check_min(r, "scoring.random_seed", c.scoring.random_seed, 0);
   check_min(r, "scoring.ig_steps", c.scoring.ig_steps, 1);
+  check_min(r, "scoring.random_repeats", c.scoring.random_repeats, 1);
 
   check_unique(r, "prune.protocols", c.prune.protocols, false);
   check_unique(r, "prune.granularities", c.prune.granularities, false);
   check_unique(r, "prune.signs", c.prune.signs, false);
+  check_unique(r, "prune.modalities", c.prune.modalities, false);
+  if (c.prune.global_fit == GlobalFit::half &&
+      std::find(c.prune.protocols.begin(), c.prune.protocols.end(), Protocol::global) == c.prune.protocols.end())
+    throw UserError(r.where("prune.global_fit") +
+                    ": key 'prune.global_fit' is only used with the global protocol (add 'global' to prune.protocols)");
   check_ratios(r, "prune.ratios", c.prune.ratios, false);
   if (r.count_rule_is_seed())
     c.prune.count_rule = enum_value<CountRule>(models::find_family(c.model.family, r.where("model.family")).seed_count_rule);
@@ -800,6 +816,7 @@ std::string to_string(data::Selection v) { return enum_name(v); }
 std::string to_string(data::OnMissing v) { return enum_name(v); }
 std::string to_string(explain::Target v) { return enum_name(v); }
 std::string to_string(Protocol v) { return enum_name(v); }
+std::string to_string(GlobalFit v) { return enum_name(v); }
 std::string to_string(prune::Granularity v) { return enum_name(v); }
 std::string to_string(prune::Sign v) { return enum_name(v); }
 std::string to_string(prune::CountRule v) { return enum_name(v); }
@@ -815,12 +832,14 @@ bool operator==(const DataConfig& a, const DataConfig& b) {
                   b.selection_file, b.num_samples, b.selection_seed, b.exclude_images, b.on_missing, b.image_root);
 }
 bool operator==(const ScoringConfig& a, const ScoringConfig& b) {
-  return std::tie(a.methods, a.explain, a.michel_normalize, a.random_seed, a.ig_steps) ==
-         std::tie(b.methods, b.explain, b.michel_normalize, b.random_seed, b.ig_steps);
+  return std::tie(a.methods, a.explain, a.michel_normalize, a.random_seed, a.ig_steps, a.random_repeats) ==
+         std::tie(b.methods, b.explain, b.michel_normalize, b.random_seed, b.ig_steps, b.random_repeats);
 }
 bool operator==(const PruneConfig& a, const PruneConfig& b) {
-  return std::tie(a.protocols, a.granularities, a.signs, a.ratios, a.count_rule, a.global_normalize) ==
-         std::tie(b.protocols, b.granularities, b.signs, b.ratios, b.count_rule, b.global_normalize);
+  return std::tie(a.protocols, a.granularities, a.signs, a.ratios, a.count_rule, a.global_normalize, a.modalities,
+                  a.global_fit) ==
+         std::tie(b.protocols, b.granularities, b.signs, b.ratios, b.count_rule, b.global_normalize, b.modalities,
+                  b.global_fit);
 }
 bool operator==(const RunConfig& a, const RunConfig& b) {
   return std::tie(a.batch_size, a.threads_per_rank, a.checkpoint_every, a.progress_seconds, a.shard) ==

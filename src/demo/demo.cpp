@@ -15,6 +15,8 @@
 
 #include "headprune/common/error.hpp"
 #include "headprune/models/families.hpp"
+#include "headprune/models/model.hpp"
+#include "headprune/prune/protocol.hpp"
 
 extern char** environ;
 
@@ -173,6 +175,8 @@ TrainOptions demo_train_options(const std::string& family, uint64_t seed, bool s
 
 std::string demo_run_config(const DemoModel& model, const SyntheticWorldFiles& world, uint64_t seed,
                             int64_t samples, const std::vector<int64_t>& visualize_ids) {
+  std::string modalities;
+  for (const auto& k : model.modalities) modalities += (modalities.empty() ? "" : ", ") + k;
   std::ostringstream y;
   const std::string root = fs::path(model.run_config).parent_path().parent_path().string();
   y << "# The demo's analysis of its " << model.family << " model (written by `headprune demo`; keys: docs/config.md).\n"
@@ -197,6 +201,7 @@ std::string demo_run_config(const DemoModel& model, const SyntheticWorldFiles& w
     << "  protocols: [per_sample, global]\n"
     << "  granularities: [head, layer]\n"
     << "  signs: [positive, negative]\n"
+    << "  modalities: [" << modalities << "]\n"
     << "run:\n"
     << "  batch_size: 8\n"
     << "output:\n"
@@ -302,6 +307,16 @@ DemoResult prepare_demo(const DemoOptions& options) {
     DemoModel& m = result.models[job_model[i]];
     if (!load_reusable(m.dir, m.settings_hash, &m))
       throw RuntimeFailure(m.dir + ": training finished but training.json lacks the demo's settings hash");
+  }
+  for (DemoModel& m : result.models) {
+    // The kinds of the model's attention modules (prune/protocol.hpp): a model with cross
+    // attention also gets curves that prune only those heads.
+    const auto model = models::load_model(m.dir, models::LoadOptions{at::kFloat});
+    for (const auto& module : model->attention_modules())
+      if (prune::module_kind(module) == prune::ModuleKind::cross) {
+        m.modalities = {"all", "cross"};
+        break;
+      }
   }
   for (const DemoModel& m : result.models)
     write_text(m.run_config, demo_run_config(m, result.world, options.seed, samples, pick_visualized(world, samples)));

@@ -39,7 +39,7 @@ const std::vector<Row>& rows() {
         "1 (forward)"},
        score_confidence},
       {{"random", "uniform in [0,1), reproducible from (seed, sample index, unit)", Needs::nothing,
-        "1 (the shared forward gives the logits; the scores cost nothing)"},
+        "1 (the shared forward gives the logits; the scores cost nothing)", /*drawn=*/true},
        score_random},
       {{"gradient", "mean over the real (query, key) pairs of |d logit[target] / d attn|", Needs::logit_gradient,
         "2 (forward + backward)"},

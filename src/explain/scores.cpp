@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "headprune/common/error.hpp"
+#include "headprune/common/splitmix64.hpp"
 #include "headprune/explain/scorer.hpp"
 #include "headprune/models/batch.hpp"
 
@@ -127,7 +128,22 @@ ScoringResult score_batch(const models::VqaModel& model, const models::Batch& ba
     }
   }
   for (size_t i = 0; i < scorers.size(); ++i) result.scores[options.methods[i]] = scorers[i](pass);
+  // Further draws of a random baseline (scoring.random_repeats), each from its own seed: draw 0
+  // keeps scoring.random_seed itself, so one draw gives the scores a single draw always gave.
+  for (size_t i = 0; i < scorers.size(); ++i) {
+    if (!find_method(options.methods[i], "scoring.methods").drawn) continue;
+    for (int64_t r = 1; r < options.random_repeats; ++r) {
+      ScoringOptions draw = options;
+      draw.random_seed = splitmix64(options.random_seed + static_cast<uint64_t>(r) * 0x9E3779B97F4A7C15ull);
+      const Pass p{model, batch, draw, labels, sample_index, {}, {}, {}, {}, {}, {}, {}};
+      result.scores[repeat_key(options.methods[i], r)] = scorers[i](p);
+    }
+  }
   return result;
+}
+
+std::string repeat_key(const std::string& method, int64_t r) {
+  return r == 0 ? method : method + "#" + std::to_string(r);
 }
 
 }  // namespace headprune::explain

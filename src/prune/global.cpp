@@ -14,9 +14,9 @@ GlobalProtocol::Ranking GlobalProtocol::rank(const at::Tensor& mean, const at::T
   return {m, std.to(at::kDouble), order};
 }
 
-at::Tensor GlobalProtocol::masks(const Ranking& ranking, Sign sign) const {
+at::Tensor GlobalProtocol::masks(const Ranking& ranking, Sign sign, const at::Tensor& eligible) const {
   std::vector<at::Tensor> out;
-  for (double r : ratios_) out.push_back(keep_mask(ranking.mean, r, sign, rule_));
+  for (double r : ratios_) out.push_back(keep_mask(ranking.mean, r, sign, rule_, eligible));
   return at::stack(out);
 }
 

@@ -6,8 +6,8 @@
 
 namespace headprune::prune {
 
-at::Tensor PerSampleProtocol::masks(const at::Tensor& scores, Granularity g, Sign sign) const {
-  return per_sample_masks(scores, g, sign, rule_, ratios_);
+at::Tensor PerSampleProtocol::masks(const at::Tensor& scores, Granularity g, Sign sign, const at::Tensor& eligible) const {
+  return per_sample_masks(scores, g, sign, rule_, ratios_, eligible);
 }
 
 PerSampleProtocol::Evaluation PerSampleProtocol::evaluate(const models::VqaModel& model, const models::Batch& batch,

@@ -16,14 +16,14 @@ io::TensorBundle run_cell(const Context& ctx, const prune::GlobalProtocol& proto
   const auto samples = ctx.samples_of_batch(cell.batch);
   BuiltBatch built = ctx.in.builder->build(samples, ctx.in.model->num_answers());
   std::vector<prune::GlobalProtocol::ComboMask> masks;
-  for (const auto& c : ctx.combos) masks.push_back({global_masks.at(c.path())[cell.ratio], c.granularity});
+  for (const auto& c : ctx.combos) masks.push_back({global_masks.at(c.key())[cell.ratio], c.granularity});
   at::Tensor pred = protocol.evaluate(*ctx.in.model, built.batch, masks);  // [B,C]
   at::Tensor scores = label_scores(ctx, samples, pred);
   io::TensorBundle out;
   const std::string key = cell_unit(cell.ratio, cell.batch) + "/curves/global/";
   for (size_t c = 0; c < ctx.combos.size(); ++c) {
-    out[key + ctx.combos[c].path() + "/pred_index"] = pred.select(1, static_cast<int64_t>(c)).contiguous();
-    out[key + ctx.combos[c].path() + "/label_score"] = scores.select(1, static_cast<int64_t>(c)).contiguous();
+    out[key + ctx.combos[c].key() + "/pred_index"] = pred.select(1, static_cast<int64_t>(c)).contiguous();
+    out[key + ctx.combos[c].key() + "/label_score"] = scores.select(1, static_cast<int64_t>(c)).contiguous();
   }
   return out;
 }
@@ -34,10 +34,10 @@ io::TensorBundle global_phase(Context& ctx, UnitLoop& loop, const Rankings& rank
   dist::Communicator& comm = *ctx.comm;
   if (!ctx.runs(config::Protocol::global)) return {};
   const prune::GlobalProtocol protocol(ctx.cfg.prune.ratios, ctx.cfg.prune.count_rule, ctx.cfg.prune.global_normalize);
-  io::TensorBundle global_masks;  // by combo path: uint8 [ratios, M(,H)]
+  io::TensorBundle global_masks;  // by combo key: uint8 [ratios, M(,H)]
   for (const auto& c : ctx.combos)
-    global_masks[c.path()] = protocol.masks(
-        rankings.at(c.method + "/" + prune::granularity_name(c.granularity)), c.sign);
+    global_masks[c.key()] = protocol.masks(rankings.at(c.ranking()), c.sign,
+                                           prune::eligible_units(*ctx.in.model, c.kind, c.granularity));
   const int64_t S = static_cast<int64_t>(ctx.cfg.prune.ratios.size()), nb = ctx.plan.num_batches();
   std::string todo_cells;
   if (ctx.root) {

@@ -6,7 +6,8 @@
 // A finished unit of batch b and ratio block j is a bundle of tensors under "<unit>/" (steps.hpp:
 // "b<b>" for j = 0, else "p<j>_<b>"): curves/per_sample/<combo>/{pred_index, label_score}
 // ([B, ratios of the block]) and, for j = 0, samples/{target, unpruned_pred, unpruned_score} and
-// scores/<method>/<granularity>: each array under the path of its results-file dataset.
+// scores/<method>/<granularity>: each array under the path of its results-file dataset (draws
+// r > 0 of 'random' as <combo>#<r> and random#<r>: steps.hpp, destination).
 #include <ATen/ATen.h>
 
 #include "headprune/explain/scores.hpp"
@@ -31,6 +32,7 @@ io::TensorBundle run_unit(const Context& ctx, int64_t unit) {
   so.michel_normalize = ctx.cfg.scoring.michel_normalize;
   so.random_seed = static_cast<uint64_t>(ctx.cfg.scoring.random_seed);
   so.ig_steps = ctx.cfg.scoring.ig_steps;
+  so.random_repeats = ctx.cfg.scoring.random_repeats;
   explain::ScoringResult scored = explain::score_batch(model, built.batch, so, built.labels, index);
   refuse_nonfinite(ctx, samples, scored.logits, "logits");
   for (const auto& [method, us] : scored.scores)
@@ -59,14 +61,15 @@ io::TensorBundle run_unit(const Context& ctx, int64_t unit) {
   const prune::PerSampleProtocol protocol(ratios, ctx.cfg.prune.count_rule);
   std::vector<prune::PerSampleProtocol::ComboMasks> masks;
   for (const auto& c : ctx.combos) {
-    const auto& us = scored.scores.at(c.method);
-    masks.push_back({protocol.masks(c.granularity == prune::Granularity::head ? us.head : us.layer, c.granularity, c.sign),
+    const auto& us = scored.scores.at(explain::repeat_key(c.method, c.repeat));
+    masks.push_back({protocol.masks(c.granularity == prune::Granularity::head ? us.head : us.layer, c.granularity, c.sign,
+                                    prune::eligible_units(model, c.kind, c.granularity)),
                      c.granularity});
   }
   const at::Tensor pred = protocol.evaluate(model, built.batch, masks, scored.logits).pred;  // [B,C,S]
   at::Tensor scores = label_scores(ctx, samples, pred.view({B, -1})).view({B, -1, S});
   for (size_t c = 0; c < ctx.combos.size(); ++c) {
-    const std::string p = key + "curves/per_sample/" + ctx.combos[c].path();
+    const std::string p = key + "curves/per_sample/" + ctx.combos[c].key();
     out[p + "/pred_index"] = pred.select(1, static_cast<int64_t>(c)).contiguous();
     out[p + "/label_score"] = scores.select(1, static_cast<int64_t>(c)).contiguous();
   }

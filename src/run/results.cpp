@@ -28,15 +28,23 @@ std::vector<int64_t> full_shape(const Context& ctx, const std::string& dataset, 
   return shape;
 }
 
-// Writes every array of one finished unit at its place (steps.hpp: destination).
+// Writes every array of one finished unit at its place (steps.hpp: destination). A repeated
+// method's curves stack their draws: [draws, N, ratios], the unit's rows at [draw, rows, columns].
+// Its scores are written for draw 0 only (a draw r's scores follow from scoring.random_seed and r).
 void write_unit(const Context& ctx, io::ResultsWriter& writer, const io::TensorBundle& unit) {
   for (const auto& [key, value] : unit) {
     const Destination d = destination(ctx, key);
-    const std::vector<int64_t> shape = full_shape(ctx, d.dataset, value);
-    const at::Tensor block = shape.size() == 2 && value.dim() == 1 ? value.unsqueeze(1) : value;  // a global cell's column
+    if (d.repeat > 0 && d.dataset.compare(0, 7, "scores/") == 0) continue;
+    std::vector<int64_t> shape = full_shape(ctx, d.dataset, value);
+    at::Tensor block = shape.size() == 2 && value.dim() == 1 ? value.unsqueeze(1) : value;  // a global cell's column
     std::vector<int64_t> offset(shape.size(), 0);
     offset[0] = ctx.plan.batch_begin[static_cast<size_t>(d.batch)];
     if (d.dataset.compare(0, 7, "curves/") == 0) offset[1] = d.column;
+    if (d.repeats > 1) {
+      shape.insert(shape.begin(), d.repeats);
+      offset.insert(offset.begin(), d.repeat);
+      block = block.unsqueeze(0);
+    }
     writer.write_block(ctx.cfg.name, d.dataset, shape, block, offset);
   }
 }
@@ -48,6 +56,7 @@ io::Experiment summary(const Context& ctx, const Rankings& rankings, const Accur
   io::Experiment exp;
   exp.name = ctx.cfg.name;
   for (const auto& [mg, ranking] : rankings) {
+    if (mg.find('#') != std::string::npos) continue;  // a draw r > 0: its masks are the curves' keep_mask
     exp.datasets["ranking/" + mg + "/mean"] = ranking.mean;
     exp.datasets["ranking/" + mg + "/std"] = ranking.std;
     exp.datasets["ranking/" + mg + "/order"] = ranking.order;
@@ -67,22 +76,40 @@ io::Experiment summary(const Context& ctx, const Rankings& rankings, const Accur
     exp.strings["samples/answer_type"] = answer_type;
   exp.datasets["samples/selection_index"] =
       at::tensor(std::vector<int64_t>(ctx.list.file_index.begin(), ctx.list.file_index.end()), at::kLong);
-  std::vector<std::string> names, modality;
+  if (ctx.global_fit.defined()) exp.datasets["samples/global_fit"] = ctx.global_fit;
+  std::vector<std::string> names, modality, kind;
   for (const auto& m : ctx.in.model->attention_modules()) {
     names.push_back(m.name);
     modality.push_back(m.modality == models::Modality::text ? "text" : "image");
+    kind.push_back(prune::module_kind_name(prune::module_kind(m)));
   }
   exp.strings["meta/module_names"] = names;
   exp.strings["meta/module_modality"] = modality;
+  exp.strings["meta/module_kind"] = kind;
   exp.strings["meta/answers"] = ctx.in.vocab->answers();
-  // Each curve's ratios and accuracy from the exact sum of tenths: tenths / 10 / N * 100, rounded once.
-  for (const auto& c : ctx.combos)
+  // Each curve's ratios and accuracy from the exact sum of tenths: tenths / 10 / n * 100, rounded
+  // once; n = N x the method's draws (their mean), and only the held-out half of a global curve
+  // with prune.global_fit: half. A global curve's keep_mask stacks its draws too.
+  const int64_t held_out = ctx.global_fit.defined() ? N - ctx.global_fit.sum().item<int64_t>() : N;
+  for (const auto& c : ctx.combos) {
+    if (c.repeat > 0) continue;  // draw 0 writes the curve of every draw
+    const int64_t draws = ctx.repeats_of(c.method);
     for (auto p : ctx.cfg.prune.protocols) {
+      const bool global = p == config::Protocol::global;
       const std::string base = "curves/" + config::to_string(p) + "/" + c.path();
       exp.datasets[base + "/ratios"] = ratios;
-      exp.datasets[base + "/accuracy_x100"] = accuracies.at(base).to(at::kDouble) * 10.0 / static_cast<double>(N);
-      if (p == config::Protocol::global) exp.datasets[base + "/keep_mask"] = global_masks.at(c.path());
+      exp.datasets[base + "/accuracy_x100"] =
+          accuracies.at(base).to(at::kDouble) * 10.0 / static_cast<double>((global ? held_out : N) * draws);
+      if (!global) continue;
+      std::vector<at::Tensor> masks;
+      for (int64_t r = 0; r < draws; ++r) {
+        Combo draw = c;
+        draw.repeat = r;
+        masks.push_back(global_masks.at(draw.key()));
+      }
+      exp.datasets[base + "/keep_mask"] = draws == 1 ? masks[0] : at::stack(masks);
     }
+  }
 
   const BuildInfo& bi = build_info();
   exp.meta_text = {{"config_yaml", ctx.yaml},

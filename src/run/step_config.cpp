@@ -50,7 +50,9 @@ void read_config(Context& ctx, const RunOptions& options) {
 
   for (const auto& m : ctx.cfg.scoring.methods)
     for (auto g : ctx.cfg.prune.granularities)
-      for (auto s : ctx.cfg.prune.signs) ctx.combos.push_back({m, g, s});
+      for (auto s : ctx.cfg.prune.signs)
+        for (auto k : ctx.cfg.prune.modalities)
+          for (int64_t r = 0; r < ctx.repeats_of(m); ++r) ctx.combos.push_back({m, g, s, k, r});
 }
 
 }  // namespace headprune::run

@@ -1,12 +1,15 @@
 // Step 3 of `headprune run`: the inputs on every rank (run/inputs.hpp, the loader `visualize`
 // shares), the sample selection, and on rank 0 the run identity and the partial folder.
+#include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
 #include "headprune/common/error.hpp"
 #include "headprune/common/sha256.hpp"
+#include "headprune/common/splitmix64.hpp"
 #include "steps.hpp"
 
 namespace headprune::run {
@@ -24,6 +27,33 @@ data::SampleOptions sample_options(const config::Config& cfg) {
   so.exclude_images = cfg.data.exclude_images.value_or("");
   so.on_missing = cfg.data.on_missing;
   return so;
+}
+
+// prune.modalities may only name module kinds the model has (a curve pruning nothing is no curve).
+void check_modalities(const config::Config& cfg, const models::VqaModel& model) {
+  std::vector<std::string> has;
+  for (const auto& m : model.attention_modules()) {
+    const std::string k = prune::module_kind_name(prune::module_kind(m));
+    if (std::find(has.begin(), has.end(), k) == has.end()) has.push_back(k);
+  }
+  for (auto kind : cfg.prune.modalities) {
+    const std::string k = prune::module_kind_name(kind);
+    if (kind != prune::ModuleKind::all && std::find(has.begin(), has.end(), k) == has.end())
+      throw UserError("prune.modalities: '" + k + "': the " + model.name() + " model has no " + k +
+                      " attention modules (it has: " + join(has, ", ") + ")");
+  }
+}
+
+// prune.global_fit: half: the samples ordered by a hash of (seed, selection position), the first
+// floor(N / 2) of that order fit the global ranking. Every rank computes the same split from the
+// sample list alone (no communication), and it does not depend on the rank count.
+at::Tensor global_fit_half(int64_t n, uint64_t seed) {
+  std::vector<std::pair<uint64_t, int64_t>> order;
+  for (int64_t i = 0; i < n; ++i) order.emplace_back(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(i))), i);
+  std::sort(order.begin(), order.end());
+  std::vector<uint8_t> fit(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n / 2; ++i) fit[static_cast<size_t>(order[static_cast<size_t>(i)].second)] = 1;
+  return at::tensor(at::ArrayRef<uint8_t>(fit), at::kByte);
 }
 
 // Rank 0 makes (or remakes) the partial folder with its config.yaml.
@@ -63,6 +93,12 @@ void load_run_inputs(Context& ctx) {
   on_every_rank(comm, [&] {
     ctx.in = load_inputs(ctx.cfg, ctx.session->local_rank(), "rank " + std::to_string(comm.rank()));
     ctx.list = data::make_sample_list(ctx.in.questions, sample_options(ctx.cfg), ctx.in.store.get());
+    check_modalities(ctx.cfg, *ctx.in.model);
+    if (ctx.cfg.prune.global_fit == config::GlobalFit::half && ctx.list.samples.size() < 2)
+      throw UserError("prune.global_fit: half: needs at least 2 samples to fit on one half and measure on the other (" +
+                      std::to_string(ctx.list.samples.size()) + " selected)");
+    if (ctx.cfg.prune.global_fit == config::GlobalFit::half)
+      ctx.global_fit = global_fit_half(static_cast<int64_t>(ctx.list.samples.size()), static_cast<uint64_t>(ctx.cfg.seed));
     if (ctx.root) {
       ctx.weights_sha256 = sha256_file(ctx.in.model->source().weights_path);
       ctx.questions_sha256 = sha256_file(ctx.cfg.data.questions);

@@ -51,7 +51,19 @@ void on_every_rank(dist::Communicator& comm, const std::function<void()>& fn) {
 }
 
 std::string Combo::path() const {
-  return method + "/" + prune::granularity_name(granularity) + "/" + prune::sign_name(sign);
+  const std::string g = prune::granularity_name(granularity);
+  const std::string k = kind == prune::ModuleKind::all ? "" : std::string(".") + prune::module_kind_name(kind);
+  return method + "/" + g + k + "/" + prune::sign_name(sign);
+}
+
+std::string Combo::key() const { return repeat == 0 ? path() : path() + "#" + std::to_string(repeat); }
+
+std::string Combo::ranking() const {
+  return explain::repeat_key(method, repeat) + "/" + prune::granularity_name(granularity);
+}
+
+int64_t Context::repeats_of(const std::string& method) const {
+  return explain::find_method(method, "scoring.methods").drawn ? cfg.scoring.random_repeats : 1;
 }
 
 bool Context::runs(config::Protocol p) const {
@@ -79,6 +91,17 @@ Destination destination(const Context& ctx, const std::string& key) {
   const size_t underscore = unit.find('_');
   Destination d;
   d.dataset = key.substr(slash + 1);
+  // A draw r > 0 of a repeated method: "...#<r>" ends one path element ("random#2" of scores,
+  // "positive#2" of curves); the dataset is the path without it.
+  if (const size_t hash = d.dataset.find('#'); hash != std::string::npos) {
+    const size_t end = d.dataset.find('/', hash);
+    d.repeat = std::stoll(d.dataset.substr(hash + 1, end - hash - 1));
+    d.dataset.erase(hash, end == std::string::npos ? std::string::npos : end - hash);
+  }
+  if (d.dataset.compare(0, 7, "curves/") == 0) {  // curves/<protocol>/<method>/...
+    const size_t m = d.dataset.find('/', 7) + 1;
+    d.repeats = ctx.repeats_of(d.dataset.substr(m, d.dataset.find('/', m) - m));
+  }
   switch (key[0]) {
     case 'b':  // b<b>: columns from 0
       d.batch = std::stoll(unit);

@@ -53,13 +53,22 @@ void agree_on_error(dist::Communicator& comm, const std::string& error);
 /// Every rank ran `fn`; if any failed, every rank stops (rank 0 prints its own error or a summary).
 void on_every_rank(dist::Communicator& comm, const std::function<void()>& fn);
 
-/// One (method, granularity, sign) combination; the combos of a run in a fixed order.
+/// One (method, granularity, sign, module kind, draw) combination; the combos of a run in a fixed
+/// order.
 struct Combo {
   std::string method;  ///< a name of explain/methods.hpp's table
   prune::Granularity granularity;
   prune::Sign sign;
-  /// "ours/head/positive": the combo's group under curves/<protocol>/.
+  prune::ModuleKind kind = prune::ModuleKind::all;  ///< prune.modalities: the modules it may prune
+  int64_t repeat = 0;  ///< draw of a repeated method (scoring.random_repeats), 0 otherwise
+  /// "ours/head/positive", "ours/head.cross/positive" (pruning cross attention only): the
+  /// combo's group under curves/<protocol>/, shared by the draws of a repeated method.
   std::string path() const;
+  /// path(), with "#<repeat>" after it for draws r > 0: the combo's own name in units of work,
+  /// accuracies and masks (the results file stacks the draws: Destination::repeat).
+  std::string key() const;
+  /// "ours/head": the ranking its masks come from (explain::repeat_key for draws).
+  std::string ranking() const;
 };
 
 /// What the steps share. Filled step by step; every rank holds the same except where marked.
@@ -86,6 +95,9 @@ struct Context {
   // 3. inputs
   Inputs in;
   data::SampleList list;  ///< the run's samples, selection order
+  /// prune.global_fit: half: uint8 [N], 1 = the sample is in the half the global ranking is
+  /// fitted on (the curves' accuracies count the other half); undefined with global_fit: all.
+  at::Tensor global_fit;
   /// Rank 0: SHA-256 of the weights, the question file and the feature store's image ids (/meta).
   std::string weights_sha256, questions_sha256, features_sha256;
   std::string identity;                          ///< run identity (checkpoint.hpp), broadcast
@@ -99,6 +111,9 @@ struct Context {
 
   const std::vector<data::Sample>& samples() const { return list.samples; }
   bool runs(config::Protocol p) const;
+  /// Draws of `method` in this run: scoring.random_repeats for a random baseline
+  /// (explain/methods.hpp: MethodInfo::drawn), else 1.
+  int64_t repeats_of(const std::string& method) const;
   /// The samples of batch b, in order.
   std::vector<const data::Sample*> samples_of_batch(int64_t b) const;
 };
@@ -123,6 +138,8 @@ struct Destination {
   std::string dataset;  ///< "scores/ours/head", "curves/global/ours/head/positive/label_score"
   int64_t batch = 0;
   int64_t column = 0;
+  int64_t repeat = 0;   ///< the draw of a repeated method's array ("#<r>" in its key)
+  int64_t repeats = 1;  ///< the method's draws: > 1 stacks its curves as [draws, N, ratios]
 };
 Destination destination(const Context& ctx, const std::string& key);
 
@@ -156,7 +173,7 @@ using Accuracies = std::map<std::string, at::Tensor>;
 void scoring_phase(Context& ctx, UnitLoop& loop);
 Rankings reduce_rankings(Context& ctx, const UnitLoop& loop);
 /// With the global protocol: the masks of every combo from `rankings` (uint8 [ratios, M(,H)] by
-/// combo path), and this rank's (ratio, batch) cells evaluated under them.
+/// Combo::key), and this rank's (ratio, batch) cells evaluated under them.
 io::TensorBundle global_phase(Context& ctx, UnitLoop& loop, const Rankings& rankings);
 Accuracies reduce_accuracies(Context& ctx, const UnitLoop& loop);
 

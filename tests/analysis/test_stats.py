@@ -237,6 +237,46 @@ def test_breakdowns(tmp):
     check(r.returncode == 0 and "Accuracy by answer type" not in md2, "answer-type section without answer_type")
 
 
+def test_modality_and_held_out(tmp):
+    """A 6-sample LXMERT file with a global curve: the share of each module kind a keep_mask prunes,
+    and the in-sample / held-out AUCs of a prune.global_fit: half run, counted by hand."""
+    path = os.path.join(tmp, "kinds.h5")
+    text, image = make_results.LXMERT_MODULES
+    # text: l0 l1 x0.visual_attention(cross) x0.lang_self x1.visual_attention(cross) x1.lang_self;
+    # image: r0 r1 x0.visual_attention_copy(cross) x0.visn_self -> 4 text, 3 image, 3 cross modules
+    kinds = ["text", "text", "cross", "text", "cross", "text", "image", "image", "cross", "image"]
+    with h5py.File(path, "w") as f:
+        f.attrs.create("format", "headprune-results", dtype=make_results.STR)
+        f.attrs["format_version"] = np.int64(1)
+        make_results.write_experiment(f, "kinds", "lxmert", text, image, 2, [0, 0.5], 6, ["ours"], ["head"],
+                                      ["positive"], ["global"], seed=5)
+        e = f["experiments/kinds"]
+        make_results.strings(e["meta"], "module_kind", kinds)
+        e["samples"].create_dataset("global_fit", data=np.array([1, 1, 1, 0, 0, 0], np.uint8))
+        c = e["curves/global/ours/head/positive"]
+        km = np.ones((2, 10, 2), np.uint8)
+        km[1, [2, 4, 8], :] = 0  # every cross head
+        km[1, 0, :] = 0          # the 2 heads of one of the 4 text modules: 25 % of text
+        del c["keep_mask"], c["label_score"], c["accuracy_x100"]
+        c["keep_mask"] = km
+        ls = np.array([[1, 1], [1, 0], [1, 1], [1, 0], [0, 0], [1, 0]], float)
+        c["label_score"] = ls
+        c["accuracy_x100"] = ls[3:].mean(axis=0) * 100
+    out = os.path.join(tmp, "kinds_report")
+    r = subprocess.run([sys.executable, os.path.join(SRC, "analysis", "report.py"), path, "--out", out, "--no-plots",
+                        "--bootstrap", "200"], capture_output=True, text=True)
+    if not check(r.returncode == 0, f"kinds report: exit {r.returncode}: {r.stderr}"):
+        return
+    md = open(os.path.join(out, "report.md"), encoding="utf-8").read()
+    for kind, cells in [("text self", "0 % | 25 %"), ("image self", "0 % | 0 %"), ("cross", "0 % | 100 %")]:
+        want = f"| head | positive | ours | {kind} | {cells} |"
+        check(want in md, f"module-kind row {want!r} missing:\n"
+              + "\n".join(ln for ln in md.splitlines() if "| ours |" in ln))
+    # In-sample rows 0-2: (100 + 66.67) / 2 = 83.33; held out rows 3-5: (66.67 + 0) / 2 = 33.33.
+    row = next((ln for ln in md.splitlines() if ln.startswith("| kinds | head | positive | ours | 3 / 3 |")), "")
+    check("| 83.33 | 33.33 (" in row and row.endswith("| +50.00 |"), f"held-out row wrong: {row!r}")
+
+
 def main():
     test_auc_weights()
     test_bootstrap_mean()
@@ -246,6 +286,7 @@ def main():
     test_rank_correlations()
     with tempfile.TemporaryDirectory() as tmp:
         test_breakdowns(tmp)
+        test_modality_and_held_out(tmp)
     for msg in failures:
         print("FAIL:", msg)
     if failures:

@@ -5,6 +5,8 @@
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "fixtures.hpp"
 #include "headprune/explain/scores.hpp"
 #include "headprune/models/batch.hpp"
@@ -68,6 +70,54 @@ TEST(Orders, PositiveOrderIsTheNegativeOrderReversed) {
       EXPECT_GT(min_pruned, max_kept);
     }
   }
+}
+
+TEST(Orders, OneKindsUnitsArePrunedAmongThemselves) {
+  // prune.modalities: with `eligible`, the mask on the eligible units is the mask of their scores
+  // alone (a second computation on the subset), and every other unit is kept.
+  at::Tensor scores = at::randn({10, 4}, at::TensorOptions().dtype(at::kDouble));
+  at::Tensor modules = at::zeros({10}, at::kByte);
+  for (int64_t m : {2, 5, 7}) modules[m] = 1;
+  const at::Tensor eligible = modules.unsqueeze(1).expand({10, 4}).contiguous();
+  const at::Tensor subset = scores.index({modules.to(at::kBool)});  // [3, 4]
+  for (CountRule rule : {CountRule::keep_floor, CountRule::prune_floor, CountRule::nearest})
+    for (Sign sign : {Sign::positive, Sign::negative})
+      for (double r : kGrid) {
+        const at::Tensor mask = prune::keep_mask(scores, r, sign, rule, eligible);
+        EXPECT_TRUE(mask.index({(1 - modules).to(at::kBool)}).all().item<bool>()) << "a unit of another kind pruned";
+        EXPECT_TRUE(at::equal(mask.index({modules.to(at::kBool)}), prune::keep_mask(subset, r, sign, rule)))
+            << "ratio " << r;
+      }
+  // The layer protocol's masks per sample take the same eligible set.
+  at::Tensor layer = at::randn({3, 10}, at::TensorOptions().dtype(at::kDouble));
+  at::Tensor m = prune::per_sample_masks(layer, prune::Granularity::layer, Sign::positive, CountRule::keep_floor, kGrid, modules);
+  for (int64_t b = 0; b < 3; ++b)
+    for (size_t k = 0; k < kGrid.size(); ++k)
+      EXPECT_TRUE(at::equal(m[b][static_cast<int64_t>(k)],
+                            prune::keep_mask(layer[b].to(at::kFloat), kGrid[k], Sign::positive, CountRule::keep_floor, modules)));
+}
+
+TEST(ModuleKinds, FollowFromWhatQueriesAndKeysCover) {
+  // LXMERT's fixture: language and cross-layer language self-attention are text, the visual
+  // encoder's and the cross layers' visual self-attention image, the cross attention (both
+  // directions) cross; VisualBERT's single stream is joint.
+  auto lxmert = hptest::fixture_model("lxmert");
+  std::map<std::string, int> count;
+  for (const auto& m : lxmert->attention_modules()) {
+    const std::string kind = prune::module_kind_name(prune::module_kind(m));
+    ++count[kind];
+    const bool cross = m.name.find("visual_attention") != std::string::npos;
+    EXPECT_EQ(kind == "cross", cross) << m.name;
+  }
+  EXPECT_GT(count["text"], 0);
+  EXPECT_GT(count["image"], 0);
+  EXPECT_EQ(count["joint"], 0);
+  const at::Tensor e = prune::eligible_units(*lxmert, prune::ModuleKind::cross, prune::Granularity::head);
+  EXPECT_EQ(e.sum().item<int64_t>(), count["cross"] * lxmert->heads());
+  EXPECT_FALSE(prune::eligible_units(*lxmert, prune::ModuleKind::all, prune::Granularity::layer).defined());
+  auto visualbert = hptest::fixture_model("visualbert");
+  for (const auto& m : visualbert->attention_modules())
+    EXPECT_EQ(prune::module_kind(m), prune::ModuleKind::joint) << m.name;
 }
 
 class ProtocolPerModel : public ::testing::TestWithParam<std::string> {};

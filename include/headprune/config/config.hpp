@@ -41,6 +41,9 @@ namespace headprune::config {
 enum class Device { cpu, cuda };
 enum class Precision { fp64, fp32, tf32, bf16 };
 enum class Protocol { per_sample, global };
+/// Which samples the global protocol's ranking is fitted on: all of them (the seed), or a fixed
+/// random half, the curves then measured on the other half (held out).
+enum class GlobalFit { all, half };
 
 /// The YAML spelling of an enum value ("per_sample", "ground_truth", ...).
 std::string to_string(Device v);
@@ -50,6 +53,7 @@ std::string to_string(data::Selection v);
 std::string to_string(data::OnMissing v);
 std::string to_string(explain::Target v);
 std::string to_string(Protocol v);
+std::string to_string(GlobalFit v);
 std::string to_string(prune::Granularity v);
 std::string to_string(prune::Sign v);
 std::string to_string(prune::CountRule v);
@@ -90,6 +94,9 @@ struct ScoringConfig {
   bool michel_normalize = false;  ///< layer-wise L2 normalisation of Michel et al. scores
   int64_t random_seed = 0;        ///< >= 0, seed of the `random` baseline
   int64_t ig_steps = 20;          ///< >= 1, integrated-gradients steps of `attattr`
+  /// >= 1, independent draws of the `random` baseline (each its own ranking per sample and its
+  /// own global ranking): the report's reference band
+  int64_t random_repeats = 5;
 };
 
 struct PruneConfig {
@@ -102,6 +109,10 @@ struct PruneConfig {
   /// keep_floor for lxmert, prune_floor for visualbert; a loaded Config never holds `seed`.
   prune::CountRule count_rule = prune::CountRule::keep_floor;
   bool global_normalize = false;
+  /// The module kinds a curve prunes: `all` (every module), or only one kind's modules
+  /// (prune/units.hpp: ModuleKind); one curve per kind, the ratio taken of that kind's units.
+  std::vector<prune::ModuleKind> modalities{prune::ModuleKind::all};
+  GlobalFit global_fit = GlobalFit::all;
 };
 
 struct RunConfig {

@@ -63,6 +63,9 @@ struct DemoModel {
   double seconds = 0;            ///< training time (of the run that made it, when reused)
   std::string run_config;        ///< configs/<family>.yaml
   std::string results;           ///< results/<family>.h5 (what the run config writes)
+  /// prune.modalities of its analysis: `all`, and `cross` when the model has cross attention
+  /// (curves pruning only the cross-modal heads)
+  std::vector<std::string> modalities{"all"};
 };
 
 struct DemoResult {
@@ -79,6 +82,7 @@ DemoResult prepare_demo(const DemoOptions& options);
 /// A run config (YAML, docs/config.md) for one trained demo model: every scoring method,
 /// per-sample and global protocols, head and layer, positive and negative, on `samples`
 /// validation questions, with a few visualised questions.
+/// The analysis run config of one demo model (model.modalities: its prune.modalities).
 std::string demo_run_config(const DemoModel& model, const SyntheticWorldFiles& world, uint64_t seed,
                             int64_t samples, const std::vector<int64_t>& visualize_ids);
 

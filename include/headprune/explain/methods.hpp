@@ -41,6 +41,9 @@ struct MethodInfo {
   /// weights never requiring gradients, costs about one forward); M = scored modules, S =
   /// scoring.ig_steps. `headprune bench` prints it beside the measured figure.
   std::string cost;
+  /// A random baseline: its scores are one draw of a seeded generator, and a run makes
+  /// scoring.random_repeats draws of it (explain/scores.hpp: repeat_key), each a curve sample.
+  bool drawn = false;
 };
 
 /// Every method, in table order.

@@ -27,6 +27,9 @@ struct ScoringOptions {
   bool michel_normalize = false;  ///< per-layer L2 normalisation (HF bertology)
   uint64_t random_seed = 0;
   int64_t ig_steps = 20;          ///< integrated-gradients steps of 'attattr' (>= 1)
+  /// Draws of a random baseline (MethodInfo::drawn; >= 1): draw r > 0 of method m is scored as
+  /// repeat_key(m, r)
+  int64_t random_repeats = 1;
   bool keep_maps = false;         ///< also return attention, gradients, attn_cam (conformance, visualisation)
 };
 
@@ -44,6 +47,10 @@ struct ScoringResult {
   std::vector<at::Tensor> attn_cam;                    ///< lrp only; per module, one entry per sample
   std::vector<std::map<std::string, at::Tensor>> lrp_outputs;  ///< per sample relprop outputs
 };
+
+/// The scores' key of draw r of a repeated method: the method's name for r = 0 (so one draw is
+/// the plain method), "<method>#<r>" after it.
+std::string repeat_key(const std::string& method, int64_t r);
 
 /// Scores a batch; a method name outside the registry is a UserError. `labels` [B, answers] (soft scores) is needed for michel and ground_truth.
 /// `sample_index` [B] (global indices) seeds 'random' so any sharding gives the same scores.

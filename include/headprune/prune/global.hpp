@@ -38,8 +38,9 @@ class GlobalProtocol {
   /// those were reduced (run/reduce.cpp: exact sums over the ranks).
   Ranking rank(const at::Tensor& mean, const at::Tensor& std) const;
 
-  /// Keep masks of one sign at every ratio: uint8 [ratios, M(,H)].
-  at::Tensor masks(const Ranking& ranking, Sign sign) const;
+  /// Keep masks of one sign at every ratio: uint8 [ratios, M(,H)]. `eligible` [M(,H)]: only
+  /// those units are pruned (protocol.hpp: keep_mask).
+  at::Tensor masks(const Ranking& ranking, Sign sign, const at::Tensor& eligible = {}) const;
 
   /// One combo's mask at the evaluated ratio, as evaluate() takes it.
   struct ComboMask {

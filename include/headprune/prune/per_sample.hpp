@@ -24,7 +24,8 @@ class PerSampleProtocol {
   const std::vector<double>& ratios() const { return ratios_; }
 
   /// Keep masks of one combo: scores [B,M,H] (head) or [B,M] (layer) -> uint8 [B, ratios, M(,H)].
-  at::Tensor masks(const at::Tensor& scores, Granularity g, Sign sign) const;
+  /// `eligible` [M(,H)]: only those units are pruned (protocol.hpp: keep_mask).
+  at::Tensor masks(const at::Tensor& scores, Granularity g, Sign sign, const at::Tensor& eligible = {}) const;
 
   /// One combo's masks as evaluate() takes them.
   struct ComboMasks {

@@ -21,14 +21,24 @@ CountRule seed_count_rule(const models::VqaModel& model);
 int64_t pruned_count(CountRule rule, double ratio, int64_t total);
 
 /// Keep mask (1 keep, 0 prune; uint8) over the units of `scores` [N] (any float dtype; ranked as
-/// given). Ties break by unit index (stable order).
-at::Tensor keep_mask(const at::Tensor& scores, double ratio, Sign sign, CountRule rule);
+/// given). Ties break by unit index (stable order). With `eligible` (uint8, the shape of
+/// `scores`), only its units are ranked and pruned, the ratio taken of their number; the others
+/// are kept (prune.modalities).
+at::Tensor keep_mask(const at::Tensor& scores, double ratio, Sign sign, CountRule rule, const at::Tensor& eligible = {});
 
 /// Per-sample keep masks for every ratio: scores [B,M,H] (head) or [B,M] (layer) ->
 /// uint8 [B, ratios, M, H] or [B, ratios, M]. Layer scores are ranked after rounding to float32,
-/// as the seed does (`torch.tensor(list)`).
+/// as the seed does (`torch.tensor(list)`). `eligible` [M(,H)]: as keep_mask's, for every sample.
 at::Tensor per_sample_masks(const at::Tensor& scores, Granularity g, Sign sign, CountRule rule,
-                            const std::vector<double>& ratios);
+                            const std::vector<double>& ratios, const at::Tensor& eligible = {});
+
+/// The kind of an attention module from what its queries and keys cover (units.hpp: ModuleKind;
+/// never `all`).
+ModuleKind module_kind(const models::AttentionModule& module);
+
+/// The units a curve of module kind `kind` may prune: uint8 [M] (layer) or [M,H] (head); undefined
+/// for ModuleKind::all (every unit).
+at::Tensor eligible_units(const models::VqaModel& model, ModuleKind kind, Granularity g);
 
 /// Expands a mask to the model's [.., M, H] shape in the compute dtype.
 at::Tensor to_head_keep(const at::Tensor& mask, Granularity g, int64_t heads, at::ScalarType dtype);

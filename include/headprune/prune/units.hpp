@@ -7,6 +7,11 @@
 //   prune_floor  prune int(r * N) (the seed's VisualBERT script)
 //   nearest      prune round(r * N), halves away from zero (new work: no float surprises)
 //
+// ModuleKind: the attention modules a curve may prune (prune.modalities). A module's kind follows
+// from what its queries and keys cover (models/model.hpp: Segment): text self-attention (text ->
+// text), image self-attention (image -> image), cross attention (one to the other), joint (a
+// single-stream model's [tokens; regions] sequence); 'all' = every module, the seed's curves.
+//
 // Torch-free: config/ includes this header.
 #pragma once
 
@@ -17,10 +22,12 @@ namespace headprune::prune {
 enum class CountRule { keep_floor, prune_floor, nearest };
 enum class Granularity { head, layer };
 enum class Sign { positive, negative };
+enum class ModuleKind { all, text, image, cross, joint };
 
 const char* count_rule_name(CountRule r);
 const char* granularity_name(Granularity g);
 const char* sign_name(Sign s);
+const char* module_kind_name(ModuleKind k);
 /// Parses "keep_floor", "prune_floor", "nearest"; throws UserError naming `where` otherwise.
 CountRule parse_count_rule(const std::string& name, const std::string& where);
 
