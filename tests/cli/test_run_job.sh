@@ -17,7 +17,7 @@ cat > "$WORK/run.yaml" <<YAML
 name: tiny_lxmert
 model: {family: lxmert, path: $SRC/tests/data/lxmert}
 data: {questions: $WORK/data/questions.json, features: $WORK/data/features.h5, answers: $WORK/data/answers, num_samples: 26}
-scoring: {methods: [ours, lrp, michel, confidence, random]}
+scoring: {methods: [ours, lrp, michel, confidence, random], random_repeats: 2}  # two draws: stacked curves through resume and rank counts
 prune: {protocols: [per_sample, global], granularities: [head, layer]}
 run: {batch_size: 3, threads_per_rank: 1, checkpoint_every: 1, progress_seconds: 0}
 output: {path: $WORK/out.h5}
