@@ -3,13 +3,14 @@
 // propagation of the explained answer's logit with the paper's rules for the parts of a
 // transformer that LRP's classic rules do not cover:
 //   - softmax: the linearisation rule (Proposition 3.1), R_x = x (R_s - s sum_j R_s,j);
-//   - products of two activations (q k^T, A V): the uniform rule (Proposition 3.2), each operand
-//     gets half of the product's relevance, split over the sum as the epsilon rule does;
-//   - LayerNorm: the identity rule on the normalisation (the standard deviation a constant, the
-//     centring and the affine part linear);
-//   - element-wise nonlinearities (GELU, LXMERT's pooler tanh): the identity rule, R_x = R_y;
-//   - linear layers and sums: the epsilon rule with eps -> 0 (biases and the softmax's bias term
-//     absorb some relevance: conservation holds up to those).
+//   - products of two activations (q k^T, A V): the epsilon rule over the summed terms, then the
+//     uniform rule on each product, half to each operand (Propositions 3.2 and 3.3);
+//   - LayerNorm: the identity rule on the normalisation (Proposition 3.4; the standard deviation
+//     a constant, the centring and the affine part linear);
+//   - element-wise nonlinearities (GELU, LXMERT's pooler tanh): the identity rule (Eq. 9),
+//     R_x = R_y;
+//   - linear layers and sums: the epsilon rule (Eq. 8) with eps -> 0 (biases and the softmax's
+//     bias term absorb some relevance: conservation holds up to those).
 // Computed as gradient x input (the authors' "efficient" formulation, LXT library): the model's
 // forward with ForwardOptions::attnlrp records a backward whose gradients are the rules'
 // relevance divided by the activation (src/models/layers.hpp, AttnLrpMode), so one backward of
