@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 
 FORMAT = "headprune-results"
-METHOD_ORDER = ["ours", "lrp", "michel", "confidence", "random", "gradient", "attention", "rollout", "attattr"]
+METHOD_ORDER = ["ours", "lrp", "michel", "confidence", "random", "gradient", "attention", "rollout", "attattr", "attnlrp"]
 PROTOCOL_ORDER = ["per_sample", "global"]
 GRANULARITY_ORDER = ["head", "layer"]
 SIGN_ORDER = ["positive", "negative"]

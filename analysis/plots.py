@@ -23,7 +23,8 @@ from hpresults import (METHOD_ORDER, Experiment, ModelGroup, granularity_key, me
                        protocol_key, read_scores)
 
 COLORS = {"ours": "#d62728", "lrp": "#1f77b4", "michel": "#2ca02c", "confidence": "#9467bd", "random": "#7f7f7f",
-          "gradient": "#ff7f0e", "attention": "#8c564b", "rollout": "#e377c2", "attattr": "#17becf"}
+          "gradient": "#ff7f0e", "attention": "#8c564b", "rollout": "#e377c2", "attattr": "#17becf",
+          "attnlrp": "#bcbd22"}
 EXTRA_COLORS = ["#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
 SIGN_STYLE = {"positive": ("-", "o"), "negative": ("--", "s")}
 MODALITY_COLORS = {"text": "#1f77b4", "image": "#ff7f0e"}

@@ -16,6 +16,7 @@ UnitScores score_gradient(const Pass& pass);    // gradient.cpp
 UnitScores score_attention(const Pass& pass);   // attention.cpp
 UnitScores score_rollout(const Pass& pass);     // rollout.cpp
 UnitScores score_attattr(const Pass& pass);     // attattr.cpp
+UnitScores score_attnlrp(const Pass& pass);     // attnlrp.cpp
 
 namespace {
 
@@ -57,6 +58,11 @@ const std::vector<Row>& rows() {
         "(k/S) attn, one module at a time",
         Needs::integrated_gradients, "1 + 2 M S (S = scoring.ig_steps forwards + backwards per scored module)"},
        score_attattr},
+      {{"attnlrp",
+        "AttnLRP (Achtibat et al. 2024): mean over the real pairs of the attention probabilities' relevance under "
+        "the paper's softmax, uniform (matrix product), LayerNorm and identity rules",
+        Needs::attnlrp_relevance, "3 (the shared forward, then a forward recording the modified backward + that backward)"},
+       score_attnlrp},
   };
   return table;
 }

@@ -63,7 +63,7 @@ ScoringResult score_batch(const models::VqaModel& model, const models::Batch& ba
 
   const int64_t B = batch.size(), M = model.num_modules();
   ScoringResult result;
-  Pass pass{model, batch, options, labels, sample_index, {}, {}, {}, {}, {}, {}, {}};
+  Pass pass{model, batch, options, labels, sample_index, {}, {}, {}, {}, {}, {}, {}, {}};
   for (int64_t m = 0; m < M; ++m) pass.valid.push_back(valid_pairs(model, batch, m));
 
   models::ForwardOptions fo;
@@ -108,6 +108,7 @@ ScoringResult score_batch(const models::VqaModel& model, const models::Batch& ba
     pass.ig_grads = integrated_attention_gradients(model, batch, result.target, options.ig_steps,
                                                    std::max<int64_t>(B, options.ig_steps));
   }
+  if (needs(Needs::attnlrp_relevance)) pass.attnlrp_relevance = attnlrp_attention_relevance(model, batch, result.target);
   if (needs(Needs::lrp_per_sample)) {
     // LRP per sample, unpadded: the seed's Add renormalisation sums over the whole tensor.
     at::NoGradGuard no_grad;

@@ -28,6 +28,37 @@ void add_layer_norm_spec(std::vector<ParamSpec>& specs, const std::string& prefi
   specs.push_back({prefix + ".bias", {dim}, ParamSpec::Init::zeros});
 }
 
+// ---- AttnLRP's modified backward ----------------------------------------------------------------
+
+namespace {
+thread_local bool attnlrp_on = false;
+}  // namespace
+
+AttnLrpMode::AttnLrpMode(bool on) : previous_(attnlrp_on) { attnlrp_on = on; }
+AttnLrpMode::~AttnLrpMode() { attnlrp_on = previous_; }
+bool AttnLrpMode::on() { return attnlrp_on; }
+
+at::Tensor identity_rule(const at::Tensor& y, const at::Tensor& x) {
+  // x * (y / x) with the ratio a constant: the gradient times y / x carries R_x = R_y. At x = 0
+  // (y = 0 too for GELU and tanh) the ratio is 0, as the explicit rule's safe division R / x.
+  const at::Tensor nonzero = x.ne(0);
+  const at::Tensor ratio = at::where(nonzero, y / at::where(nonzero, x, at::ones_like(x)), at::zeros_like(x));
+  return x * ratio.detach();
+}
+
+at::Tensor uniform_rule(const at::Tensor& product) {
+  if (!attnlrp_on) return product;
+  // half + half = product exactly in the forward; only one half carries a gradient.
+  const at::Tensor half = product * 0.5;
+  return half + half.detach();
+}
+
+at::Tensor LayerNorm::attnlrp(const at::Tensor& x) const {
+  const at::Tensor centred = x - x.mean(-1, /*keepdim=*/true);
+  const at::Tensor sd = (centred.pow(2).mean(-1, /*keepdim=*/true) + eps).sqrt();
+  return centred / sd.detach() * weight + bias;
+}
+
 // ---- LRP primitives ---------------------------------------------------------------------------
 
 at::Tensor safe_divide(const at::Tensor& a, const at::Tensor& b) {
@@ -100,12 +131,13 @@ at::Tensor attention_forward(const AttentionWeights& w, const at::Tensor& query_
   at::Tensor q = split_heads(w.query(query_in), w.heads);
   at::Tensor k = split_heads(w.key(context_in), w.heads);
   at::Tensor v = split_heads(w.value(context_in), w.heads);
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(q.size(-1)));
+  // Under AttnLrpMode both products of two activations take the uniform rule (layers.hpp).
+  at::Tensor scores = uniform_rule(at::matmul(q, k.transpose(-1, -2))) / std::sqrt(static_cast<double>(q.size(-1)));
   at::Tensor probs = at::softmax(mask_add.defined() ? scores + mask_add : scores, -1);
   if (keep_probs && probs.requires_grad()) probs.retain_grad();
   // Pruning multiplies the softmax output, after the seed's gradient hook and before dropout.
   at::Tensor probs_used = keep.defined() ? probs * keep.view({keep.size(0), keep.size(1), 1, 1}) : probs;
-  at::Tensor context = merge_heads(at::matmul(probs_used, v));
+  at::Tensor context = merge_heads(uniform_rule(at::matmul(probs_used, v)));
   if (trace) {
     trace->probs = probs;
     if (keep_for_lrp) {

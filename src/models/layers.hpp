@@ -19,16 +19,54 @@ struct Linear {
   at::Tensor weight, bias;  // [out,in], [out]
   at::Tensor operator()(const at::Tensor& x) const { return at::linear(x, weight, bias); }
 };
+
+// ---- AttnLRP's modified backward (Achtibat et al. 2024, ICML) ----------------------------------
+/// While an AttnLrpMode guard is on in this thread, the building blocks of this file record the
+/// backward whose gradient times input is AttnLRP's relevance (the "efficient" gradient x input
+/// formulation of the rules, as the authors' LXT library implements them): LayerNorm's standard
+/// deviation is a constant (identity rule on the normalisation; the centring stays linear),
+/// element-wise nonlinearities pass the gradient times f(x)/x (identity rule), and each product
+/// of two activations (q k^T, A V) halves the gradient to both operands (uniform rule). Linear
+/// layers, sums and the softmax keep their own gradient: the epsilon rule (eps -> 0) and the
+/// softmax's linearisation rule R_x = x (R_s - s sum R_s) are input times that gradient.
+/// Forward values equal the plain forward's up to rounding. Families turn it on for a forward
+/// made with ForwardOptions::attnlrp; it is off otherwise (training, scoring, pruning).
+class AttnLrpMode {
+ public:
+  explicit AttnLrpMode(bool on);
+  ~AttnLrpMode();
+  AttnLrpMode(const AttnLrpMode&) = delete;
+  AttnLrpMode& operator=(const AttnLrpMode&) = delete;
+  static bool on();
+
+ private:
+  bool previous_;
+};
+/// Identity rule: `y` = f(x) forward, gradient times y / x (0 where x = 0) backward.
+at::Tensor identity_rule(const at::Tensor& y, const at::Tensor& x);
+/// Uniform rule under AttnLrpMode: `product` forward, half its gradient backward (`product`
+/// itself otherwise).
+at::Tensor uniform_rule(const at::Tensor& product);
+
 struct LayerNorm {
   at::Tensor weight, bias;
   double eps = 1e-12;
   at::Tensor operator()(const at::Tensor& x) const {
+    if (AttnLrpMode::on()) return attnlrp(x);
     return at::layer_norm(x, {weight.size(0)}, weight, bias, eps);
   }
+  /// (x - mean) / std * weight + bias with the std a constant of the backward (AttnLrpMode).
+  at::Tensor attnlrp(const at::Tensor& x) const;
 };
 
-/// GELU with erf, as the seed's `gelu`.
-inline at::Tensor gelu_erf(const at::Tensor& x) { return at::gelu(x); }
+/// GELU with erf, as the seed's `gelu` (identity rule under AttnLrpMode).
+inline at::Tensor gelu_erf(const at::Tensor& x) {
+  return AttnLrpMode::on() ? identity_rule(at::gelu(x), x) : at::gelu(x);
+}
+/// tanh (identity rule under AttnLrpMode).
+inline at::Tensor tanh_act(const at::Tensor& x) {
+  return AttnLrpMode::on() ? identity_rule(at::tanh(x), x) : at::tanh(x);
+}
 
 /// Takes `prefix + suffix` out of a bound weight map (asserts presence: bind_weights checked it).
 Linear take_linear(const TensorMap& w, const std::string& prefix);

@@ -276,6 +276,7 @@ class Lxmert final : public VqaModel {
     if (T > max_pos_) throw UserError("question of " + std::to_string(T) + " tokens exceeds the model's " +
                                       std::to_string(max_pos_) + " positions");
     head_counts_.check_forward(opt);
+    const AttnLrpMode attnlrp_mode(opt.attnlrp);  // the layers' backward rules (layers.hpp)
     ForwardResult result;
     auto trace = opt.record_lrp ? std::make_shared<LxmertTrace>() : nullptr;
     const bool keep_probs = opt.record_attention;
@@ -365,7 +366,7 @@ class Lxmert final : public VqaModel {
 
     // Pooler on [CLS] of the language stream, then the answer head.
     at::Tensor first = lang.select(1, 0);
-    at::Tensor pooled = at::tanh(pooler_(first));
+    at::Tensor pooled = tanh_act(pooler_(first));
     at::Tensor h = head_norm_(gelu_erf(head_fc0_(pooled)));
     result.logits = head_fc3_(h);
     if (opt.record_hidden) {

@@ -187,6 +187,7 @@ class VisualBert final : public VqaModel {
     if (T > max_pos_) throw UserError("question of " + std::to_string(T) + " tokens exceeds the model's " +
                                       std::to_string(max_pos_) + " positions");
     head_counts_.check_forward(opt);
+    const AttnLrpMode attnlrp_mode(opt.attnlrp);  // the layers' backward rules (layers.hpp)
     ForwardResult result;
     auto trace = opt.record_lrp ? std::make_shared<VisualBertTrace>() : nullptr;
     const bool keep_probs = opt.record_attention;

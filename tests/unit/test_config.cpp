@@ -239,7 +239,7 @@ TEST(Config, EnumsListTheAllowedValues) {
   EXPECT_EQ(error_of(kMinimal, {"device=gpu"}), "override 'device=gpu': key 'device' must be one of cpu, cuda (got 'gpu')");
   EXPECT_EQ(error_of(kMinimal, {"scoring.methods=[ours,gradcam]"}),
             "override 'scoring.methods=[ours,gradcam]': key 'scoring.methods[1]' must be one of ours, lrp, michel, "
-            "confidence, random, gradient, attention, rollout, attattr (got 'gradcam')");
+            "confidence, random, gradient, attention, rollout, attattr, attnlrp (got 'gradcam')");
   EXPECT_EQ(error_of(kMinimal, {"prune.count_rule=floor"}),
             "override 'prune.count_rule=floor': key 'prune.count_rule' must be one of seed, keep_floor, prune_floor, "
             "nearest (got 'floor')");

@@ -5,11 +5,17 @@
 //   (tolerances: tests/data/scorers/README.md), in float64 and float32;
 // - attattr: integrated-gradients completeness (a module's attributions sum to
 //   F(A) - F(0 * A), the error shrinking as the steps grow), the batched pass equal to a naive
-//   loop over samples and steps, and one step = 'ours'.
+//   loop over samples and steps, and one step = 'ours';
+// - attnlrp: against the same file (numbers of the paper's rules applied module by module in
+//   numpy, checked there against a complex-step derivative), in float64 and float32; a padded
+//   batch equal to each sample alone; conservation: with the attention scores zeroed, the
+//   explained logit equals the relevance reaching the encoder's inputs + the biases' + the
+//   attention maps' (the softmax keeps all it receives when its input is 0) to float64 rounding.
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "fixtures.hpp"
@@ -31,6 +37,7 @@ struct Tolerance {
 };
 const Tolerance kAttention{1e-12, 1e-5};
 const Tolerance kRollout{1e-10, 1e-6};
+const Tolerance kAttnLrp{1e-12, 1e-6};
 
 explain::ScoringOptions only(std::vector<std::string> methods, int64_t ig_steps = 20) {
   explain::ScoringOptions o;
@@ -170,6 +177,104 @@ TEST_P(ScorerMethods, AttattrWithOneStepIsOurs) {
   auto scored = explain::score_batch(*model, sample.batch, only({"attattr", "ours"}, 1), {}, {0});
   EXPECT_LT(hptest::max_abs_diff(scored.scores.at("attattr").head, scored.scores.at("ours").head), 1e-13);
   EXPECT_LT(hptest::max_abs_diff(scored.scores.at("attattr").layer, scored.scores.at("ours").layer), 1e-13);
+}
+
+TEST_P(ScorerMethods, AttnLrpEqualsThePythonReference) {
+  const std::string family = GetParam();
+  h5::File ref(hptest::data_path("scorers/reference.h5"), h5::File::Mode::read);
+  for (at::ScalarType dtype : {at::kDouble, at::kFloat}) {
+    auto model = hptest::fixture_model(family, dtype);
+    auto samples = hptest::fixture_samples(family, dtype);
+    ASSERT_EQ(static_cast<int64_t>(samples.size()), ref.attr_i64("/" + family, "n_samples"));
+    double worst = 0, worst_rel = 0;
+    for (size_t i = 0; i < samples.size(); ++i) {
+      auto scored = explain::score_batch(*model, samples[i].batch, only({"attnlrp"}), {}, {0});
+      char group[64];
+      std::snprintf(group, sizeof group, "/%s/sample_%03zu/", family.c_str(), i);
+      const auto& s = scored.scores.at("attnlrp");
+      const at::Tensor head = h5::read_tensor(ref, std::string(group) + "attnlrp_head");
+      const at::Tensor layer = h5::read_tensor(ref, std::string(group) + "attnlrp_layer");
+      worst = std::max({worst, hptest::max_abs_diff(s.head[0], head), hptest::max_abs_diff(s.layer[0], layer)});
+      worst_rel = std::max(worst_rel, hptest::max_abs_diff(s.head[0], head) / head.abs().max().item<double>());
+    }
+    EXPECT_LE(worst, dtype == at::kDouble ? kAttnLrp.f64 : kAttnLrp.f32) << family << " " << c10::toString(dtype);
+    std::printf("[%s %s] max |port - ref| attnlrp: %.3g (%.3g of the largest head score)\n", family.c_str(),
+                c10::toString(dtype), worst, worst_rel);
+  }
+}
+
+// AttnLRP of a padded batch equals that of each sample alone: padded keys get no probability,
+// padded queries reach nothing, and the valid pairs leave them out of the means.
+TEST_P(ScorerMethods, AttnLrpOfAPaddedBatchEqualsOneByOne) {
+  auto model = hptest::fixture_model(GetParam());
+  auto samples = hptest::fixture_samples(GetParam());
+  std::vector<models::Batch> singles;
+  for (const auto& s : samples) singles.push_back(s.batch);
+  auto batched = explain::score_batch(*model, models::collate(singles), only({"attnlrp"}), {}, {});
+  for (size_t i = 0; i < samples.size(); ++i) {
+    auto one = explain::score_batch(*model, samples[i].batch, only({"attnlrp"}), {}, {0});
+    const auto& b = batched.scores.at("attnlrp");
+    EXPECT_LT(hptest::max_abs_diff(b.head[static_cast<int64_t>(i)], one.scores.at("attnlrp").head[0]), 1e-12) << i;
+    EXPECT_LT(hptest::max_abs_diff(b.layer[static_cast<int64_t>(i)], one.scores.at("attnlrp").layer[0]), 1e-12) << i;
+  }
+}
+
+// Conservation. Every AttnLRP rule passes on all the relevance it receives, the biases taking
+// their share (epsilon rule with eps -> 0 on linear layers, sums and LayerNorm's affine part,
+// the identity rule on LayerNorm's normalisation and the nonlinearities, the uniform rule on
+// q k^T and A V), except the softmax: its linearisation keeps sum R_A - sum x * (dF/dx) (its bias
+// term). With every query projection zeroed (weights and bias) the softmax input x is 0, so each
+// attention map keeps exactly the relevance that reaches it, and
+//   logit[target] = sum(encoder inputs * grad) + sum_biases(b * grad b) + sum_modules sum(R_A).
+// A missing half (uniform rule), a GELU or tanh gradient in place of the identity rule, or
+// LayerNorm's full gradient breaks it by far more than rounding.
+TEST_P(ScorerMethods, AttnLrpConservesTheLogit) {
+  auto model = hptest::fixture_model(GetParam());
+  auto samples = hptest::fixture_samples(GetParam());
+  std::vector<at::Tensor> biases;
+  {
+    at::NoGradGuard ng;
+    for (const auto& [name, w] : model->parameters()) {
+      const bool query = name.find(".query.") != std::string::npos;
+      if (query) w.zero_();
+      if (!query && name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) biases.push_back(w);
+    }
+  }
+  for (auto& b : biases) b.requires_grad_(true);
+  int checked = 0;
+  for (const auto& sample : samples) {
+    auto scored = explain::score_batch(*model, sample.batch, only({"attnlrp"}), {}, {0});
+    for (auto& b : biases) b.mutable_grad() = at::Tensor();  // the scorer's backward reached them too
+    const int64_t target = scored.target[0].item<int64_t>();
+    models::ForwardOptions fo;
+    fo.record_attention = true;
+    fo.record_hidden = true;  // the encoder's inputs (leaves of the graph)
+    fo.attnlrp = true;
+    models::ForwardResult f = model->forward(sample.batch, fo);
+    const double logit = f.logits[0][target].item<double>();
+    f.logits[0][target].backward();
+    double total = 0, maps = 0;
+    for (const char* leaf : {"embedding_output", "visual_feats_encoded"}) {
+      auto it = f.hidden.find(leaf);
+      if (it != f.hidden.end()) total += (it->second * it->second.grad()).sum().item<double>();
+    }
+    for (auto& b : biases)
+      if (b.grad().defined()) total += (b.detach() * b.grad()).sum().item<double>();
+    for (const auto& a : f.attention) maps += (a.detach() * a.grad()).sum().item<double>();
+    total += maps;
+    // The scorer's maps are the same relevance: their means times the pairs sum to `maps`.
+    double from_scores = 0;
+    for (int64_t m = 0; m < model->num_modules(); ++m) {
+      const auto& a = f.attention[static_cast<size_t>(m)];
+      from_scores += scored.scores.at("attnlrp").layer[0][m].item<double>() * static_cast<double>(a.numel());
+    }
+    EXPECT_NEAR(from_scores, maps, 1e-12 * std::max(1.0, std::abs(maps)));
+    EXPECT_NEAR(total, logit, 1e-11 * std::max(1.0, std::abs(logit)));
+    std::printf("[%s] logit %.6f, inputs + biases + maps %.6f (maps %.6f), difference %.2g\n", GetParam().c_str(),
+                logit, total, maps, total - logit);
+    ++checked;
+  }
+  EXPECT_EQ(checked, static_cast<int>(samples.size()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ScorerMethods, ::testing::Values("lxmert", "visualbert"));

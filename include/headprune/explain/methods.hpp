@@ -31,6 +31,9 @@ enum class Needs {
   /// scoring.ig_steps forwards + backwards with that module's probabilities multiplied by
   /// k / ig_steps (k = 1 .. ig_steps), the steps of a sample run as one batch
   integrated_gradients,
+  /// + a forward recording AttnLRP's modified backward (ForwardOptions::attnlrp) and one backward
+  /// of the explained logit: each attention map's AttnLRP relevance
+  attnlrp_relevance,
 };
 
 struct MethodInfo {

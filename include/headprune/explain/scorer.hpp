@@ -31,6 +31,9 @@ struct Pass {
   /// integrated_gradients: per module [B,H,Q,K], the mean over k = 1 .. S of d logit[target] / dX at
   /// X = (k/S) attn (integrated_attention_gradients)
   std::vector<at::Tensor> ig_grads;
+  /// attnlrp_relevance: per module [B,H,Q,K], AttnLRP's relevance of the attention probabilities
+  /// (attnlrp_attention_relevance)
+  std::vector<at::Tensor> attnlrp_relevance;
 };
 
 using ScoreFn = UnitScores (*)(const Pass& pass);
@@ -55,5 +58,12 @@ UnitScores mean_over_valid_pairs(const std::vector<at::Tensor>& per_module, cons
 /// as one batch: each forward holds the steps of max(1, max_batch / steps) samples.
 std::vector<at::Tensor> integrated_attention_gradients(const models::VqaModel& model, const models::Batch& batch,
                                                        const at::Tensor& target, int64_t steps, int64_t max_batch);
+
+/// AttnLRP's relevance of every module's attention probabilities (Achtibat et al. 2024): per
+/// module [B,H,Q,K] = A * g, g = d logit[b, target_b] / dA through the model's modified backward
+/// (ForwardOptions::attnlrp), one forward and one backward for the whole batch (samples never
+/// mix). In at least float32 (accumulate_type). Defined in src/explain/attnlrp.cpp.
+std::vector<at::Tensor> attnlrp_attention_relevance(const models::VqaModel& model, const models::Batch& batch,
+                                                    const at::Tensor& target);
 
 }  // namespace headprune::explain

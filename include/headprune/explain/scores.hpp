@@ -5,7 +5,8 @@
 // what the requested methods need: one forward + one backward gives ours (and confidence);
 // michel adds a second backward through the same graph; lrp runs its own forward per sample
 // (batch size 1, the seed's renormalisation sums over the whole tensor); attattr adds, per
-// module, ig_steps scaled forwards + backwards (the steps of a sample batched); attention and
+// module, ig_steps scaled forwards + backwards (the steps of a sample batched); attnlrp adds one
+// forward recording AttnLRP's modified backward and that backward (batched); attention and
 // rollout read the forward's probabilities only. Layer scores average over all heads' entries
 // (attention, rollout, confidence, michel: the mean of the module's head scores).
 #pragma once

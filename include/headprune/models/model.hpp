@@ -71,6 +71,10 @@ struct ForwardOptions {
   bool record_attention = false;  ///< keep probabilities with retained gradients (scoring)
   bool record_hidden = false;     ///< keep the named intermediate states (conformance)
   bool record_lrp = false;        ///< keep what relprop() needs (batch size 1)
+  /// Record AttnLRP's modified backward (Achtibat et al. 2024; the rules: src/models/layers.hpp,
+  /// AttnLrpMode): with record_attention, a backward of logit[target] leaves on each recorded
+  /// map A a gradient g such that A * g is the relevance of A. Forward values change by rounding.
+  bool attnlrp = false;
 };
 
 struct LrpTrace;  // model-specific saved activations (defined in src/models)
