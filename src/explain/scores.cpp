@@ -136,7 +136,7 @@ ScoringResult score_batch(const models::VqaModel& model, const models::Batch& ba
     for (int64_t r = 1; r < options.random_repeats; ++r) {
       ScoringOptions draw = options;
       draw.random_seed = splitmix64(options.random_seed + static_cast<uint64_t>(r) * 0x9E3779B97F4A7C15ull);
-      const Pass p{model, batch, draw, labels, sample_index, {}, {}, {}, {}, {}, {}, {}};
+      const Pass p{model, batch, draw, labels, sample_index, {}, {}, {}, {}, {}, {}, {}, {}};
       result.scores[repeat_key(options.methods[i], r)] = scorers[i](p);
     }
   }
