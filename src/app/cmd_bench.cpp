@@ -1,10 +1,14 @@
 // `headprune bench`: figures for the scoring pass and the per-sample protocol on full-size
 // random-weight models (LXMERT: hidden 768, 12 heads, 9/5/5 layers, 2048-d features, 36 regions;
-// VisualBERT: 12 layers, 100 regions; 20 tokens). Prints seconds per sample, the ratio of the
-// batched protocol to the seed's one-forward-at-a-time loop measured in the same run, FLOPs per
-// sample against the matrix-product rate measured in the same run, the OpenBLAS kernel, and
-// peak memory, and each scoring method's cost per sample in plain forwards (measured, and as its
-// registry row states it). Not a test: it asserts nothing, it measures.
+// VisualBERT: 12 layers, 100 regions; 20 tokens), or on the demo's small models (--size small).
+// Prints seconds per sample, the ratio of the batched protocol to the seed's one-forward-at-a-time
+// loop measured in the same run (the 'ours' protocol, and the 'lrp' protocol when --lrp), the
+// matrix-product FLOPs each measurement actually ran (counted by models/matmul_counter.hpp during
+// the timed run itself: backward included, skipped parts excluded) with the share of its time
+// spent inside those products and their rate there - a fraction of the measurement's own time,
+// so it cannot exceed 100 % -, the OpenBLAS kernel, peak memory, and each scoring method's cost
+// per sample in plain forwards (measured, and as its registry row states it). Not a test: it
+// asserts nothing, it measures.
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
@@ -23,6 +27,7 @@
 #include "headprune/explain/scores.hpp"
 #include "headprune/models/batch.hpp"
 #include "headprune/models/families.hpp"
+#include "headprune/models/matmul_counter.hpp"
 #include "headprune/models/model.hpp"
 #include "headprune/prune/per_sample.hpp"
 #include "headprune/prune/protocol.hpp"
@@ -50,6 +55,7 @@ std::string openblas_kernel() {
 struct Shape {
   std::string family;
   int64_t tokens = 20;
+  bool small = false;  ///< the demo's small model instead of the published size
 };
 
 // Where and in what precision the bench runs.
@@ -66,10 +72,15 @@ void sync(const at::Tensor& t) {
   if (t.is_cuda()) t.sum().item<double>();
 }
 
+const models::ExampleSizes& sizes(const Shape& s) {
+  const models::FamilyInfo& family = models::find_family(s.family, "--models");
+  return s.small ? family.small : family.base;
+}
+
 std::unique_ptr<models::VqaModel> make_model(const Shape& s, const std::string& dir, const Target& target) {
   std::filesystem::create_directories(dir);
   const models::FamilyInfo& family = models::find_family(s.family, "--models");
-  std::ofstream(dir + "/config.json") << family.example_config(family.base);
+  std::ofstream(dir + "/config.json") << family.example_config(sizes(s));
   models::LoadOptions lo{target.dtype, true, ""};
   lo.device = target.device;
   lo.init_from_scratch = true;
@@ -79,7 +90,7 @@ std::unique_ptr<models::VqaModel> make_model(const Shape& s, const std::string& 
 
 models::Batch random_sample(const models::VqaModel& model, int64_t tokens, int64_t regions, at::Generator& gen) {
   models::Batch b;
-  b.input_ids = at::randint(5, 30000, {1, tokens}, gen, at::kLong);
+  b.input_ids = at::randint(5, std::min<int64_t>(30000, model.vocab_size()), {1, tokens}, gen, at::kLong);
   b.input_ids[0][0] = 101;
   b.input_ids[0][tokens - 1] = 102;
   b.token_type_ids = at::zeros({1, tokens}, at::kLong);
@@ -107,10 +118,43 @@ double matmul_gflops(int64_t m, int64_t k, int64_t n, const Target& target) {
   return 2.0 * m * k * n * reps / seconds_since(t) / 1e9;
 }
 
+// One timed measurement: wall seconds per sample, and the matrix products that ran in it
+// (counted during the timed run itself; the observer costs a few microseconds per operator).
+struct Measured {
+  double seconds = 0;          ///< per sample
+  double flops = 0;            ///< matrix-product FLOPs per sample
+  double product_seconds = 0;  ///< per sample, inside those products
+};
+
+template <class Fn>
+Measured measure(int samples, Fn fn) {
+  models::MatmulCounter counter;
+  auto t = Clock::now();
+  fn();
+  Measured m;
+  m.seconds = seconds_since(t) / samples;
+  m.flops = counter.flops() / samples;
+  m.product_seconds = counter.seconds() / samples;
+  return m;
+}
+
+// "9.86 GFLOP/sample; matrix products 71.3 % of the time, at 106.2 GFLOP/s": the share of the
+// measurement's own time spent inside its products cannot exceed 100 %. On a GPU the products run
+// asynchronously: only the FLOPs and the overall rate are meaningful.
+std::string products(const Measured& m, const Target& target) {
+  char buf[200];
+  if (target.device == "cpu")
+    std::snprintf(buf, sizeof buf, "%6.2f GFLOP/sample; matrix products %5.1f%% of the time, at %6.1f GFLOP/s",
+                  m.flops / 1e9, 100 * m.product_seconds / m.seconds, m.flops / m.product_seconds / 1e9);
+  else
+    std::snprintf(buf, sizeof buf, "%6.2f GFLOP/sample, %6.1f GFLOP/s overall", m.flops / 1e9, m.flops / m.seconds / 1e9);
+  return buf;
+}
+
 void bench_model(const Shape& s, int samples, bool with_lrp, const std::vector<double>& ratios, const Target& target) {
   at::Generator gen = at::detail::createCPUGenerator(7);
   auto model = make_model(s, (std::filesystem::temp_directory_path() / ("headprune-bench-" + s.family)).string(), target);
-  const models::ExampleSizes& size = models::find_family(s.family, "--models").base;
+  const models::ExampleSizes& size = sizes(s);
   const int64_t regions = model->input_spec().default_regions;  // LXMERT 36, VisualBERT 100
   std::vector<models::Batch> singles;
   for (int i = 0; i < samples; ++i) {
@@ -120,13 +164,14 @@ void bench_model(const Shape& s, int samples, bool with_lrp, const std::vector<d
     singles.push_back(b);
   }
   const double flops = model->forward_flops(s.tokens, regions);
-  std::printf("\n%s: hidden %lld, %lld heads, %lld attention modules scored, %lld tokens, %lld regions, %d samples\n",
-              s.family.c_str(), (long long)size.hidden, (long long)size.heads, (long long)model->num_modules(),
-              (long long)s.tokens, (long long)regions, samples);
+  std::printf("\n%s%s: hidden %lld, %lld heads, %lld attention modules scored, %lld tokens, %lld regions, %d samples\n",
+              s.family.c_str(), s.small ? " (small)" : "", (long long)size.hidden, (long long)size.heads,
+              (long long)model->num_modules(), (long long)s.tokens, (long long)regions, samples);
   std::printf("  forward FLOPs (matrix products) per sample: %.2f GFLOP\n", flops / 1e9);
-  // The FLOP floor's denominators: the matrix-product rate at the model's FFN shape, for the rows
-  // of one sample (what one-at-a-time forwards see) and for the rows of a batched masked forward.
-  const int64_t rows1 = s.tokens + regions, rowsB = rows1 * target.batch * 9;
+  // For reference: the matrix-product rate at the model's FFN shape, for the rows of one sample
+  // (what one-at-a-time forwards multiply) and of one batched masked forward (one ratio's rows).
+  const int batch = std::min(samples, target.batch);
+  const int64_t rows1 = s.tokens + regions, rowsB = rows1 * batch;
   const double rate = matmul_gflops(rows1, size.hidden, size.intermediate, target);
   const double rate_batched = matmul_gflops(rowsB, size.hidden, size.intermediate, target);
   std::printf("  matrix-product rate measured now (%s on %s): [%lld x %lld] x [%lld x %lld] %.1f GFLOP/s, "
@@ -139,75 +184,80 @@ void bench_model(const Shape& s, int samples, bool with_lrp, const std::vector<d
     at::NoGradGuard ng;
     sync(model->forward(singles[0], {}).logits);
   }
-  auto time_per_sample = [&](auto fn) {
-    auto t = Clock::now();
-    for (int i = 0; i < samples; ++i) fn(i);
-    return seconds_since(t) / samples;
+  auto each_sample = [&](int n, auto fn) {
+    return measure(n, [&] {
+      for (int i = 0; i < n; ++i) fn(i);
+    });
   };
-  const double t_fwd = time_per_sample([&](int i) {
+  const Measured fwd = each_sample(samples, [&](int i) {
     at::NoGradGuard ng;
     sync(model->forward(singles[static_cast<size_t>(i)], {}).logits);
   });
   explain::ScoringOptions ours;
-  const double t_ours = time_per_sample([&](int i) { explain::score_batch(*model, singles[static_cast<size_t>(i)], ours, {}, {i}); });
-  std::printf("  plain forward              %8.3f s/sample  (%5.1f%% of the matrix-product rate)\n", t_fwd,
-              100 * flops / t_fwd / 1e9 / rate);
+  const Measured score = each_sample(samples, [&](int i) {
+    sync(explain::score_batch(*model, singles[static_cast<size_t>(i)], ours, {}, {i}).logits);
+  });
+  std::printf("  plain forward              %8.3f s/sample  (%s)\n", fwd.seconds, products(fwd, target).c_str());
   // The backward needs input gradients only (weights never require grad): about one more forward.
-  std::printf("  scoring 'ours' (fwd + bwd) %8.3f s/sample  = %.2f x a plain forward (%5.1f%% of the rate at 2x FLOPs)\n",
-              t_ours, t_ours / t_fwd, 100 * 2 * flops / t_ours / 1e9 / rate);
+  std::printf("  scoring 'ours' (fwd + bwd) %8.3f s/sample  = %.2f x a plain forward  (%s)\n", score.seconds,
+              score.seconds / fwd.seconds, products(score, target).c_str());
   if (with_lrp) {
     explain::ScoringOptions both;
     both.methods = {"ours", "lrp"};
     const int n = std::max(1, samples / 4);
-    auto t = Clock::now();
-    for (int i = 0; i < n; ++i) explain::score_batch(*model, singles[static_cast<size_t>(i)], both, {}, {i});
-    std::printf("  scoring 'ours' + 'lrp'     %8.3f s/sample  (%d samples)\n", seconds_since(t) / n, n);
+    const Measured m = each_sample(n, [&](int i) {
+      sync(explain::score_batch(*model, singles[static_cast<size_t>(i)], both, {}, {i}).logits);
+    });
+    std::printf("  scoring 'ours' + 'lrp'     %8.3f s/sample  (%d samples; %s)\n", m.seconds, n, products(m, target).c_str());
   }
   std::printf("  peak memory so far: %.0f MB\n", peak_rss_mb());
 
-  // The per-sample protocol: score + one masked forward per pruned ratio.
+  // The per-sample protocol of a scoring method: score + one masked forward per pruned ratio,
+  // (a) the seed's loop: one sample, one forward at a time; (b) batched: the batch is scored at
+  // once and its masked forwards run as the job's per-sample protocol does (prune/per_sample.hpp:
+  // one batched forward per ratio), ratio 0 from the scoring forward.
   const auto rule = prune::seed_count_rule(*model);
   std::vector<double> pruned(ratios.begin() + 1, ratios.end());
   const prune::PerSampleProtocol seed_loop(pruned, rule);  // its masks; its forwards run one at a time below
-  const int64_t M = model->num_modules(), H = model->heads();
-  // (a) the seed's loop: one sample, one forward at a time.
-  const double t_seed = time_per_sample([&](int i) {
-    const auto& b = singles[static_cast<size_t>(i)];
-    auto scored = explain::score_batch(*model, b, ours, {}, {i});
-    at::Tensor masks = seed_loop.masks(scored.scores["ours"].head, prune::Granularity::head,
-                                       prune::Sign::positive);
-    at::NoGradGuard ng;
-    for (size_t k = 0; k < pruned.size(); ++k) {
-      models::ForwardOptions fo;
-      fo.keep = masks[0][static_cast<int64_t>(k)].unsqueeze(0).to(model->device(), target.dtype);
-      sync(model->forward(b, fo).logits);
-    }
-  });
-  // (b) batched: the batch is scored at once, all its masked forwards run as one batch: the
-  // job's per-sample protocol (prune/per_sample.hpp), ratio 0 from the scoring forward.
-  const int batch = std::min(samples, target.batch);
   const prune::PerSampleProtocol protocol(ratios, rule, target.device == "cpu" ? 64 : 4096);
-  auto t = Clock::now();
-  for (int begin = 0; begin < samples; begin += batch) {
-    std::vector<models::Batch> part(singles.begin() + begin, singles.begin() + std::min(samples, begin + batch));
-    models::Batch b = models::collate(part);
-    std::vector<int64_t> idx(part.size());
-    auto scored = explain::score_batch(*model, b, ours, {}, idx);
-    at::Tensor masks = protocol.masks(scored.scores["ours"].head, prune::Granularity::head,
-                                      prune::Sign::positive);
-    protocol.evaluate(*model, b, {{masks, prune::Granularity::head}}, scored.logits);
-  }
-  const double t_batched = seconds_since(t) / samples;
-  const double protocol_flops = flops * (2 + static_cast<double>(pruned.size()));
-  std::printf("  protocol (score + %zu masked forwards; ratio 0 reuses the scoring forward), 'ours', head:\n",
-              pruned.size());
-  std::printf("    one forward at a time (the seed's loop) %8.3f s/sample (%5.1f%% of the rate)\n", t_seed,
-              100 * protocol_flops / t_seed / 1e9 / rate);
-  std::printf("    batched (batch %d, one masked forward)   %8.3f s/sample (%5.1f%% of the batched rate)  speed-up %.2fx\n",
-              batch, t_batched, 100 * protocol_flops / t_batched / 1e9 / rate_batched, t_seed / t_batched);
-  std::printf("    FLOPs per sample: %.2f GFLOP (score = 2 forwards, + %zu masked forwards); %lld x %lld units\n",
-              protocol_flops / 1e9, pruned.size(), (long long)M, (long long)H);
-  std::printf("  samples/s: batched %.1f, one forward at a time %.1f\n", 1 / t_batched, 1 / t_seed);
+  const int64_t M = model->num_modules(), H = model->heads();
+  auto run_protocol = [&](const std::string& method, int n) {
+    explain::ScoringOptions opts;
+    opts.methods = {method};
+    const Measured one = each_sample(n, [&](int i) {
+      const auto& b = singles[static_cast<size_t>(i)];
+      auto scored = explain::score_batch(*model, b, opts, {}, {i});
+      at::Tensor masks = seed_loop.masks(scored.scores[method].head, prune::Granularity::head, prune::Sign::positive);
+      at::NoGradGuard ng;
+      for (size_t k = 0; k < pruned.size(); ++k) {
+        models::ForwardOptions fo;
+        fo.keep = masks[0][static_cast<int64_t>(k)].unsqueeze(0).to(model->device(), target.dtype);
+        sync(model->forward(b, fo).logits);
+      }
+    });
+    const int nb = std::min(n, batch);
+    const Measured batched = measure(n, [&] {
+      for (int begin = 0; begin < n; begin += nb) {
+        std::vector<models::Batch> part(singles.begin() + begin, singles.begin() + std::min(n, begin + nb));
+        models::Batch b = models::collate(part);
+        std::vector<int64_t> idx(part.size());
+        auto scored = explain::score_batch(*model, b, opts, {}, idx);
+        at::Tensor masks = protocol.masks(scored.scores[method].head, prune::Granularity::head, prune::Sign::positive);
+        protocol.evaluate(*model, b, {{masks, prune::Granularity::head}}, scored.logits);
+      }
+    });
+    std::printf("  protocol (score + %zu masked forwards; ratio 0 reuses the scoring forward), '%s', head, %d samples:\n",
+                pruned.size(), method.c_str(), n);
+    std::printf("    one forward at a time (the seed's loop) %8.3f s/sample  (%s)\n", one.seconds, products(one, target).c_str());
+    std::printf("    batched (batch %d, a forward per ratio)  %8.3f s/sample  (%s)  speed-up %.2fx\n", nb,
+                batched.seconds, products(batched, target).c_str(), one.seconds / batched.seconds);
+    return std::make_pair(one, batched);
+  };
+  const auto [seed_ours, batched_ours] = run_protocol("ours", samples);
+  std::printf("    %lld x %lld units; samples/s: batched %.2f, one forward at a time %.2f\n", (long long)M,
+              (long long)H, 1 / batched_ours.seconds, 1 / seed_ours.seconds);
+  // The LRP protocol: scores from the seed's relevance propagation (one relprop per sample).
+  if (with_lrp) run_protocol("lrp", samples);
   std::printf("  peak memory (host RSS): %.0f MB\n", peak_rss_mb());
 
   // Each scoring method alone (the shared pass with only its needs), per sample, against plain
@@ -263,6 +313,7 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
     LatencyOptions latency_opts;
     bool costs = true;
     int ig_steps = 2;
+    std::string size = "base";
   };
   auto opts = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("bench", "Measure the scoring pass and the pruning protocol on full-size random models");
@@ -284,6 +335,8 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
   sub->add_option("--reps", opts->latency_opts.reps, "latency: timed forwards per cell (median)")->check(CLI::Range(1, 1000));
   sub->add_option("--csv", opts->latency_opts.csv, "latency: also write the table as CSV (analysis/plot_latency.py)");
   sub->add_option("--costs", opts->costs, "also time each scoring method alone (true/false)");
+  sub->add_option("--size", opts->size, "base (the published size, default) or small (the demo's model: a quick check)")
+      ->check(CLI::IsMember({"base", "small"}));
   sub->add_option("--ig-steps", opts->ig_steps, "attattr's steps in that timing (cost is linear in them)")
       ->check(CLI::Range(1, 1000));
   table.entries.emplace_back(sub, [opts] {
@@ -308,6 +361,7 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
     for (const auto& m : opts->models) {
       Shape s;
       s.family = m;
+      s.small = opts->size == "small";
       bench_model(s, opts->samples, opts->lrp, ratios, target);
     }
     return 0;

@@ -250,17 +250,28 @@ class Lxmert final : public VqaModel {
     return spec;
   }
   double forward_flops(int64_t tokens, int64_t regions) const override {
+    // Every matrix product forward() runs for one example (what a MatmulCounter counts): 2 m k n
+    // each. An attention module's width is its heads x head_dim (fewer heads in an exported
+    // pruned model; 0 heads = no products but the output bias).
     const double d = static_cast<double>(d_), I = static_cast<double>(inter_), T = static_cast<double>(tokens),
-                 R = static_cast<double>(regions);
-    auto self_layer = [&](double n) { return 2 * n * d * d * 4 + 2 * n * n * d * 2 + 2 * n * d * I * 2; };
-    double f = 2 * R * static_cast<double>(feat_dim_) * d;  // visual projection
-    f += static_cast<double>(l_) * self_layer(T) + static_cast<double>(r_) * self_layer(R);
-    // cross layer: two cross attentions (q,o on own side; k,v on the other), two self layers, two FFNs
-    f += static_cast<double>(x_) * (2 * (T + R) * d * d * 4 + 2 * 2 * T * R * d * 2 + self_layer(T) + self_layer(R));
-    f += 2 * d * d + 2 * d * 2 * d + 2 * 2 * d * static_cast<double>(answers_);
-    // The last cross layer's vision stream never reaches the answer and is not computed.
-    f -= 2 * (T + R) * d * d * 2 + 2 * R * T * d * 2 + self_layer(R);
-    return f;
+                 R = static_cast<double>(regions), dh = static_cast<double>(d_ / heads_);
+    auto attention = [&](const AttentionWeights& w, double nq, double nk) {
+      const double width = static_cast<double>(w.heads) * dh;
+      return 2 * nq * d * width + 2 * 2 * nk * d * width  // query; key and value
+             + 2 * 2 * nq * nk * width                    // scores, context
+             + 2 * nq * width * d;                        // output projection
+    };
+    auto ffn = [&](double n) { return 2 * 2 * n * d * I; };
+    double f = 2 * R * static_cast<double>(feat_dim_) * d + 2 * R * static_cast<double>(pos_dim_) * d;
+    for (const Layer& ly : lang_) f += attention(ly.attention.att, T, T) + ffn(T);
+    for (const Layer& ly : rel_) f += attention(ly.attention.att, R, R) + ffn(R);
+    for (size_t i = 0; i < x_layers_.size(); ++i) {
+      const XLayer& xl = x_layers_[i];
+      f += attention(xl.cross, T, R) + attention(xl.lang_self.att, T, T) + ffn(T);
+      // The last cross layer's vision stream never reaches the answer and is not computed.
+      if (i + 1 < x_layers_.size()) f += attention(xl.visn_cross, R, T) + attention(xl.visn_self.att, R, R) + ffn(R);
+    }
+    return f + 2 * d * d + 2 * d * 2 * d + 2 * 2 * d * static_cast<double>(answers_);  // pooler, answer head
   }
   const std::vector<AttentionModule>& attention_modules() const override { return modules_; }
   int64_t num_answers() const override { return answers_; }

@@ -166,11 +166,18 @@ class VisualBert final : public VqaModel {
     return spec;
   }
   double forward_flops(int64_t tokens, int64_t regions) const override {
+    // Every matrix product forward() runs for one example (what a MatmulCounter counts): 2 m k n
+    // each; a layer's attention is as wide as its heads (fewer in an exported pruned model).
     const double d = static_cast<double>(d_), I = static_cast<double>(inter_), R = static_cast<double>(regions),
-                 N = static_cast<double>(tokens + regions);
-    const double layer = 2 * N * d * d * 4 + 2 * N * N * d * 2 + 2 * N * d * I * 2;
-    return 2 * R * static_cast<double>(feat_dim_) * d + static_cast<double>(layers_.size()) * layer + 2 * d * d +
-           2 * d * static_cast<double>(answers_);
+                 N = static_cast<double>(tokens + regions), dh = static_cast<double>(d_ / heads_);
+    double f = 2 * R * static_cast<double>(feat_dim_) * d;  // visual projection
+    for (const BertLayer& ly : layers_) {
+      const double width = static_cast<double>(ly.att.heads) * dh;
+      f += 2 * N * d * width * 3 + 2 * 2 * N * N * width + 2 * N * width * d  // q, k, v; scores, context; output
+           + 2 * 2 * N * d * I;                                                 // FFN
+    }
+    // The answer head reads one position: MMF's transform (dense) and the classifier.
+    return f + (hf_head_ ? 0 : 2 * d * d) + 2 * d * static_cast<double>(answers_);
   }
   const std::vector<AttentionModule>& attention_modules() const override { return modules_; }
   int64_t num_answers() const override { return answers_; }

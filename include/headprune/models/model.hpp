@@ -128,8 +128,10 @@ class VqaModel {
   /// The family's name (models/families.hpp; config's model.family), e.g. "lxmert".
   virtual const char* name() const = 0;
   virtual InputSpec input_spec() const = 0;
-  /// Matrix-product FLOPs of one unpruned forward of one example of `tokens` x `regions` (the
-  /// bench's denominator).
+  /// Matrix-product FLOPs (2 m k n per product) of one plain forward of one example of `tokens` x
+  /// `regions`, exactly what a MatmulCounter counts (models/matmul_counter.hpp): the parts the
+  /// forward skips are left out, an exported pruned model's removed heads too. Keep masks do not
+  /// change it (a masked head is still computed, then multiplied by 0).
   virtual double forward_flops(int64_t tokens, int64_t regions) const = 0;
   virtual const std::vector<AttentionModule>& attention_modules() const = 0;
   virtual int64_t num_answers() const = 0;
