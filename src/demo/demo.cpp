@@ -311,7 +311,9 @@ DemoResult prepare_demo(const DemoOptions& options) {
   for (DemoModel& m : result.models) {
     // The kinds of the model's attention modules (prune/protocol.hpp): a model with cross
     // attention also gets curves that prune only those heads.
-    const auto model = models::load_model(m.dir, models::LoadOptions{at::kFloat});
+    models::LoadOptions load;
+    load.dtype = at::kFloat;
+    const auto model = models::load_model(m.dir, load);
     for (const auto& module : model->attention_modules())
       if (prune::module_kind(module) == prune::ModuleKind::cross) {
         m.modalities = {"all", "cross"};
