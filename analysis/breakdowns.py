@@ -14,6 +14,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 import tables
+import uncertainty
 from hpresults import ModelGroup, auc_x100, read_optional
 
 KIND_ORDER = ["text", "image", "cross", "joint"]
@@ -91,7 +92,7 @@ def held_out_section(gstats, results_path: str) -> List[str]:
             ls = np.asarray(read_optional(results_path, c.path + "/label_score"), dtype=np.float64)
             if ls.ndim == 3:
                 ls = ls.mean(axis=0)
-            fit = np.asarray(read_optional(results_path, c.path.split("/curves/")[0] + "/samples/global_fit")) == 1
+            fit = ~uncertainty.held_out_rows(results_path, c)
             in_sample = auc_x100(c.ratios, ls[fit].mean(axis=0) * 100.0)
             if not md:
                 md = ["### Held-out global protocol", "",

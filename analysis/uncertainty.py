@@ -105,16 +105,24 @@ def seed_printed(family: str, ls: np.ndarray) -> Optional[np.ndarray]:
     return None
 
 
-def _read_label_scores(results_path: str, curve: Curve) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
-    """(label_score [N, S], repeat accuracies [K, S] or None). A 3-d label_score [K, N, S] holds K
-    random repeats: their per-sample mean is the curve, each repeat's mean a member of the band."""
+def _read_label_scores(results_path: str, curve: Curve, rows: Optional[np.ndarray] = None
+                       ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], int]:
+    """(label_score [N, S], repeat accuracies [K, S] or None, N in the file), over the samples of
+    `rows` (bool [N]) when given. A 3-d label_score [K, N, S] holds K random repeats: their
+    per-sample mean is the curve, each repeat's mean a member of the band."""
     if not curve.path:
-        return None, None
+        return None, None, 0
     ls = read_optional(results_path, curve.path + "/label_score")
     if ls is None:
-        return None, None
+        return None, None, 0
     ls = np.asarray(ls, dtype=np.float64)
-    s = len(curve.ratios)
+    n = ls.shape[-2] if ls.ndim >= 2 else 0
+    if rows is not None and ls.ndim >= 2 and rows.shape == (n,):
+        ls = ls[..., rows, :]
+    return _mean_over_repeats(ls, len(curve.ratios)) + (n,)
+
+
+def _mean_over_repeats(ls: np.ndarray, s: int) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
     if ls.ndim == 3 and ls.shape[2] == s and ls.shape[0] >= 1:
         rep = ls.mean(axis=1) * 100.0
         return ls.mean(axis=0), (rep if ls.shape[0] > 1 else None)
@@ -130,12 +138,6 @@ def held_out_rows(results_path: str, curve: Curve) -> Optional[np.ndarray]:
         return None
     fit = read_optional(results_path, curve.path.split("/curves/")[0] + "/samples/global_fit")
     return None if fit is None else np.asarray(fit) == 0
-
-
-def _repeat_acc(results_path: str, curve: Curve, rows: np.ndarray) -> Optional[np.ndarray]:
-    """[K, S] accuracy x100 of each random repeat over `rows` (K > 1), else None."""
-    ls = np.asarray(read_optional(results_path, curve.path + "/label_score"), dtype=np.float64)
-    return ls[:, rows].mean(axis=1) * 100.0 if ls.ndim == 3 and ls.shape[0] > 1 else None
 
 
 def table_blocks(curves: List[Curve]) -> List[List[Curve]]:
@@ -161,16 +163,12 @@ def group_statistics(group: ModelGroup, results_path: str, b: int, seed: int) ->
     loaded: Dict[str, list] = {}
     n = None
     for c in group.curves:
-        ls, rep = _read_label_scores(results_path, c)
-        if ls is None or (n is not None and ls.shape[0] != n) or ls.shape[0] == 0:
-            continue
-        n = ls.shape[0]
         held = held_out_rows(results_path, c)
-        rows = "all"
-        if held is not None:
-            ls = ls[held]
-            rep = None if rep is None else _repeat_acc(results_path, c, held)
-            rows = "held-out:" + c.path.split("/curves/")[0]
+        ls, rep, in_file = _read_label_scores(results_path, c, held)
+        if ls is None or (n is not None and in_file != n) or ls.shape[0] == 0:
+            continue
+        n = in_file
+        rows = "all" if held is None else "held-out:" + c.path.split("/curves/")[0]
         loaded.setdefault(rows, []).append((c, ls, rep))
     for rows, curves in loaded.items():
         x = np.concatenate([ls for _, ls, _ in curves], axis=1)

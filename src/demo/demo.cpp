@@ -314,11 +314,8 @@ DemoResult prepare_demo(const DemoOptions& options) {
     models::LoadOptions load;
     load.dtype = at::kFloat;
     const auto model = models::load_model(m.dir, load);
-    for (const auto& module : model->attention_modules())
-      if (prune::module_kind(module) == prune::ModuleKind::cross) {
-        m.modalities = {"all", "cross"};
-        break;
-      }
+    if (prune::eligible_units(*model, prune::ModuleKind::cross, prune::Granularity::layer).any().item<bool>())
+      m.modalities = {"all", "cross"};
   }
   for (const DemoModel& m : result.models)
     write_text(m.run_config, demo_run_config(m, result.world, options.seed, samples, pick_visualized(world, samples)));
