@@ -96,8 +96,7 @@ models::Batch random_sample(const models::VqaModel& model, int64_t tokens, int64
   b.token_type_ids = at::zeros({1, tokens}, at::kLong);
   b.text_mask = at::ones({1, tokens}, at::kLong);
   b.visual_feats = at::relu(at::normal(0, 1, {1, regions, model.visual_feat_dim()}, gen)).to(at::kFloat);
-  at::Tensor xy = at::rand({1, regions, 2}, gen) * 0.7;
-  if (model.input_spec().needs_boxes) b.visual_pos = at::cat({xy, xy + 0.25}, 2).to(at::kFloat);
+  b.visual_pos = models::synthetic_visual_pos(model, 1, regions, gen);
   return b;
 }
 

@@ -43,8 +43,8 @@ models::Batch random_batch(const models::VqaModel& model, int64_t b, int64_t tok
   batch.token_type_ids = at::zeros({b, tokens}, at::kLong);
   batch.text_mask = at::ones({b, tokens}, at::kLong);
   batch.visual_feats = at::relu(at::normal(0, 1, {b, regions, model.visual_feat_dim()}, gen)).to(o.dtype);
-  at::Tensor xy = at::rand({b, regions, 2}, gen) * 0.7;
-  if (model.input_spec().needs_boxes) batch.visual_pos = at::cat({xy, xy + 0.25}, 2).to(o.dtype);
+  batch.visual_pos = models::synthetic_visual_pos(model, b, regions, gen);
+  if (batch.visual_pos.defined()) batch.visual_pos = batch.visual_pos.to(o.dtype);
   return models::to_device(batch, model.device());
 }
 

@@ -48,6 +48,7 @@ UnitScores score_rollout(const Pass& pass) {
     const int64_t text_tokens = pass.batch.text_mask[b].sum().item<int64_t>();
     models::RelevanceMaps maps = pass.model.relevance_maps(attention, ones, {}, text_tokens);
     at::Tensor f = maps.text.sum() + maps.image.sum();
+    if (maps.model_tokens.defined()) f = f + maps.model_tokens.sum();
     f.backward();
     for (int64_t m = 0; m < M; ++m)
       head[b].select(0, m).copy_(to_output(ones[static_cast<size_t>(m)].grad()[0].sum({1, 2}) / f.detach()));

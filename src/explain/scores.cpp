@@ -14,14 +14,17 @@ namespace headprune::explain {
 namespace {
 
 // Real positions (1) of a segment of the input: tokens, regions, or the joint sequence.
-at::Tensor segment_mask(const models::Batch& batch, models::Segment segment) {
+at::Tensor segment_mask(const models::VqaModel& model, const models::Batch& batch, models::Segment segment) {
   const at::Tensor regions = batch.region_mask.defined()
                                  ? batch.region_mask.to(batch.text_mask.scalar_type())
                                  : at::ones({batch.size(), batch.visual_feats.size(1)}, batch.text_mask.options());
   switch (segment) {
     case models::Segment::text: return batch.text_mask;
     case models::Segment::image: return regions;
-    case models::Segment::joint: return at::cat({batch.text_mask, regions}, 1);
+    case models::Segment::joint:
+      return at::cat({batch.text_mask, at::ones({batch.size(), model.input_spec().image_tokens}, batch.text_mask.options()),
+                      regions},
+                     1);
   }
   return {};
 }
@@ -45,7 +48,7 @@ UnitScores mean_over_valid_pairs(const std::vector<at::Tensor>& per_module, cons
 
 at::Tensor valid_pairs(const models::VqaModel& model, const models::Batch& batch, int64_t module) {
   const auto& info = model.attention_modules()[static_cast<size_t>(module)];
-  const at::Tensor q = segment_mask(batch, info.queries), k = segment_mask(batch, info.keys);
+  const at::Tensor q = segment_mask(model, batch, info.queries), k = segment_mask(model, batch, info.keys);
   return (q.unsqueeze(2) * k.unsqueeze(1)).unsqueeze(1);
 }
 

@@ -61,4 +61,31 @@ Batch unpad(const Batch& batch, int64_t b) {
   return one;
 }
 
+at::Tensor patch_grid_boxes(int64_t rows, int64_t cols) {
+  HP_ASSERT(rows > 0 && cols > 0, "patch_grid_boxes: an empty grid");
+  std::vector<float> v;
+  v.reserve(static_cast<size_t>(rows * cols * 4));
+  // In float32, as the image loader computes them from pixel coordinates.
+  const float c = static_cast<float>(cols), r = static_cast<float>(rows);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      for (float x : {static_cast<float>(j) / c, static_cast<float>(i) / r, static_cast<float>(j + 1) / c,
+                      static_cast<float>(i + 1) / r})
+        v.push_back(x);
+  return at::tensor(v, at::kFloat).view({rows * cols, 4});
+}
+
+at::Tensor synthetic_visual_pos(const VqaModel& model, int64_t batch, int64_t regions, at::Generator& gen) {
+  const InputSpec spec = model.input_spec();
+  if (spec.patch_size > 0) {
+    int64_t rows = 1;
+    for (int64_t r = 1; r * r <= regions; ++r)
+      if (regions % r == 0) rows = r;
+    return patch_grid_boxes(rows, regions / rows).unsqueeze(0).expand({batch, regions, 4}).contiguous();
+  }
+  if (!spec.needs_boxes) return {};
+  at::Tensor xy = at::rand({batch, regions, 2}, gen) * 0.7;
+  return at::cat({xy, xy + 0.25}, 2).to(at::kFloat);
+}
+
 }  // namespace headprune::models

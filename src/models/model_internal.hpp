@@ -70,6 +70,10 @@ std::unique_ptr<VqaModel> make_visualbert(const nlohmann::json& config, const st
 std::string example_config_text(nlohmann::json family_keys);
 std::string lxmert_example_config(const ExampleSizes& sizes);
 std::string visualbert_example_config(const ExampleSizes& sizes);
+std::unique_ptr<VqaModel> make_vilt(const nlohmann::json& config, const std::string& config_path,
+                                    const TensorMap& stored, const std::string& weights_path,
+                                    const LoadOptions& options);
+std::string vilt_example_config(const ExampleSizes& sizes);
 
 /// Moves checkpoint tensors to options.device (UserError for a bad or unavailable device).
 void move_to_device(TensorMap& stored, const LoadOptions& options);

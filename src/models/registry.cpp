@@ -27,6 +27,16 @@ ExampleSizes sizes(int64_t hidden, int64_t heads, int64_t intermediate, std::vec
   return s;
 }
 
+// ViLT: one stream of `layers`; the image enters as patch_size patches of a square image_size grid.
+ExampleSizes vilt_sizes(int64_t hidden, int64_t heads, int64_t intermediate, int64_t layers, int64_t positions,
+                        int64_t image_size, int64_t patch_size) {
+  ExampleSizes s = sizes(hidden, heads, intermediate, {layers}, positions);
+  s.image_size = image_size;
+  s.patch_size = patch_size;
+  s.feature_dim = 3 * patch_size * patch_size;
+  return s;
+}
+
 const std::vector<Row>& rows() {
   // name, config.json model_type values, the seed's count rule, full size, the demo's size.
   static const std::vector<Row> table = {
@@ -36,6 +46,10 @@ const std::vector<Row>& rows() {
       {{"visualbert", {"visual_bert", "visualbert"}, "prune_floor", sizes(768, 12, 3072, {12}, 512),
         sizes(64, 4, 128, {4}, 32), visualbert_example_config},
        make_visualbert},
+      // ViLT has no seed script: its count rule is VisualBERT's int(ratio * total).
+      {{"vilt", {"vilt"}, "prune_floor", vilt_sizes(768, 12, 3072, 12, 40, 384, 32),
+        vilt_sizes(64, 4, 128, 4, 32, 64, 16), vilt_example_config},
+       make_vilt},
   };
   return table;
 }

@@ -85,6 +85,39 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, Conformance,
                            return std::string(info.param.model) + "_" + info.param.dtype + "_" + info.param.weights;
                          });
 
+// ViLT's fixture comes from Hugging Face's forward (tools/make_vilt_refs.py), not the seed: no
+// LRP, protocol or accuracies, but every quantity it stores, in both precisions.
+TEST(Conformance, ViltAgainstHuggingFacesForward) {
+  for (const char* dtype : {"float64", "float32"}) {
+    SCOPED_TRACE(dtype);
+    verify::ConformanceOptions opt;
+    opt.reference_dir = hptest::data_path("vilt");
+    opt.dtype = dtype;
+    const verify::ConformanceReport report = verify::run_conformance(opt);
+    EXPECT_TRUE(report.passed()) << report.table();
+    std::vector<std::string> groups;
+    for (const auto& g : report.groups) {
+      EXPECT_TRUE(g.computed) << g.group;
+      EXPECT_GT(g.datasets, 0) << g.group;
+      groups.push_back(g.group);
+    }
+    for (const char* g : {"inputs/input_ids", "logits", "forward", "pred_index", "attn", "attn_grad", "scores/ours",
+                          "scores/attention", "scores/rollout", "relevance", "logits (pruned)"})
+      EXPECT_NE(std::find(groups.begin(), groups.end(), g), groups.end()) << "missing group " << g;
+  }
+  // And it is not a no-op: a changed attention gradient fails.
+  const std::string dir = tampered_fixture("vilt", "conf-vilt-tampered", [](h5::File& ref) {
+    rewrite_f64(ref, "/sample_001/modules/m02/attn_grad", [](double x) { return x * (1 + 1e-9); });
+  });
+  verify::ConformanceOptions opt;
+  opt.reference_dir = dir;
+  const verify::ConformanceReport report = verify::run_conformance(opt);
+  bool failed = false;
+  for (const auto& g : report.groups)
+    if (g.group == "attn_grad") failed = g.failures == 1 && g.first_failure == "/sample_001/modules/m02/attn_grad";
+  EXPECT_TRUE(failed) << report.table();
+}
+
 TEST(Conformance, TokenizerFolder) {
   verify::ConformanceOptions opt;
   opt.reference_dir = hptest::data_path("tokenizer");

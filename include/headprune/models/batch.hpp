@@ -18,4 +18,13 @@ Batch slice(const Batch& batch, int64_t begin, int64_t end);
 /// Example `b` without its padding (batch size 1).
 Batch unpad(const Batch& batch, int64_t b);
 
+/// [rows * cols, 4] float32: the boxes of a rows x cols patch grid normalised by the image,
+/// (j / cols, i / rows, (j + 1) / cols, (i + 1) / rows) for patch i * cols + j - what
+/// data::ImageFolder gives a pixel model (InputSpec::patch_size) as visual_pos.
+at::Tensor patch_grid_boxes(int64_t rows, int64_t cols);
+
+/// visual_pos [B, R, 4] float32 for synthetic inputs (bench, latency): a pixel model's R patches
+/// on the squarest grid of R cells; random boxes otherwise. Undefined when the model reads none.
+at::Tensor synthetic_visual_pos(const VqaModel& model, int64_t batch, int64_t regions, at::Generator& gen);
+
 }  // namespace headprune::models

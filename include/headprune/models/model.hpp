@@ -47,6 +47,15 @@ struct InputSpec {
   /// Face tokenizer truncates at its model_max_length (512), MMF's VisualBERT processor at
   /// max_seq_length 128.
   int64_t seed_text_tokens = 512;
+  /// > 0: the model reads image pixels, not detector regions (ViLT). Its "regions" are then the
+  /// image's patch_size x patch_size patches as data::ImageFolder cuts them from `data.images`:
+  /// features = the normalised pixels of one patch [3 * patch_size^2], visual_pos = the patch's box
+  /// normalised by the resized image (its place in the patch grid), region_mask = padding.
+  int64_t patch_size = 0;
+  /// Tokens of its own a single-stream model puts between the question and the regions of its
+  /// joint sequence, always real (ViLT's image [CLS]: 1); the joint sequence is [tokens; these;
+  /// regions].
+  int64_t image_tokens = 0;
   /// The shipped answer list (relative to the repository) that the checkpoint was trained with
   /// when it names none itself: LXMERT's data/vqa, MMF's data/vqa/mmf_answers_vqa.txt; "" when
   /// the layout implies none (a Hugging Face VisualBERT).
@@ -100,6 +109,9 @@ struct RelevanceMaps {
   /// What a drawing shows: the answer's relevance of each question token [T] and of each region
   /// [R] (LXMERT: R_t_t and R_t_i of the [CLS] row; VisualBERT: the relevance row split at T).
   at::Tensor text, image;
+  /// The relevance of the model's own tokens between them (InputSpec::image_tokens: ViLT's image
+  /// [CLS]); undefined when it has none. text + model_tokens + image = the whole explained row.
+  at::Tensor model_tokens;
 };
 
 /// How a checkpoint names its tensors: Hugging Face's layout, or MMF's (model.bert.*,

@@ -88,6 +88,10 @@ struct FixtureLayout {
   std::string label_score;                    ///< prune/<combo>/<this>: the answer's score per step
   bool running_accuracy = false;              ///< results: rounded accuracy_x100 + running (LXMERT's print)
                                               ///< rather than step_acc (VisualBERT's)
+  /// The seed's script made the fixture (its protocol, LRP and visualisation steps are replayed);
+  /// false: a reference implementation's forward (ViLT: Hugging Face's) with the scores computed
+  /// from their definitions, replayed by replay_reference_model (tests/data/vilt/README.md).
+  bool seed_protocol = true;
 };
 /// The layout of `kind`; UserError naming `where` for an unknown kind.
 const FixtureLayout& fixture_layout(const std::string& kind, const std::string& where);
