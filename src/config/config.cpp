@@ -153,7 +153,7 @@ void visit_schema(C& c, V& v) {
   v.leaf("data.format", c.data.format, opt);
   v.leaf("data.questions", c.data.questions, req);
   v.leaf("data.annotations", c.data.annotations, opt);
-  v.leaf("data.features", c.data.features, req);
+  v.leaf("data.features", c.data.features, opt);  // this or data.images (validate)
   v.leaf("data.answers", c.data.answers, opt);
   v.leaf("data.answers_dir", c.data.answers_dir, opt);  // alias of data.answers (validate)
   v.leaf("data.selection", c.data.selection, opt);
@@ -163,6 +163,7 @@ void visit_schema(C& c, V& v) {
   v.leaf("data.exclude_images", c.data.exclude_images, opt);
   v.leaf("data.on_missing", c.data.on_missing, opt);
   v.leaf("data.image_root", c.data.image_root, opt);
+  v.leaf("data.images", c.data.images, opt);
 
   v.choice("scoring.methods", c.scoring.methods, opt, explain::method_names);
   v.leaf("scoring.explain", c.scoring.explain, opt);
@@ -202,6 +203,7 @@ std::string required_hint(const std::string& key) {
     return "a folder with config.json, model.safetensors or pytorch_model.bin, vocab.txt; or MMF's zoo folder";
   if (key == "data.questions") return "the questions file";
   if (key == "data.features") return "the HDF5 feature store";
+  if (key == "data.images") return "the folder of raw images";
   if (key == "data.annotations") return "required when data.format is vqa_official";
   if (key == "data.selection_file") return "required when data.selection is list: question ids, one a line";
   if (key == "output.path") return "the results .h5 file to write";
@@ -681,6 +683,10 @@ void validate(Config& c, const Reader& r) {
   if (c.data.selection == Selection::list && !c.data.selection_file) r.missing("data.selection_file", r.where("data.selection"));
   if (c.data.selection != Selection::list && c.data.selection_file)
     throw UserError(r.where("data.selection_file") + ": key 'data.selection_file' is only used with data.selection: list");
+  if (c.data.features.empty() && !c.data.images)
+    throw UserError(r.where("data.features") + ": missing required key 'data.features' or 'data.images' (the HDF5 "
+                    "feature store of a region-feature model, or the folder of raw images of a pixel-reading model "
+                    "such as ViLT)");
   check_min(r, "data.num_samples", c.data.num_samples, 1);
   check_min(r, "data.selection_seed", c.data.selection_seed, 0);
 
@@ -750,7 +756,9 @@ class Writer {
   }
 
   void emit(const std::string& s) {
-    if (looks_like_non_string(s))
+    if (s.empty())  // a string key left unset (data.features beside data.images): read back as unset
+      out_ << YAML::Null;
+    else if (looks_like_non_string(s))
       out_ << YAML::DoubleQuoted << s;
     else
       out_ << s;
@@ -827,9 +835,9 @@ bool operator==(const ModelConfig& a, const ModelConfig& b) {
 }
 bool operator==(const DataConfig& a, const DataConfig& b) {
   return std::tie(a.format, a.questions, a.annotations, a.features, a.answers, a.answers_dir, a.selection,
-                  a.selection_file, a.num_samples, a.selection_seed, a.exclude_images, a.on_missing, a.image_root) ==
+                  a.selection_file, a.num_samples, a.selection_seed, a.exclude_images, a.on_missing, a.image_root, a.images) ==
          std::tie(b.format, b.questions, b.annotations, b.features, b.answers, b.answers_dir, b.selection,
-                  b.selection_file, b.num_samples, b.selection_seed, b.exclude_images, b.on_missing, b.image_root);
+                  b.selection_file, b.num_samples, b.selection_seed, b.exclude_images, b.on_missing, b.image_root, b.images);
 }
 bool operator==(const ScoringConfig& a, const ScoringConfig& b) {
   return std::tie(a.methods, a.explain, a.michel_normalize, a.random_seed, a.ig_steps, a.random_repeats) ==

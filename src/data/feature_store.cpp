@@ -490,9 +490,15 @@ bool FeatureStore::contains(const std::string& img_id) const { return impl_->fin
 
 ImageRecord FeatureStore::read(const std::string& img_id) const {
   int64_t i = impl_->find(img_id);
-  if (i < 0) throw UserError(impl_->path + ": no features for image " + img_id);
+  if (i < 0) throw UserError(missing_message(img_id));
   return impl_->read(i, INT64_MAX, true);
 }
+
+std::string FeatureStore::missing_message(const std::string& img_id) const {
+  return impl_->path + ": no features for image " + img_id;
+}
+
+std::string FeatureStore::missing_remedy() const { return "import that image's features"; }
 
 void FeatureStore::check(const VisualSpec& spec) const {
   if (impl_->feature_dim != spec.feature_dim)
@@ -505,7 +511,7 @@ ImageRegions FeatureStore::read_regions(const std::string& img_id, const VisualS
   check(spec);
   HP_ASSERT(spec.max_boxes > 0, "VisualSpec.max_boxes must be positive");
   int64_t i = impl_->find(img_id);
-  if (i < 0) throw UserError(impl_->path + ": no features for image " + img_id);
+  if (i < 0) throw UserError(missing_message(img_id));
   auto idx = static_cast<size_t>(i);
   const int64_t stored = impl_->offset[idx + 1] - impl_->offset[idx];
   ImageRecord r = impl_->read(i, spec.max_boxes, false);

@@ -482,7 +482,7 @@ std::vector<int64_t> select_listed(const VqaQuestions& questions, const std::vec
 
 }  // namespace
 
-SampleList make_sample_list(const VqaQuestions& questions, const SampleOptions& options, const FeatureStore* store) {
+SampleList make_sample_list(const VqaQuestions& questions, const SampleOptions& options, const ImageSource* store) {
   SampleList out;
   out.available = static_cast<int64_t>(questions.samples.size());
   // 1. Exclusion, keeping each question's index in the file.
@@ -514,8 +514,8 @@ SampleList make_sample_list(const VqaQuestions& questions, const SampleOptions& 
     const Sample& s = questions.samples[static_cast<size_t>(index)];
     if (store && !store->contains(s.img_id)) {
       if (options.on_missing == OnMissing::error)
-        throw UserError(store->path() + ": no features for image " + s.img_id + " of question_id " + s.question_id +
-                        " in " + questions.source + " (import that image's features, or set data.on_missing: skip)");
+        throw UserError(store->missing_message(s.img_id) + " of question_id " + s.question_id + " in " +
+                        questions.source + " (" + store->missing_remedy() + ", or set data.on_missing: skip)");
       ++out.skipped_missing;
       out.skipped_question_ids.push_back(s.question_id);
       continue;

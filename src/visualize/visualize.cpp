@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "headprune/common/error.hpp"
+#include "headprune/data/images.hpp"
 #include "headprune/explain/scores.hpp"
 #include "headprune/models/model.hpp"
 #include "headprune/prune/protocol.hpp"
@@ -30,18 +31,6 @@ std::string visualize_out_dir(const config::Config& config, const std::string& o
   if (!override_dir.empty()) return override_dir;
   if (config.visualize.out_dir && !config.visualize.out_dir->empty()) return *config.visualize.out_dir;
   return (fs::path("visualizations") / config.name).string();
-}
-
-std::string find_image_file(const std::string& image_root, const std::string& img_id) {
-  std::string tried;
-  for (const char* ext : {".jpg", ".png", ".jpeg"}) {
-    const std::string p = (fs::path(image_root) / (img_id + ext)).string();
-    std::error_code ec;
-    if (fs::is_regular_file(p, ec)) return p;
-    tried += (tried.empty() ? "" : ", ") + p;
-  }
-  throw UserError("image file not found for image " + img_id + " (tried " + tried + "; data.image_root = " +
-                  image_root + ")");
 }
 
 Image box_canvas(int width, int height, const std::vector<Box>& boxes) {
@@ -102,7 +91,7 @@ VisualizeReport visualize(const config::Config& c, const VisualizeOptions& optio
     Image image;
     if (c.data.image_root) {
       try {
-        image = image_read(find_image_file(*c.data.image_root, sample.img_id));
+        image = image_read(data::find_image_file(*c.data.image_root, sample.img_id, "data.image_root"));
       } catch (const UserError& e) {
         if (!skip_missing)
           throw UserError("question " + id + ": " + e.what() + " (data.on_missing: skip draws on a plain canvas)");

@@ -193,13 +193,30 @@ TEST(Config, WrongTypeNamesKeyAndExpectedType) {
 }
 
 TEST(Config, MissingRequiredKeyIsNamed) {
-  for (const std::string key : {"name", "model.family", "model.path", "data.questions", "data.features", "output.path"}) {
+  for (const std::string key : {"name", "model.family", "model.path", "data.questions", "output.path"}) {
     std::string msg = error_of(kMinimal, {key + "=~"});
     EXPECT_EQ(msg.rfind("override '" + key + "=~': missing required key '" + key + "'", 0), 0u) << msg;
   }
   EXPECT_EQ(error_of("name: t\n").rfind("x.yaml: missing required key 'model.family'", 0), 0u);
   EXPECT_EQ(error_of("").rfind("x.yaml: missing required key 'name'", 0), 0u);
   EXPECT_EQ(error_of(kMinimal, {"name=''"}), "override 'name=''': key 'name' must not be empty");
+}
+
+TEST(Config, FeaturesOrImagesIsRequired) {
+  EXPECT_EQ(error_of(kMinimal, {"data.features=~"}),
+            "x.yaml: missing required key 'data.features' or 'data.images' (the HDF5 feature store of a region-feature "
+            "model, or the folder of raw images of a pixel-reading model such as ViLT)");
+  Config c = load_text(kMinimal, {"data.features=~", "data.images=val2014"});
+  EXPECT_EQ(c.data.features, "");  // unset
+  EXPECT_EQ(c.data.images, std::optional<std::string>("val2014"));
+  const std::string text = to_yaml(c);
+  EXPECT_NE(text.find("  features: ~\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  images: val2014\n"), std::string::npos) << text;
+  EXPECT_TRUE(load_text(text) == c) << text;
+  Config both = load_text(kMinimal, {"data.images=val2014"});  // both given: the model's family picks one later
+  EXPECT_EQ(both.data.features, "f.h5");
+  // An empty data.images is unset, like the other optional paths.
+  EXPECT_EQ(error_of(kMinimal, {"data.features=~", "data.images=''"}).rfind("x.yaml: missing required key 'data.features' or 'data.images'", 0), 0u);
 }
 
 TEST(Config, MissingFileNamesThePath) {
@@ -333,6 +350,7 @@ TEST(Config, ToYamlRoundTripsEveryKey) {
   c.data.exclude_images = "null";
   c.data.on_missing = OnMissing::skip;
   c.data.image_root = "/img/é";
+  c.data.images = "/img/val2014";
   c.scoring = {{"random", "michel", "confidence", "lrp", "ours"},
                ExplainTarget::ground_truth, true, 99};
   c.prune.protocols = {Protocol::global, Protocol::per_sample};
@@ -370,7 +388,7 @@ TEST(Config, ToYamlListsEveryKeyInSchemaOrder) {
     ASSERT_NE(at, std::string::npos) << key << " missing or out of order in\n" << text;
     pos = at + 1;
   }
-  EXPECT_EQ(config_keys().size(), 48u);
+  EXPECT_EQ(config_keys().size(), 49u);
 }
 
 TEST(Config, ExampleConfigsLoadAndRoundTrip) {

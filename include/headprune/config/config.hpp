@@ -72,7 +72,9 @@ struct DataConfig {
   data::QuestionFormat format = data::QuestionFormat::lxmert_json;
   std::string questions;                   ///< required
   std::optional<std::string> annotations;  ///< required for vqa_official, refused for lxmert_json
-  std::string features;                    ///< required: HDF5 feature store
+  /// HDF5 feature store (region features). Empty = not given; data.features or data.images is
+  /// required, and which one a model reads is checked when the run's inputs are opened.
+  std::string features;
   /// Answer vocabulary: a folder (trainval_ans2label.json + trainval_label2ans.json) or a file
   /// (one answer a line, MMF). Unset: the model's default (see answers_path()).
   std::optional<std::string> answers;
@@ -86,6 +88,9 @@ struct DataConfig {
   std::optional<std::string> exclude_images;  ///< file of image ids to leave out
   data::OnMissing on_missing = data::OnMissing::error;  ///< a sample whose image has no features
   std::optional<std::string> image_root;      ///< raw images (only for visualisation)
+  /// Raw images a pixel-reading model (ViLT) takes, COCO val2014 layout:
+  /// <dir>/COCO_val2014_000000393225.jpg (or .png/.jpeg, or the bare id "393225.jpg").
+  std::optional<std::string> images;
 };
 
 struct ScoringConfig {

@@ -25,14 +25,9 @@
 #include <string>
 #include <vector>
 
-namespace headprune::data {
+#include "headprune/data/image_source.hpp"
 
-/// What a model takes from the store.
-struct VisualSpec {
-  std::string model;          ///< for messages: the model family's name
-  int64_t max_boxes = 36;     ///< boxes per image after padding/truncation
-  int64_t feature_dim = 2048; ///< the model's visual feature size
-};
+namespace headprune::data {
 
 /// One image as stored (and as one line of an obj36 TSV holds it).
 struct ImageRecord {
@@ -54,20 +49,6 @@ struct ImageRecord {
 
   /// Whether every feature and box value is finite (the importers skip or refuse the others).
   bool all_finite() const;
-};
-
-/// The regions a model takes from one image: the stored boxes up to the model's maximum (the
-/// first ones, as LXMERT's loader and MMF's features[:100] keep them), unpadded.
-struct ImageRegions {
-  std::string img_id;
-  int64_t image_h = 0;
-  int64_t image_w = 0;
-  int64_t feature_dim = 0;
-  int64_t num_boxes = 0;           ///< boxes kept, <= the spec's max_boxes
-  bool truncated = false;          ///< the image had more boxes than the spec takes
-  std::vector<float> features;     ///< [num_boxes, feature_dim]
-  std::vector<float> boxes;        ///< [num_boxes, 4] normalised (ImageRecord::normalized_boxes)
-  std::vector<float> pixel_boxes;  ///< [num_boxes, 4] pixels (visualisations)
 };
 
 /// Writes a store image by image with bounded memory (rows are buffered and flushed in blocks).
@@ -121,7 +102,7 @@ void validate_feature_store_index(const FeatureStoreIndex& index, const std::str
 
 /// Read access to a store. Opening reads only the per-image index (ids, sizes, offsets: a few
 /// MB for VQA val); each read() fetches one image's rows with hyperslab reads.
-class FeatureStore {
+class FeatureStore final : public ImageSource {
  public:
   /// UserError when the file is missing, is not a feature store, is an interrupted import, or
   /// its index is inconsistent.
@@ -130,26 +111,31 @@ class FeatureStore {
   FeatureStore(FeatureStore&&) noexcept;
   FeatureStore& operator=(FeatureStore&&) noexcept;
 
-  const std::string& path() const;
+  const std::string& path() const override;
   int64_t num_images() const;
   int64_t feature_dim() const;
   int64_t max_boxes() const;  ///< the most boxes any image has
-  const std::vector<std::string>& image_ids() const;  ///< file order
+  const std::vector<std::string>& image_ids() const override;  ///< file order
 
   /// True when the store has `img_id`; an exact match, or failing that the same COCO image
   /// under the other spelling ("393225" vs "COCO_val2014_000000393225").
-  bool contains(const std::string& img_id) const;
+  bool contains(const std::string& img_id) const override;
 
   /// One image, all columns. UserError "<store>: no features for image <id>" when absent, and
   /// "<store>: image <id>: NaN/infinite feature at box b, dimension d" for non-finite values.
   ImageRecord read(const std::string& img_id) const;
 
   /// read() cut to spec.max_boxes boxes, after check(spec).
-  ImageRegions read_regions(const std::string& img_id, const VisualSpec& spec) const;
+  ImageRegions read_regions(const std::string& img_id, const VisualSpec& spec) const override;
 
   /// UserError when the store's feature size is not spec.feature_dim (features from another
   /// detector), naming the store, both sizes and the model.
-  void check(const VisualSpec& spec) const;
+  void check(const VisualSpec& spec) const override;
+
+  /// "<store>: no features for image <id>".
+  std::string missing_message(const std::string& img_id) const override;
+  /// "import that image's features".
+  std::string missing_remedy() const override;
 
  private:
   struct Impl;

@@ -29,7 +29,7 @@
 
 namespace headprune::data {
 
-class FeatureStore;
+class ImageSource;
 
 struct Sample {
   std::string question_id;   ///< as in the file; integer ids in decimal ("262148000")
@@ -135,10 +135,11 @@ int64_t drop_excluded_images(std::vector<Sample>& samples, const ImageExclusion&
 ///   1. drop questions whose image is in options.exclude_images (logged with the count);
 ///   2. select (options.selection) among the remaining questions, in file order: with no
 ///      exclusion list, seed_shuffle picks exactly the seed's questions;
-///   3. when `store` is given, a selected question whose image is not in it is a UserError
-///      naming the store, the question file, the question id and the image id, or with
+///   3. when `store` (a feature store or an image folder) is given, a selected question whose
+///      image is not in it is a UserError naming the store, the question file, the question id
+///      and the image id (ImageSource::missing_message, ::missing_remedy), or with
 ///      OnMissing::skip is skipped and counted (so the selection itself never shifts).
 /// UserError for an empty selection or num_samples > available (data/selection.hpp).
-SampleList make_sample_list(const VqaQuestions& questions, const SampleOptions& options, const FeatureStore* store);
+SampleList make_sample_list(const VqaQuestions& questions, const SampleOptions& options, const ImageSource* store);
 
 }  // namespace headprune::data

@@ -10,7 +10,8 @@
 // the output folder, then OUT/index.html.
 //
 // The model is loaded as `headprune run` loads it (model.*, precision; device: cuda uses the first
-// GPU). Image: <data.image_root>/<img_id>.jpg (or .png, .jpeg) when data.image_root is set; without
+// GPU). Image: <data.image_root>/<img_id>.jpg (or .png, .jpeg, or the id's other COCO spelling:
+// data::find_image_file) when data.image_root is set; without
 // it, a plain grey canvas of the stored image size with the boxes drawn faintly.
 //
 // Failure (UserError, one line): visualize.samples empty; a question id not in data.questions;
@@ -53,10 +54,6 @@ std::string visualize_method(const config::Config& config);
 
 /// The output folder: `override_dir`, else visualize.out_dir, else "visualizations/<name>".
 std::string visualize_out_dir(const config::Config& config, const std::string& override_dir);
-
-/// The image file of `img_id` under `image_root`: the first of <img_id>.jpg, .png, .jpeg that
-/// exists. UserError naming the paths tried when none does.
-std::string find_image_file(const std::string& image_root, const std::string& img_id);
 
 /// The grey canvas used without an image: width x height, boxes outlined faintly.
 Image box_canvas(int width, int height, const std::vector<Box>& boxes);
