@@ -8,12 +8,12 @@
 namespace headprune::run {
 
 BatchBuilder::BatchBuilder(const models::VqaModel& model, const data::WordPieceTokenizer& tokenizer,
-                           const data::FeatureStore& store, const BatchBuilderOptions& options)
-    : model_(model), tokenizer_(tokenizer), store_(store), options_(options) {
+                           const data::ImageSource& images, const BatchBuilderOptions& options)
+    : model_(model), tokenizer_(tokenizer), images_(images), options_(options) {
   spec_.model = model.name();
   spec_.max_boxes = options.max_regions;
   spec_.feature_dim = model.visual_feat_dim();
-  store_.check(spec_);
+  images_.check(spec_);
   // A token id beyond the word-embedding table would fail deep inside the first forward (or
   // read another row on a GPU): a vocabulary longer than the table belongs to another model.
   if (tokenizer.vocab_size() > model.vocab_size())
@@ -38,7 +38,7 @@ BuiltBatch BatchBuilder::build(const std::vector<const data::Sample*>& samples, 
   for (const data::Sample* s : samples) {
     data::Encoding enc = tokenizer_.encode(s->question, options_.max_text_tokens);
     const int64_t T = static_cast<int64_t>(enc.ids.size());
-    data::ImageRegions img = store_.read_regions(s->img_id, spec_);
+    data::ImageRegions img = images_.read_regions(s->img_id, spec_);
     models::Batch one;
     one.input_ids = at::tensor(enc.ids, at::kLong).view({1, T});
     one.token_type_ids = at::zeros({1, T}, at::kLong);

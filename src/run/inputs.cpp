@@ -1,6 +1,7 @@
 #include "headprune/run/inputs.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -9,6 +10,8 @@
 #include <ATen/Context.h>
 
 #include "headprune/common/error.hpp"
+#include "headprune/data/feature_store.hpp"
+#include "headprune/data/images.hpp"
 
 namespace headprune::run {
 namespace fs = std::filesystem;
@@ -85,6 +88,29 @@ Answers load_answers(const config::Config& c, const models::VqaModel& model) {
   return {std::move(*vocab), source, sha};
 }
 
+namespace {
+
+// The processor settings that decide the pixels a model gets (part of the run's identity).
+std::string processor_settings_text(const data::ImageProcessorSettings& s) {
+  char buf[400];
+  std::snprintf(buf, sizeof buf,
+                "\nimage processor: shortest_edge %lld, size_divisor %lld, resample %d, rescale %d %.17g, normalize %d "
+                "mean %.9g %.9g %.9g std %.9g %.9g %.9g",
+                static_cast<long long>(s.shortest_edge), static_cast<long long>(s.size_divisor), s.resample,
+                s.do_rescale ? 1 : 0, s.rescale_factor, s.do_normalize ? 1 : 0, s.image_mean[0], s.image_mean[1],
+                s.image_mean[2], s.image_std[0], s.image_std[1], s.image_std[2]);
+  return buf;
+}
+
+// The most patches an image can give: both sides at their largest after resizing (the longer edge
+// capped, each side floored to size_divisor), cut into patch x patch cells.
+int64_t largest_patch_grid(const data::ImageProcessorSettings& s, int64_t patch) {
+  auto cells = [&](int64_t side) { return side / s.size_divisor * s.size_divisor / patch; };
+  return std::max<int64_t>(1, cells(s.longest_edge()) * cells(s.shortest_edge));
+}
+
+}  // namespace
+
 Inputs load_inputs(const config::Config& c, int gpu_slot, const std::string& who) {
   models::LoadOptions lo{c.precision == config::Precision::fp64   ? at::kDouble
                          : c.precision == config::Precision::bf16 ? at::kBFloat16
@@ -108,9 +134,26 @@ Inputs load_inputs(const config::Config& c, int gpu_slot, const std::string& who
   in.tokenizer_vocab = tokenizer_vocab_path(c, *in.model);
   in.tokenizer = std::make_unique<data::WordPieceTokenizer>(data::WordPieceTokenizer::from_vocab_file(in.tokenizer_vocab));
   in.text_tokens = text_token_limit(c, *in.model);
-  in.store = std::make_unique<data::FeatureStore>(c.data.features);
-  in.builder = std::make_unique<BatchBuilder>(*in.model, *in.tokenizer, *in.store,
-                                              BatchBuilderOptions{in.text_tokens, c.model.max_regions});
+  const models::InputSpec spec = in.model->input_spec();
+  int64_t max_regions = c.model.max_regions;
+  if (spec.patch_size > 0) {
+    if (!c.data.images)
+      throw UserError("data.images: required for model family " + c.model.family +
+                      " (it reads image pixels: a folder of JPEG/PNG files in COCO's val2014 layout, e.g. "
+                      "COCO_val2014_000000393225.jpg)");
+    const data::ImageProcessorSettings settings = data::read_image_processor_config(c.model.path);
+    in.images = std::make_unique<data::ImageFolder>(*c.data.images, settings, spec.patch_size);
+    in.images_settings = processor_settings_text(settings);
+    // Every patch is kept (Hugging Face's max_image_length -1): the batch holds the largest grid.
+    max_regions = largest_patch_grid(settings, spec.patch_size);
+  } else {
+    if (c.data.features.empty())
+      throw UserError("data.features: required for model family " + c.model.family +
+                      " (it reads detector region features: the HDF5 store `headprune import-features` writes)");
+    in.images = std::make_unique<data::FeatureStore>(c.data.features);
+  }
+  in.builder = std::make_unique<BatchBuilder>(*in.model, *in.tokenizer, *in.images,
+                                              BatchBuilderOptions{in.text_tokens, max_regions});
   in.questions = data::load_questions(c.data.format, c.data.questions, c.data.annotations.value_or(""), *in.vocab);
   return in;
 }

@@ -92,7 +92,7 @@ void load_run_inputs(Context& ctx) {
   dist::Communicator& comm = *ctx.comm;
   on_every_rank(comm, [&] {
     ctx.in = load_inputs(ctx.cfg, ctx.session->local_rank(), "rank " + std::to_string(comm.rank()));
-    ctx.list = data::make_sample_list(ctx.in.questions, sample_options(ctx.cfg), ctx.in.store.get());
+    ctx.list = data::make_sample_list(ctx.in.questions, sample_options(ctx.cfg), ctx.in.images.get());
     check_modalities(ctx.cfg, *ctx.in.model);
     if (ctx.cfg.prune.global_fit == config::GlobalFit::half && ctx.list.samples.size() < 2)
       throw UserError("prune.global_fit: half: needs at least 2 samples to fit on one half and measure on the other (" +
@@ -102,10 +102,10 @@ void load_run_inputs(Context& ctx) {
     if (ctx.root) {
       ctx.weights_sha256 = sha256_file(ctx.in.model->source().weights_path);
       ctx.questions_sha256 = sha256_file(ctx.cfg.data.questions);
-      ctx.features_sha256 = sha256_hex(join(ctx.in.store->image_ids(), "\n"));
+      ctx.features_sha256 = sha256_hex(join(ctx.in.images->image_ids(), "\n") + ctx.in.images_settings);
       ctx.identity = run_identity(ctx.defining, ctx.weights_sha256, ctx.questions_sha256,
                                   ctx.cfg.data.annotations.value_or(""), ctx.in.tokenizer_vocab, ctx.in.answers_sha256,
-                                  ctx.cfg.data.features, ctx.features_sha256);
+                                  ctx.in.images->path(), ctx.features_sha256);
     }
   });
   comm.broadcast_bytes(ctx.identity, 0);

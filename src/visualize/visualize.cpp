@@ -80,8 +80,8 @@ VisualizeReport visualize(const config::Config& c, const VisualizeOptions& optio
     const std::string id = std::to_string(qid);
     auto it = by_id.find(id);
     const data::Sample& sample = in.questions.samples[it->second];
-    if (!in.store->contains(sample.img_id)) {
-      const std::string msg = c.data.features + ": no features for image " + sample.img_id + " of question " + id;
+    if (!in.images->contains(sample.img_id)) {
+      const std::string msg = in.images->missing_message(sample.img_id) + " of question " + id;
       if (!skip_missing) throw UserError(msg + " (data.on_missing: skip leaves such questions out)");
       spdlog::warn("{}; question skipped (data.on_missing: skip)", msg);
       report.skipped.push_back(id);
@@ -89,9 +89,11 @@ VisualizeReport visualize(const config::Config& c, const VisualizeOptions& optio
     }
     // The image first: a missing file should not wait for the model.
     Image image;
-    if (c.data.image_root) {
+    // The picture: data.image_root, else the folder a pixel model reads its images from.
+    const std::optional<std::string> root = c.data.image_root ? c.data.image_root : c.data.images;
+    if (root) {
       try {
-        image = image_read(data::find_image_file(*c.data.image_root, sample.img_id, "data.image_root"));
+        image = image_read(data::find_image_file(*root, sample.img_id, c.data.image_root ? "data.image_root" : "data.images"));
       } catch (const UserError& e) {
         if (!skip_missing)
           throw UserError("question " + id + ": " + e.what() + " (data.on_missing: skip draws on a plain canvas)");

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "headprune/data/feature_store.hpp"
 #include "headprune/common/error.hpp"
 #include "headprune/demo/demo.hpp"
 #include "headprune/demo/trainer.hpp"

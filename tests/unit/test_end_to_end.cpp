@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fixtures.hpp"
+#include "headprune/data/feature_store.hpp"
 #include "headprune/run/batch_builder.hpp"
 #include "headprune/data/tsv_import.hpp"
 #include "headprune/io/h5.hpp"

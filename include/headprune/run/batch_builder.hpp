@@ -1,5 +1,6 @@
 // From dataset samples to a model batch: tokenize the questions, read each image's regions from
-// the feature store (unpadded, at most the model's region count), then pad once across the batch
+// its source (a feature store's boxes, at most the model's region count; or an image folder's
+// patches: data/image_source.hpp), unpadded, then pad once across the batch
 // (models::collate). The one place where the data stage meets the model stage, which is why it
 // lives here and not in data/ (data/ knows no model and no LibTorch).
 #pragma once
@@ -9,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "headprune/data/feature_store.hpp"
+#include "headprune/data/image_source.hpp"
 #include "headprune/data/tokenizer.hpp"
 #include "headprune/data/vqa_dataset.hpp"
 #include "headprune/models/model.hpp"
@@ -18,7 +19,7 @@ namespace headprune::run {
 
 struct BatchBuilderOptions {
   int64_t max_text_tokens = 20;  ///< incl. [CLS] and [SEP] (LXMERT's VQA uses 20)
-  int64_t max_regions = 36;      ///< LXMERT 36, VisualBERT up to 100
+  int64_t max_regions = 36;      ///< LXMERT 36, VisualBERT up to 100; ViLT: its largest patch grid
 };
 
 struct BuiltBatch {
@@ -30,10 +31,10 @@ struct BuiltBatch {
 
 class BatchBuilder {
  public:
-  /// Checks the store's feature size and the tokenizer's vocabulary size against the model
+  /// Checks the source's feature size and the tokenizer's vocabulary size against the model
   /// (UserError naming both).
   BatchBuilder(const models::VqaModel& model, const data::WordPieceTokenizer& tokenizer,
-               const data::FeatureStore& store, const BatchBuilderOptions& options);
+               const data::ImageSource& images, const BatchBuilderOptions& options);
 
   /// One padded batch of `samples` (each example keeps its own length; regions beyond an image's
   /// boxes are masked). `answers` is the size of the label vectors.
@@ -45,7 +46,7 @@ class BatchBuilder {
  private:
   const models::VqaModel& model_;
   const data::WordPieceTokenizer& tokenizer_;
-  const data::FeatureStore& store_;
+  const data::ImageSource& images_;
   BatchBuilderOptions options_;
   data::VisualSpec spec_;
 };

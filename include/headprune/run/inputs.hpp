@@ -1,7 +1,11 @@
 // The input stage of `headprune run` (on every rank) and `headprune visualize`: load_inputs()
-// reads the model, the answer list, the tokenizer, the feature store and the questions the same
+// reads the model, the answer list, the tokenizer, the images' source and the questions the same
 // way for both, with the defaults a run takes from its model:
 //
+//   images' source        data.features (an HDF5 feature store) for a model of region features
+//                         (LXMERT, VisualBERT); data.images (raw JPEG/PNG files, COCO's val2014
+//                         layout) for a model that reads pixels (ViLT: InputSpec::patch_size),
+//                         resized and normalised by the model folder's preprocessor_config.json
 //   tokenizer vocabulary  model.vocab, else the model folder's vocab.txt (an MMF zoo folder has
 //                         none: model.vocab is then required)
 //   question length       model.max_text_tokens, else the seed's for the family: LXMERT (and any
@@ -20,7 +24,7 @@
 
 #include "headprune/config/config.hpp"
 #include "headprune/data/answer_vocab.hpp"
-#include "headprune/data/feature_store.hpp"
+#include "headprune/data/image_source.hpp"
 #include "headprune/data/tokenizer.hpp"
 #include "headprune/data/vqa_dataset.hpp"
 #include "headprune/models/model.hpp"
@@ -54,7 +58,10 @@ struct Inputs {
   std::string tokenizer_vocab;                 ///< tokenizer_vocab_path()
   std::unique_ptr<data::WordPieceTokenizer> tokenizer;
   int64_t text_tokens = 0;                     ///< text_token_limit()
-  std::unique_ptr<data::FeatureStore> store;
+  std::unique_ptr<data::ImageSource> images;  ///< the feature store, or the image folder (see above)
+  /// What besides its image ids decides what the source gives: "" for a feature store; an image
+  /// folder's processor settings (into the run's identity: other settings, other inputs).
+  std::string images_settings;
   std::unique_ptr<BatchBuilder> builder;       ///< samples -> padded batches of this model
   data::VqaQuestions questions;                ///< every question of data.questions, file order
 };
