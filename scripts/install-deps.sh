@@ -11,6 +11,7 @@ PACKAGES=(
   libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libicu-dev
   libgtest-dev libgmock-dev
   libstb-dev                                # PNG/JPEG I/O (the demo's rendered scenes, visualisations)
+  libjpeg62-turbo-dev                       # JPEG decoding as Pillow does it (ViLT's pixels, data/jpeg.hpp)
   liblmdb-dev                               # MMF's LMDB feature stores (import-features --mmf-lmdb)
   python3 python3-h5py python3-numpy        # fixture checks and analysis scripts
   python3-lmdb                              # tests write MMF-style LMDB feature stores

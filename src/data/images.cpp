@@ -1,5 +1,6 @@
 // ViLT's image processor and the image folder (data/images.hpp).
 #include "headprune/data/images.hpp"
+#include "headprune/data/jpeg.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -499,7 +500,7 @@ ImageRegions ImageFolder::read_regions(const std::string& img_id, const VisualSp
   check(spec);
   const std::string file = file_of(img_id);
   if (file.empty()) throw UserError(missing_message(img_id));
-  const visualize::Image decoded = visualize::image_read(file);
+  const visualize::Image decoded = read_image_rgb(file);  // JPEG as Pillow decodes it (data/jpeg.hpp)
   if (decoded.empty()) throw UserError(file + ": image has no pixels (0 x 0)");
   const ProcessedImage processed = vilt_preprocess(decoded, impl_->settings, file);
   const int64_t H = processed.resized.height, W = processed.resized.width, p = impl_->patch;

@@ -7,10 +7,12 @@
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <sstream>
 
 #include "headprune/common/error.hpp"
+#include "headprune/data/images.hpp"
 #include "headprune/data/tokenizer.hpp"
 #include "headprune/explain/scores.hpp"
 #include "headprune/io/h5.hpp"
@@ -582,6 +584,18 @@ void replay_reference_model(const ConformanceOptions& opt, const h5::File& ref, 
   const int64_t n_samples = ref.attr_i64("/", "n_samples");
   const int64_t M = model->num_modules(), H = model->heads();
   (void)out;
+  // A pixel model's fixture with its images: the real loader (data.images' ImageFolder and the
+  // folder's preprocessor_config.json) must give the stored patches bit for bit.
+  std::unique_ptr<data::ImageFolder> images;
+  data::VisualSpec spec;
+  const std::string image_dir = (fs::path(opt.reference_dir) / "images").string();
+  if (model->input_spec().patch_size > 0 && fs::is_directory(image_dir)) {
+    images = std::make_unique<data::ImageFolder>(image_dir, data::read_image_processor_config(opt.reference_dir),
+                                                 model->input_spec().patch_size);
+    spec.model = model->name();
+    spec.max_boxes = std::numeric_limits<int32_t>::max();
+    spec.feature_dim = model->visual_feat_dim();
+  }
   for (int64_t i = 0; i < n_samples; ++i) {
     const std::string s = "/" + sample_name(i);
     FixtureSample sample = read_fixture_sample(ref, i, layout, dtype);
@@ -589,9 +603,17 @@ void replay_reference_model(const ConformanceOptions& opt, const h5::File& ref, 
     const models::Batch batch = models::to_device(sample.batch, model->device());
     const int64_t T = batch.input_ids.size(1);
 
-    // The question through our tokenizer: the ids the fixture's processor gave.
+    // The question through our tokenizer, the image through our image loader: the inputs the
+    // fixture's processors gave (the replay below runs on the stored ones).
     const data::Encoding enc = tokenizer.encode(ref.attr_string(s, "question"), model->max_text_tokens());
     check.exact("inputs/input_ids", s + "/inputs/input_ids", at::tensor(enc.ids, at::kLong).view({1, -1}));
+    if (images) {
+      const data::ImageRegions img = images->read_regions(ref.attr_string(s, "img_id"), spec);
+      const int64_t P = img.num_boxes;
+      check.exact("inputs/patches", s + "/inputs/patches",
+                  at::tensor(img.features, at::kFloat).view({1, P, img.feature_dim}).to(at::kDouble));
+      check.exact("inputs/patches", s + "/inputs/patch_boxes", at::tensor(img.boxes, at::kFloat).view({1, P, 4}).to(at::kDouble));
+    }
 
     {
       at::NoGradGuard ng;

@@ -101,7 +101,7 @@ TEST(Conformance, ViltAgainstHuggingFacesForward) {
       EXPECT_GT(g.datasets, 0) << g.group;
       groups.push_back(g.group);
     }
-    for (const char* g : {"inputs/input_ids", "logits", "forward", "pred_index", "attn", "attn_grad", "scores/ours",
+    for (const char* g : {"inputs/input_ids", "inputs/patches", "logits", "forward", "pred_index", "attn", "attn_grad", "scores/ours",
                           "scores/attention", "scores/rollout", "relevance", "logits (pruned)"})
       EXPECT_NE(std::find(groups.begin(), groups.end(), g), groups.end()) << "missing group " << g;
   }
