@@ -13,15 +13,21 @@ namespace headprune::app {
 
 void add_train_command(CLI::App& app, CommandTable& table) {
   auto job = std::make_shared<demo::TrainJob>();
-  auto* sub = app.add_subcommand("train", "Train an LXMERT or VisualBERT model from scratch and save a checkpoint folder");
+  auto* sub = app.add_subcommand("train", "Train an LXMERT, VisualBERT or ViLT model from scratch and save a checkpoint folder");
   sub->add_option("--model-config", job->model_config,
                   "config.json of the architecture (LXMERT or VisualBERT layout; model_type selects the family)")
       ->required();
   sub->add_option("--questions", job->questions, "training questions, LXMERT JSON (question_id, img_id, sent, label)")
       ->required();
   sub->add_option("--valid", job->valid, "validation questions, LXMERT JSON")->required();
-  sub->add_option("--features", job->features, "HDF5 feature store with every image of both question files")
-      ->required();
+  auto* features = sub->add_option("--features", job->features, "HDF5 feature store with every image of both question files "
+                                                                 "(LXMERT, VisualBERT)");
+  auto* images = sub->add_option("--images", job->images, "folder of every image of both question files (ViLT: pixels)");
+  sub->add_option("--image-processor", job->image_processor, "the images' preprocessor_config.json (ViLT; copied into "
+                                                             "the checkpoint)")
+      ->needs(images);
+  images->needs("--image-processor");
+  features->excludes(images);
   sub->add_option("--vocab", job->vocab, "vocab.txt of the tokenizer (copied into the checkpoint)")->required();
   sub->add_option("--answers", job->answers_dir, "folder with trainval_ans2label.json and trainval_label2ans.json")
       ->required();
@@ -48,6 +54,8 @@ void add_train_command(CLI::App& app, CommandTable& table) {
   sub->add_option("--metadata", *metadata, "KEY=VALUE noted in training.json (repeatable; the demo stores its "
                                            "settings hash this way)");
   table.entries.emplace_back(sub, [job, metadata] {
+    if (job->features.empty() && job->images.empty())
+      throw UserError("train: give --features (a model of region features) or --images with --image-processor (ViLT)");
     for (const auto& kv : *metadata) {
       const auto eq = kv.find('=');
       if (eq == std::string::npos || eq == 0)

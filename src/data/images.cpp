@@ -65,6 +65,11 @@ std::array<float, 3> read_channels(const std::string& file, const std::string& k
 
 }  // namespace
 
+int64_t max_patches(const ImageProcessorSettings& s, int64_t patch) {
+  auto cells = [&](int64_t side) { return side / s.size_divisor * s.size_divisor / patch; };
+  return std::max<int64_t>(1, cells(s.longest_edge()) * cells(s.shortest_edge));
+}
+
 int64_t ImageProcessorSettings::longest_edge() const {
   // HF: int(1333 / 800 * shorter), the product in float64 and truncated.
   return static_cast<int64_t>(1333.0 / 800.0 * static_cast<double>(shortest_edge));

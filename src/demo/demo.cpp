@@ -103,7 +103,7 @@ std::string number(double v) {
 std::vector<std::string> train_command(const std::string& exe, const TrainJob& job) {
   const TrainOptions& o = job.options;
   std::vector<std::string> args = {exe, "train", "--model-config", job.model_config, "--questions", job.questions,
-                                   "--valid", job.valid, "--features", job.features, "--vocab", job.vocab,
+                                   "--valid", job.valid, "--vocab", job.vocab,
                                    "--answers", job.answers_dir, "--out", job.out_dir,
                                    "--epochs", std::to_string(o.epochs), "--lr", number(o.lr),
                                    "--batch-size", std::to_string(o.batch_size), "--seed", std::to_string(o.seed),
@@ -111,6 +111,10 @@ std::vector<std::string> train_command(const std::string& exe, const TrainJob& j
                                    "--warmup", number(o.warmup_fraction),
                                    "--max-text-tokens", std::to_string(o.max_text_tokens),
                                    "--max-regions", std::to_string(o.max_regions)};
+  // The images' source: region features, or a pixel model's images and their processor.
+  for (const auto& [flag, value] : {std::pair{"--features", job.features}, {"--images", job.images},
+                                    {"--image-processor", job.image_processor}})
+    if (!value.empty()) args.insert(args.end(), {flag, value});
   if (job.overwrite) args.push_back("--overwrite");
   for (const auto& [key, value] : job.metadata) {
     args.push_back("--metadata");
@@ -154,8 +158,27 @@ std::string demo_model_config(const std::string& family, const SyntheticWorld& w
   models::ExampleSizes sizes = models::find_family(family, "demo").small;
   sizes.vocab = static_cast<int64_t>(world.vocab.size());
   sizes.answers = static_cast<int64_t>(world.answers.size());
-  sizes.feature_dim = world.options.feature_dim;
+  if (sizes.patch_size == 0) sizes.feature_dim = world.options.feature_dim;  // region features; a pixel model's are patches
   return models::find_family(family, "demo").example_config(sizes);
+}
+
+std::string demo_image_processor_config(const std::string& family) {
+  const models::ExampleSizes sizes = models::find_family(family, "demo").small;
+  if (sizes.patch_size == 0) return "";
+  // ViltImageProcessor's keys (dandelin's file) at the small model's scale: the rendered 320 x 240
+  // scenes become 80 x 64 pixels, a 4 x 5 grid of 16-pixel patches.
+  nlohmann::json c = {{"image_processor_type", "ViltImageProcessor"},
+                      {"do_resize", true},
+                      {"size", {{"shortest_edge", sizes.image_size}}},
+                      {"size_divisor", sizes.patch_size},
+                      {"resample", 3},
+                      {"do_rescale", true},
+                      {"rescale_factor", 1.0 / 255.0},
+                      {"do_normalize", true},
+                      {"image_mean", {0.5, 0.5, 0.5}},
+                      {"image_std", {0.5, 0.5, 0.5}},
+                      {"do_pad", true}};
+  return c.dump(2) + "\n";
 }
 
 TrainOptions demo_train_options(const std::string& family, uint64_t seed, bool small, int threads) {
@@ -189,7 +212,7 @@ std::string demo_run_config(const DemoModel& model, const SyntheticWorldFiles& w
     << "data:\n"
     << "  format: lxmert_json\n"
     << "  questions: " << world.valid_questions << "\n"
-    << "  features: " << world.features << "\n"
+    << (model.reads_pixels ? "  images: " + world.images_dir : "  features: " + world.features) << "\n"
     << "  answers: " << world.answers_dir << "\n"
     << "  selection: first_n\n"
     << "  num_samples: " << samples << "\n"
@@ -255,9 +278,10 @@ DemoResult prepare_demo(const DemoOptions& options) {
     m.run_config = (root / "configs" / (family + ".yaml")).string();
     m.results = (root / "results" / (family + ".h5")).string();
     const std::string config = demo_model_config(family, world, options.small);
+    const std::string processor = demo_image_processor_config(family);
     const TrainOptions to = demo_train_options(family, options.seed, options.small, options.threads);
     m.settings_hash = fnv_hex("demo-v" + std::to_string(kDemoVersion) + "|" + wo.hash() + "|" + config + "|" +
-                              options_text(to));
+                              options_text(to) + (processor.empty() ? "" : "|" + processor));
     if (!options.retrain && load_reusable(m.dir, m.settings_hash, &m)) {
       m.reused = true;
       spdlog::info("demo: reusing the {} model in {} (settings {})", family, m.dir, m.settings_hash);
@@ -268,7 +292,13 @@ DemoResult prepare_demo(const DemoOptions& options) {
       job.model_config = config_path;
       job.questions = result.world.train_questions;
       job.valid = result.world.valid_questions;
-      job.features = result.world.features;
+      if (processor.empty()) {
+        job.features = result.world.features;
+      } else {  // a pixel model learns from the rendered scenes
+        job.images = result.world.images_dir;
+        job.image_processor = (root / "models" / (family + ".preprocessor_config.json")).string();
+        write_text(job.image_processor, processor);
+      }
       job.vocab = result.world.vocab;
       job.answers_dir = result.world.answers_dir;
       job.out_dir = m.dir;
@@ -314,6 +344,7 @@ DemoResult prepare_demo(const DemoOptions& options) {
     models::LoadOptions load;
     load.dtype = at::kFloat;
     const auto model = models::load_model(m.dir, load);
+    m.reads_pixels = model->input_spec().patch_size > 0;
     if (prune::eligible_units(*model, prune::ModuleKind::cross, prune::Granularity::layer).any().item<bool>())
       m.modalities = {"all", "cross"};
   }

@@ -13,6 +13,7 @@
 
 #include "headprune/common/error.hpp"
 #include "headprune/data/feature_store.hpp"
+#include "headprune/data/images.hpp"
 #include "headprune/data/python_random.hpp"
 #include "headprune/data/tokenizer.hpp"
 #include "headprune/models/batch.hpp"
@@ -294,13 +295,14 @@ TrainReport run_training(const TrainJob& job, const EpochCallback& on_epoch) {
     throw UserError(job.out_dir + ": already exists (pass --overwrite to replace it, or choose another --out)");
   for (const auto& [what, path] : std::vector<std::pair<std::string, std::string>>{
            {"--model-config", job.model_config}, {"--questions", job.questions}, {"--valid", job.valid},
-           {"--features", job.features}, {"--vocab", job.vocab}})
+           {job.images.empty() ? "--features" : "--image-processor", job.images.empty() ? job.features : job.image_processor},
+           {"--vocab", job.vocab}})
     if (!fs::is_regular_file(path)) throw UserError(path + ": file not found (" + what + ")");
+  if (!job.images.empty() && !fs::is_directory(job.images)) throw UserError(job.images + ": folder not found (--images)");
 
   // Inputs.
   const data::AnswerVocab vocab = data::AnswerVocab::load_dir(job.answers_dir);
   const data::WordPieceTokenizer tokenizer = data::WordPieceTokenizer::from_vocab_file(job.vocab);
-  const data::FeatureStore store(job.features);
   const nlohmann::json config = read_json(job.model_config);
   if (config.contains("vocab_size") && config["vocab_size"].is_number_integer() &&
       tokenizer.vocab_size() > config["vocab_size"].get<int64_t>())
@@ -328,6 +330,21 @@ TrainReport run_training(const TrainJob& job, const EpochCallback& on_epoch) {
   load.init_from_scratch = true;
   load.init_seed = job.options.seed;
   std::unique_ptr<models::VqaModel> model = models::load_model(staging, load);
+  // The images' source the model reads: region features, or pixels cut into patches.
+  const int64_t patch = model->input_spec().patch_size;
+  if ((patch > 0) != !job.images.empty())
+    throw UserError(job.model_config + ": a " + model->name() + " model reads " +
+                    (patch > 0 ? "image pixels: give --images and --image-processor" : "region features: give --features"));
+  std::unique_ptr<data::ImageSource> store;
+  int64_t max_regions = job.options.max_regions > 0 ? job.options.max_regions : model->input_spec().default_regions;
+  if (patch > 0) {
+    const data::ImageProcessorSettings settings = data::read_image_processor_config(job.image_processor);
+    store = std::make_unique<data::ImageFolder>(job.images, settings, patch);
+    max_regions = data::max_patches(settings, patch);  // every patch is kept
+    copy_file(job.image_processor, (fs::path(staging) / "preprocessor_config.json").string());
+  } else {
+    store = std::make_unique<data::FeatureStore>(job.features);
+  }
   if (model->num_answers() != vocab.size())
     throw UserError(job.model_config + ": the model has " + std::to_string(model->num_answers()) + " answers but " +
                     job.answers_dir + " lists " + std::to_string(vocab.size()) +
@@ -335,13 +352,12 @@ TrainReport run_training(const TrainJob& job, const EpochCallback& on_epoch) {
 
   data::SampleOptions all;
   all.selection.mode = data::Selection::all;
-  const data::SampleList train = data::make_sample_list(data::load_lxmert_questions(job.questions, vocab), all, &store);
-  const data::SampleList valid = data::make_sample_list(data::load_lxmert_questions(job.valid, vocab), all, &store);
+  const data::SampleList train = data::make_sample_list(data::load_lxmert_questions(job.questions, vocab), all, store.get());
+  const data::SampleList valid = data::make_sample_list(data::load_lxmert_questions(job.valid, vocab), all, store.get());
   run::BatchBuilderOptions bo;
   bo.max_text_tokens = job.options.max_text_tokens;
-  bo.max_regions = job.options.max_regions > 0 ? job.options.max_regions
-                                               : model->input_spec().default_regions;
-  const run::BatchBuilder builder(*model, tokenizer, store, bo);
+  bo.max_regions = max_regions;
+  const run::BatchBuilder builder(*model, tokenizer, *store, bo);
 
   TrainReport report = train_model(*model, builder, train.samples, valid.samples, job.options, on_epoch);
   report.majority = majority_baseline(train.samples, valid.samples, vocab);
@@ -358,7 +374,8 @@ TrainReport run_training(const TrainJob& job, const EpochCallback& on_epoch) {
       {"format", "headprune-training"},
       {"inputs",
        {{"model_config", job.model_config}, {"questions", job.questions}, {"valid", job.valid},
-        {"features", job.features}, {"vocab", job.vocab}, {"answers_dir", job.answers_dir}}},
+        {"features", job.features}, {"images", job.images}, {"image_processor", job.image_processor},
+        {"vocab", job.vocab}, {"answers_dir", job.answers_dir}}},
       {"options",
        {{"epochs", o.epochs}, {"batch_size", o.batch_size}, {"lr", o.lr}, {"weight_decay", o.weight_decay},
         {"beta1", o.beta1}, {"beta2", o.beta2}, {"adam_eps", o.adam_eps}, {"warmup_fraction", o.warmup_fraction},

@@ -102,13 +102,6 @@ std::string processor_settings_text(const data::ImageProcessorSettings& s) {
   return buf;
 }
 
-// The most patches an image can give: both sides at their largest after resizing (the longer edge
-// capped, each side floored to size_divisor), cut into patch x patch cells.
-int64_t largest_patch_grid(const data::ImageProcessorSettings& s, int64_t patch) {
-  auto cells = [&](int64_t side) { return side / s.size_divisor * s.size_divisor / patch; };
-  return std::max<int64_t>(1, cells(s.longest_edge()) * cells(s.shortest_edge));
-}
-
 }  // namespace
 
 Inputs load_inputs(const config::Config& c, int gpu_slot, const std::string& who) {
@@ -145,7 +138,7 @@ Inputs load_inputs(const config::Config& c, int gpu_slot, const std::string& who
     in.images = std::make_unique<data::ImageFolder>(*c.data.images, settings, spec.patch_size);
     in.images_settings = processor_settings_text(settings);
     // Every patch is kept (Hugging Face's max_image_length -1): the batch holds the largest grid.
-    max_regions = largest_patch_grid(settings, spec.patch_size);
+    max_regions = data::max_patches(settings, spec.patch_size);
   } else {
     if (c.data.features.empty())
       throw UserError("data.features: required for model family " + c.model.family +

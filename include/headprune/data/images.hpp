@@ -52,6 +52,11 @@ struct ImageProcessorSettings {
   int64_t longest_edge() const;
 };
 
+/// The most patches an image can give under `settings`: both sides at their largest after
+/// resizing (the longer edge capped, each side floored to size_divisor), cut into patch x patch
+/// cells (12 x 19 = 228 for ViLT-B/32's 384 / 32). A batch of a pixel model holds at most this.
+int64_t max_patches(const ImageProcessorSettings& settings, int64_t patch);
+
 /// Reads `path`: a preprocessor_config.json, or a model folder holding one. A folder without
 /// the file gives the defaults (logged). UserError "<file>: key '<key>' expected <what>, got
 /// <value>" for a value of the wrong type or range, and for settings this reimplementation does

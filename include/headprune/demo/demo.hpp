@@ -45,6 +45,9 @@ SyntheticWorldOptions demo_world_options(uint64_t seed, bool small);
 /// 4 layers. `family` is a name of models/families.hpp; vocabulary, answers and feature size come from
 /// the world. UserError for another family.
 std::string demo_model_config(const std::string& family, const SyntheticWorld& world, bool small);
+/// A pixel model's preprocessor_config.json (ViltImageProcessor keys at the small model's image
+/// size and patch); "" for a model of region features.
+std::string demo_image_processor_config(const std::string& family);
 
 /// The training schedule: AdamW lr 1e-3, batch 32, 18 epochs (small: 20 epochs of the smaller
 /// world). Measured on this project's 2-core machine, one core per model: about 100 s per
@@ -66,12 +69,15 @@ struct DemoModel {
   /// prune.modalities of its analysis: `all`, and `cross` when the model has cross attention
   /// (curves pruning only the cross-modal heads)
   std::vector<std::string> modalities{"all"};
+  /// The model reads pixels (ViLT): its analysis reads data.images (the world's rendered PNGs)
+  /// instead of data.features.
+  bool reads_pixels = false;
 };
 
 struct DemoResult {
   SyntheticWorldFiles world;
   bool world_reused = false;
-  std::vector<DemoModel> models;  ///< lxmert, visualbert
+  std::vector<DemoModel> models;  ///< one per family of models/families.hpp
   double seconds = 0;
 };
 

@@ -99,7 +99,10 @@ struct TrainJob {
   std::string model_config;  ///< a config.json (LXMERT or VisualBERT layout)
   std::string questions;     ///< LXMERT JSON training questions
   std::string valid;         ///< LXMERT JSON validation questions
-  std::string features;      ///< the feature store holding every image of both
+  std::string features;      ///< the feature store holding every image of both (region models)
+  /// A model that reads pixels (ViLT): the folder of every image of both, and its image
+  /// processor's preprocessor_config.json (copied into the checkpoint); features unused.
+  std::string images, image_processor;
   std::string vocab;         ///< vocab.txt (its size must not exceed the config's vocab_size)
   std::string answers_dir;   ///< trainval_ans2label.json + trainval_label2ans.json
   std::string out_dir;       ///< the checkpoint folder to create

@@ -18,8 +18,8 @@ struct ExampleSizes {
   std::vector<int64_t> layers;  ///< the family's layer counts (LXMERT: language, cross, vision)
   int64_t feature_dim = 2048, answers = 3129, vocab = 30522, positions = 512;
   /// Pixel models (ViLT): the square image the position table was trained at, and the patch side
-  /// (feature_dim = 3 * patch_size^2).
-  int64_t image_size = 384, patch_size = 32;
+  /// (feature_dim = 3 * patch_size^2); 0 for a model of region features.
+  int64_t image_size = 0, patch_size = 0;
 };
 
 struct FamilyInfo {
