@@ -35,6 +35,11 @@ struct DemoOptions {
   int64_t analysis_samples = 0; ///< questions per analysis run; 0 = the setting's (500, small 64)
 };
 
+/// The families the demo trains and analyses, in this order (lxmert, visualbert): one model, run
+/// config and results file each. Adding a family to the demo = one more name here; it must take
+/// the synthetic world's inputs (region features) and have a `small` size in models/families.hpp.
+const std::vector<std::string>& demo_families();
+
 /// The world of a setting: 2000/400 images (small: 500/120), 6 questions each (12000/2400
 /// questions; small 3000/720), 32 features.
 SyntheticWorldOptions demo_world_options(uint64_t seed, bool small);
@@ -71,7 +76,7 @@ struct DemoModel {
 struct DemoResult {
   SyntheticWorldFiles world;
   bool world_reused = false;
-  std::vector<DemoModel> models;  ///< lxmert, visualbert
+  std::vector<DemoModel> models;  ///< one per demo_families(), in that order
   double seconds = 0;
 };
 
@@ -79,10 +84,10 @@ struct DemoResult {
 /// `headprune train` process: RuntimeFailure naming the model and its exit code).
 DemoResult prepare_demo(const DemoOptions& options);
 
-/// A run config (YAML, docs/config.md) for one trained demo model: every scoring method,
-/// per-sample and global protocols, head and layer, positive and negative, on `samples`
-/// validation questions, with a few visualised questions.
-/// The analysis run config of one demo model (model.modalities: its prune.modalities).
+/// The analysis run config (YAML, docs/config.md) of one trained demo model: every scoring method
+/// of explain::method_names() (attattr with a reduced scoring.ig_steps), per-sample and global
+/// protocols, head and layer, positive and negative, model.modalities as prune.modalities, on
+/// `samples` validation questions, with a few visualised questions.
 std::string demo_run_config(const DemoModel& model, const SyntheticWorldFiles& world, uint64_t seed,
                             int64_t samples, const std::vector<int64_t>& visualize_ids);
 
