@@ -10,6 +10,7 @@ writes into DIR:
     curves.csv     the same numbers at full precision, one line per curve point, with intervals
                    and the numbers the seed prints
     comparisons.csv  every paired test (AUC bootstrap, McNemar per ratio) with raw and Holm p
+    faithfulness.csv the methods ranked by the AUC gap negative - positive, with its interval
     stability.csv  rank correlations between methods and split-half stability
     plots/*.png, plots/*.pdf
                    accuracy vs prune ratio (with bands), head-importance heatmaps, score
@@ -69,6 +70,8 @@ def _statistics(groups, tabs, args) -> dict:
     md = []
     md += uncertainty.convention_section(res["groups"])
     md += uncertainty.claims_section(res["groups"])
+    res["faithfulness"] = uncertainty.faithfulness(groups, res["by_label"])
+    md += uncertainty.faithfulness_section(res["faithfulness"])
     md += uncertainty.comparisons_section(res["groups"])
     md += uncertainty.random_band_section(res["groups"])
     md += uncertainty.answer_type_section(res["groups"])
@@ -76,8 +79,9 @@ def _statistics(groups, tabs, args) -> dict:
     md += breakdowns.held_out_section(res["groups"], args.results)
     md += uncertainty.stability_section(res["stability"], args.split_halves)
     if md:
-        links = [f"[{n}]({n})" for n in ("comparisons.csv", "stability.csv")
-                 if (n == "comparisons.csv" and res["groups"]) or (n == "stability.csv" and res["stability"])]
+        links = [f"[{n}]({n})" for n in ("comparisons.csv", "faithfulness.csv", "stability.csv")
+                 if (n == "comparisons.csv" and res["groups"]) or (n == "stability.csv" and res["stability"])
+                 or (n == "faithfulness.csv" and res["faithfulness"])]
         md = ["## Statistics", "", "Definitions: docs/statistics.md. Seed " + str(args.seed) + ", B = "
               + str(args.bootstrap) + " bootstrap resamples" + (("; all tests at full precision: " + ", ".join(links))
                                                                 if links else "") + ".", ""] + md
@@ -145,6 +149,8 @@ def main(argv=None) -> int:
     write("curves.csv", tables.csv(tabs))
     if st["groups"]:
         write("comparisons.csv", uncertainty.comparisons_csv(st["groups"]))
+    if st["faithfulness"]:
+        write("faithfulness.csv", uncertainty.faithfulness_csv(st["faithfulness"]))
     if st["stability"]:
         write("stability.csv", uncertainty.stability_csv(st["stability"]))
 

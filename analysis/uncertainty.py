@@ -10,6 +10,8 @@ Per model group (hpresults.ModelGroup; all its curves are on the same samples):
     correct (label score > 0) / incorrect at each ratio, Holm-adjusted across the table;
   - the random baseline as a distribution when the file holds several random curves or repeats;
   - accuracy by VQA answer type when the file stores samples/answer_type;
+  - the faithfulness ranking: the methods ordered by the AUC gap negative - positive, with the
+    paired bootstrap interval of each gap and of its difference to random's gap;
   - ranking stability: Kendall's tau and Spearman's rho between the methods' global rankings
     (mean per-sample score per unit) and split-half stability of each method's ranking.
 The definitions are in docs/statistics.md; the statistics themselves in stats.py.
@@ -467,6 +469,119 @@ def answer_type_section(gstats: List[GroupStats]) -> List[str]:
                       + " | ".join(cells) + " |")
         md.append("")
     return md
+
+
+# ----------------------------------------------------------------------------------------------
+# Faithfulness ranking of the methods
+
+@dataclass
+class Faithfulness:
+    """One method's AUC gap negative − positive in one block (group, protocol, granularity, grid)."""
+    label: str  # method, or experiment:method where the block has the method twice
+    positive: Curve
+    negative: Curve
+    auc_pos: float
+    auc_neg: float
+    gap: float  # AUC(negative) - AUC(positive)
+    lo: float = float("nan")  # 95 % paired bootstrap interval of the gap (nan without statistics)
+    hi: float = float("nan")
+    boot: Optional[np.ndarray] = None  # [B] replicates of the gap
+    vs_random: Optional[Tuple[float, float, float]] = None  # gap - random's gap, its interval
+
+
+def faithfulness(groups: List[ModelGroup], gstats: Dict[str, GroupStats]
+                 ) -> List[Tuple[ModelGroup, Tuple[str, str, tuple], List[Faithfulness]]]:
+    """Per model group and (protocol, granularity, ratio grid): every method with a positive and a
+    negative curve, ordered by the gap AUC(negative) − AUC(positive), largest first (ties in
+    method order). With statistics (gstats has the group) each gap gets the percentile interval
+    of the same bootstrap replicates as the AUCs (paired: positive and negative are measured on
+    the same resamples of the samples), and the difference to random's gap its own interval;
+    random's curve is already the per-sample mean of its draws. Without statistics, the point
+    estimates of the file's accuracies."""
+    out = []
+    for g in groups:
+        gs = gstats.get(g.label)
+        blocks: Dict[tuple, Dict[str, List[Curve]]] = {}
+        for c in g.curves:
+            if c.sign in ("positive", "negative"):
+                blocks.setdefault((c.protocol, c.granularity, c.ratio_grid), {}).setdefault(c.sign, []).append(c)
+        for key, by_sign in blocks.items():
+            rows = []
+            for pos in by_sign.get("positive", []):
+                negs = [c for c in by_sign.get("negative", []) if c.method == pos.method]
+                same = [c for c in negs if c.experiment == pos.experiment]
+                if not same and len(negs) != 1:  # the negative curve of this method is ambiguous
+                    continue
+                neg = (same or negs)[0]
+                rows.append(_faithfulness_row(pos, neg, gs))
+            for r in rows:
+                if sum(1 for x in rows if x.positive.method == r.positive.method) > 1:
+                    r.label = f"{r.positive.experiment}:{r.positive.method}"
+            if not rows:
+                continue
+            rows.sort(key=lambda r: (-r.gap, method_key(r.positive.method), r.label))
+            rand = [r for r in rows if r.positive.method == "random"]
+            if len(rand) == 1 and rand[0].boot is not None:
+                for r in rows:
+                    if r is not rand[0] and r.boot is not None and r.boot.shape == rand[0].boot.shape:
+                        d = r.boot - rand[0].boot
+                        lo, hi = stats.percentile_ci(d, LEVEL)
+                        r.vs_random = (r.gap - rand[0].gap, float(lo), float(hi))
+            out.append((g, key, rows))
+    return out
+
+
+def _faithfulness_row(pos: Curve, neg: Curve, gs: Optional[GroupStats]) -> Faithfulness:
+    a, b = (None, None) if gs is None else (gs.of(pos), gs.of(neg))
+    if a is None or b is None or a.rows != b.rows:  # no statistics, or not paired: the point estimate
+        return Faithfulness(pos.method, pos, neg, pos.auc, neg.auc, neg.auc - pos.auc)
+    boot = b.boot_auc - a.boot_auc
+    lo, hi = stats.percentile_ci(boot, LEVEL)
+    return Faithfulness(pos.method, pos, neg, a.auc, b.auc, b.auc - a.auc, float(lo), float(hi), boot)
+
+
+def faithfulness_section(ranked) -> List[str]:
+    if not ranked:
+        return []
+    md = ["### Faithfulness ranking of the methods", "",
+          "Per model group, protocol and granularity, the methods ordered by the AUC gap = AUC(negative) − "
+          "AUC(positive): pruning the heads a method ranks least important first should hurt less than pruning "
+          "those it ranks most important first, so a bigger gap = a ranking that separates important from "
+          "unimportant heads better (a ranking unrelated to importance has a gap near random's, ~0). "
+          "95 % CI: paired percentile bootstrap over the samples (the resamples of the tables' AUCs); "
+          "*vs random* = the gap minus random's gap (random: the per-sample mean of its draws), with its "
+          "paired interval, bold where the interval excludes 0. docs/statistics.md.", ""]
+    last = None
+    for g, (protocol, gran, grid), rows in ranked:
+        if g is not last:
+            md += [f"**{g.model_label} {g.label}**", ""]
+            last = g
+        md += [f"*{protocol}, {gran}* (ratios {', '.join(tables_ratio(r) for r in grid)})", "",
+               "| Rank | Method | AUC negative | AUC positive | gap | 95 % CI | vs random | 95 % CI |",
+               "|---:|---|---:|---:|---:|---|---:|---|"]
+        for i, r in enumerate(rows, 1):
+            ci = "-" if not np.isfinite(r.lo) else f"[{_f(r.lo)}, {_f(r.hi)}]"
+            vr, vci = "-", "-"
+            if r.vs_random is not None:
+                d, lo, hi = r.vs_random
+                bold = "**" if lo > 0 or hi < 0 else ""
+                vr, vci = f"{bold}{'+' if d > 0 else ''}{_f(d)}{bold}", f"[{_f(lo)}, {_f(hi)}]"
+            md.append(f"| {i} | {r.label} | {_f(r.auc_neg)} | {_f(r.auc_pos)} | {_f(r.gap)} | {ci} | {vr} | {vci} |")
+        md.append("")
+    return md
+
+
+def faithfulness_csv(ranked) -> str:
+    lines = ["group,protocol,granularity,rank,method,experiment_positive,experiment_negative,auc_negative,"
+             "auc_positive,gap,ci_low,ci_high,gap_minus_random,vs_random_ci_low,vs_random_ci_high"]
+    for g, (protocol, gran, _), rows in ranked:
+        for i, r in enumerate(rows, 1):
+            vr = ["", "", ""] if r.vs_random is None else [repr(float(x)) for x in r.vs_random]
+            ci = ["", ""] if not np.isfinite(r.lo) else [repr(float(r.lo)), repr(float(r.hi))]
+            lines.append(",".join([g.label, protocol, gran, str(i), r.positive.method, r.positive.experiment,
+                                   r.negative.experiment, repr(float(r.auc_neg)), repr(float(r.auc_pos)),
+                                   repr(float(r.gap))] + ci + vr))
+    return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------------------------

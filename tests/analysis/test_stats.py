@@ -13,12 +13,16 @@ Against closed forms and hand-computed cases:
   - exact McNemar against exact binomial sums (math.comb) and its null rejection rate <= 5 %;
   - Holm against a hand example; Kendall's tau-b and Spearman's rho against hand-computed tiny
     cases with and without ties; split-half stability high for a stable and ~0 for a noise ranking;
-  - the report's answer-type table and random-repeat table against a hand-counted tiny file.
+  - the report's answer-type table and random-repeat table against a hand-counted tiny file;
+  - the faithfulness ranking (AUC gap negative - positive) of synthetic methods with known gaps:
+    order, gaps against a recount, paired interval width ~ 1.96 sd / sqrt(N) and narrower than an
+    unpaired one, narrowing as 1 / sqrt(N).
 Exit 0 when all hold; 1 with FAIL lines otherwise.
 """
 
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -277,6 +281,95 @@ def test_modality_and_held_out(tmp):
     check("| 83.33 | 33.33 (" in row and row.endswith("| +50.00 |"), f"held-out row wrong: {row!r}")
 
 
+def faithfulness_file(path, n, seed):
+    """Per-sample head curves over ratios 0, 0.5, 1 whose gaps AUC(negative) - AUC(positive) are
+    ordered by construction: ours (about 40) > lrp (about 20) > three random draws (about 0) >
+    michel (about -15, its ranking reversed); the test recounts them exactly. Positive and
+    negative share each sample's uniform draw (u < p), so they are strongly paired, as pruning the
+    same question twice is. Returns {method: (positive [N, S] or [K, N, S], negative)}."""
+    ratios = [0, 0.5, 1.0]
+    g = np.random.default_rng(seed)
+    drop = {"ours": (0.6, 0.0), "lrp": (0.45, 0.15), "michel": (0.2, 0.4)}  # accuracy lost at ratio 1: pos, neg
+    curves = {}
+    with h5py.File(path, "w") as f:
+        f.attrs.create("format", "headprune-results", dtype=make_results.STR)
+        f.attrs["format_version"] = np.int64(1)
+        make_results.write_experiment(f, "faith", "lxmert", *make_results.LXMERT_MODULES, 2, ratios, n,
+                                      ["ours", "lrp", "michel", "random"], ["head"], ["positive", "negative"],
+                                      ["per_sample"], seed=seed)
+        e = f["experiments/faith"]
+
+        def labels(lost, u):
+            p = 0.8 - lost * np.asarray(ratios)  # p at ratios 0, 0.5, 1
+            return (u < p).astype(np.float64)
+
+        for m, (lp, ln) in drop.items():
+            u = g.random((n, 1)) * 0.7 + g.random((n, 3)) * 0.3  # mostly the sample's own difficulty
+            curves[m] = (labels(lp, u), labels(ln, u))
+        rp, rn = [], []
+        for lp, ln in [(0.3, 0.32), (0.35, 0.3), (0.28, 0.31)]:  # three draws, gaps about -1, +2.5, -1.5
+            u = g.random((n, 1)) * 0.7 + g.random((n, 3)) * 0.3
+            rp.append(labels(lp, u))
+            rn.append(labels(ln, u))
+        curves["random"] = (np.stack(rp), np.stack(rn))
+        for m, (lp, ln) in curves.items():
+            for sign, ls in (("positive", lp), ("negative", ln)):
+                c = e[f"curves/per_sample/{m}/head/{sign}"]
+                del c["label_score"], c["accuracy_x100"]
+                c["label_score"] = ls
+                c["accuracy_x100"] = ls.reshape(-1, n, 3).mean(axis=(0, 1)) * 100
+    return ratios, curves
+
+
+def test_faithfulness(tmp):
+    """The report's faithfulness ranking against a recount: order by the gap, the gap itself (random:
+    the mean of its draws' gaps), the interval around it, the width of a paired (not an unpaired)
+    interval, and its narrowing as 1 / sqrt(N)."""
+    import csv
+    widths = {}
+    for n in (100, 1600):
+        path = os.path.join(tmp, f"faith{n}.h5")
+        ratios, curves = faithfulness_file(path, n, seed=20 + n)
+        out = os.path.join(tmp, f"faith{n}_report")
+        r = subprocess.run([sys.executable, os.path.join(SRC, "analysis", "report.py"), path, "--out", out,
+                            "--no-plots", "--bootstrap", "2000", "--split-halves", "0"], capture_output=True, text=True)
+        if not check(r.returncode == 0, f"faithfulness report: exit {r.returncode}: {r.stderr}"):
+            return
+        w = stats.auc_weights(ratios) * 100
+        gap = {}  # recount: the per-sample gaps [N] (random: each draw's, then their mean)
+        for m, (lp, ln) in curves.items():
+            per = (ln - lp) @ w
+            gap[m] = per.mean(axis=0) if per.ndim == 2 else per
+        want_order = sorted(gap, key=lambda m: -gap[m].mean())
+        check(want_order == ["ours", "lrp", "random", "michel"], f"N {n}: the file's gaps {want_order}")
+        rows = list(csv.DictReader(open(os.path.join(out, "faithfulness.csv"), encoding="utf-8")))
+        check([x["method"] for x in rows] == want_order, f"N {n}: faithfulness.csv order {[x['method'] for x in rows]}")
+        md = open(os.path.join(out, "report.md"), encoding="utf-8").read()
+        sec = md.split("### Faithfulness ranking of the methods", 1)[-1].split("###", 1)[0]
+        got = [ln.split("|")[2].strip() for ln in sec.splitlines() if re.match(r"^\| [0-9]+ \|", ln)]
+        check(got == want_order, f"N {n}: report.md order {got}")
+        for x in rows:
+            m, est, lo, hi = x["method"], float(x["gap"]), float(x["ci_low"]), float(x["ci_high"])
+            check(close(est, float(gap[m].mean()), 1e-9), f"N {n} {m}: gap {est} != recount {gap[m].mean()}")
+            check(lo < est < hi, f"N {n} {m}: interval [{lo}, {hi}] misses the estimate {est}")
+            # Paired: the percentile interval's half-width ~ 1.96 sd(per-sample gap) / sqrt(N).
+            paired = 1.96 * gap[m].std() / np.sqrt(n)
+            check(close((hi - lo) / 2, paired, 0.12 * paired), f"N {n} {m}: half-width {(hi - lo) / 2} vs {paired}")
+            widths[(n, m)] = hi - lo
+            if m != "random":
+                lp, ln = curves[m]
+                unpaired = 1.96 * np.sqrt(((lp @ w).var() + (ln @ w).var()) / n)
+                check((hi - lo) / 2 < 0.8 * unpaired, f"N {n} {m}: interval as wide as unpaired ({unpaired})")
+                d = float(x["gap_minus_random"])
+                check(close(d, float(gap[m].mean() - gap["random"].mean()), 1e-9), f"N {n} {m}: vs random {d}")
+                check(float(x["vs_random_ci_low"]) < d < float(x["vs_random_ci_high"]), f"N {n} {m}: vs random CI")
+        row = next((ln for ln in sec.splitlines() if ln.startswith("| 1 | ours |")), "")
+        check(f"| {gap['ours'].mean():.2f} | [" in row, f"N {n}: ours row {row!r}")
+    for m in ("ours", "lrp", "michel", "random"):
+        ratio = widths.get((1600, m), 1) / widths.get((100, m), 1)
+        check(0.18 < ratio < 0.33, f"{m}: interval width ratio N 1600 / 100 = {ratio} (1 / sqrt(16) = 0.25)")
+
+
 def main():
     test_auc_weights()
     test_bootstrap_mean()
@@ -287,6 +380,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         test_breakdowns(tmp)
         test_modality_and_held_out(tmp)
+        test_faithfulness(tmp)
     for msg in failures:
         print("FAIL:", msg)
     if failures:

@@ -29,11 +29,17 @@ struct DemoOptions {
   bool retrain = false;         ///< train even when a model for the same settings exists
   bool small = false;           ///< a smaller world, model and schedule (tests, quick looks)
   int threads = 1;              ///< LibTorch threads per trained model (fixed: results depend on it)
-  /// The `headprune` executable: when set, the two models are trained at the same time by two
-  /// `headprune train` processes (one core each); empty = one after the other in this process.
+  /// The `headprune` executable: when set, the models are trained at the same time by one
+  /// `headprune train` process each (one thread each); empty = one after the other in this process.
   std::string executable;
   int64_t analysis_samples = 0; ///< questions per analysis run; 0 = the setting's (500, small 64)
 };
+
+/// The families the demo trains and analyses, in this order (lxmert, visualbert, vilt): one model,
+/// run config and results file each. Adding a family to the demo = one more name here; it takes
+/// the synthetic world's region features, or its rendered scenes when it reads pixels (ViLT), and
+/// needs a `small` size in models/families.hpp.
+const std::vector<std::string>& demo_families();
 
 /// The world of a setting: 2000/400 images (small: 500/120), 6 questions each (12000/2400
 /// questions; small 3000/720), 32 features.
@@ -77,7 +83,7 @@ struct DemoModel {
 struct DemoResult {
   SyntheticWorldFiles world;
   bool world_reused = false;
-  std::vector<DemoModel> models;  ///< one per family of models/families.hpp
+  std::vector<DemoModel> models;  ///< one per demo_families(), in that order
   double seconds = 0;
 };
 
@@ -85,10 +91,10 @@ struct DemoResult {
 /// `headprune train` process: RuntimeFailure naming the model and its exit code).
 DemoResult prepare_demo(const DemoOptions& options);
 
-/// A run config (YAML, docs/config.md) for one trained demo model: every scoring method,
-/// per-sample and global protocols, head and layer, positive and negative, on `samples`
-/// validation questions, with a few visualised questions.
-/// The analysis run config of one demo model (model.modalities: its prune.modalities).
+/// The analysis run config (YAML, docs/config.md) of one trained demo model: every scoring method
+/// of explain::method_names() (attattr with a reduced scoring.ig_steps), per-sample and global
+/// protocols, head and layer, positive and negative, model.modalities as prune.modalities, on
+/// `samples` validation questions, with a few visualised questions.
 std::string demo_run_config(const DemoModel& model, const SyntheticWorldFiles& world, uint64_t seed,
                             int64_t samples, const std::vector<int64_t>& visualize_ids);
 
