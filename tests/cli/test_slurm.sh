@@ -36,7 +36,7 @@ PY=/usr/bin/python3
 TIMEOUT="${HP_SLURM_TEST_TIMEOUT:-240}"
 # The model families of the grid: one config each (tiny_<family>, model tests/data/<family>); a
 # family whose inputs are not region features also gets a case in data_keys below.
-FAMILIES=(lxmert visualbert)
+FAMILIES=(lxmert visualbert vilt)
 
 WORK="$(mktemp -d /tmp/headprune-slurm-test.XXXXXX)"
 chmod 755 "$WORK"
@@ -82,9 +82,20 @@ OTHER_METHODS="$(tr ',' '\n' <<<"$METHODS" | grep -vxE 'ours|random' | paste -sd
 "$BIN" import-features --tsv "$WORK/data/features.tsv" --out "$WORK/data/features.h5" --progress-every 0 \
   >/dev/null 2>&1 || fail "import-features"
 mkdir -p "$WORK/configs"
-data_keys() { # FAMILY: the config's image inputs
+# ViLT reads pixels: the fixture's PNGs under the tiny dataset's image ids; its answers are its
+# config.json's id2label.
+mkdir -p "$WORK/data/images"
+i=0
+for id in $("$PY" -c 'import json, sys; print(" ".join(sorted({q["img_id"] for q in json.load(open(sys.argv[1]))})))' \
+              "$WORK/data/questions.json"); do
+  pngs=("$SRC"/tests/data/vilt/images/*.png)
+  cp "${pngs[$(( i % ${#pngs[@]} ))]}" "$WORK/data/images/$id.png"
+  i=$(( i + 1 ))
+done
+data_keys() { # FAMILY: the config's image inputs and answer list
   case "$1" in
-    *) echo "  features: $WORK/data/features.h5" ;;
+    vilt) echo "  images: $WORK/data/images" ;;
+    *) printf '  features: %s\n  answers: %s\n' "$WORK/data/features.h5" "$WORK/data/answers" ;;
   esac
 }
 write_config() { # FAMILY
@@ -98,7 +109,6 @@ model:
 data:
   questions: $WORK/data/questions.json   # tiny LXMERT-style questions
 $(data_keys "$1")
-  answers: $WORK/data/answers
   num_samples: 12
 scoring:
   methods: [$METHODS]
