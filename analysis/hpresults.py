@@ -28,7 +28,7 @@ METHOD_ORDER = ["ours", "lrp", "michel", "confidence", "random", "gradient", "at
 PROTOCOL_ORDER = ["per_sample", "global"]
 GRANULARITY_ORDER = ["head", "layer"]
 SIGN_ORDER = ["positive", "negative"]
-MODEL_LABELS = {"lxmert": "LXMERT", "visualbert": "VisualBERT"}
+MODEL_LABELS = {"lxmert": "LXMERT", "visualbert": "VisualBERT", "vilt": "ViLT"}
 NAME_SEPARATORS = "._-+"
 
 
