@@ -137,6 +137,9 @@ int run_export(const ExportOptions& o) {
     fs::create_directories(tmp);
     models::write_pruned_model(pruned, tmp.string());
     fs::copy_file(vocab, tmp / "vocab.txt");
+    // A pixel model's image processor travels with it (ViLT: the pixels it was trained on).
+    if (fs::is_regular_file(fs::path(folder) / "preprocessor_config.json"))
+      fs::copy_file(fs::path(folder) / "preprocessor_config.json", tmp / "preprocessor_config.json");
     std::ofstream(tmp / "headprune_export.json") << provenance.dump(2) << "\n";
     if (fs::exists(out)) throw UserError(o.out + ": exists already (choose a new output folder)");
     fs::rename(tmp, out);

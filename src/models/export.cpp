@@ -80,7 +80,9 @@ PrunedModel prune_model(const VqaModel& model, const at::Tensor& keep_in) {
     }
     const std::string to = output_block(target), from = output_block(source);
     w[to + ".dense.weight"] = params.at(from + ".dense.weight").index_select(1, r);
-    for (const char* p : {".dense.bias", ".LayerNorm.weight", ".LayerNorm.bias"}) w[to + p] = params.at(from + p);
+    // The block's LayerNorm where it has one (post-LN BERT and LXMERT; ViLT's pre-LN block has none).
+    for (const char* p : {".dense.bias", ".LayerNorm.weight", ".LayerNorm.bias"})
+      if (params.count(from + p)) w[to + p] = params.at(from + p);
     counts[target] = static_cast<int64_t>(heads.size());
     if (heads.empty()) out.removed_modules.push_back(target);
   };
@@ -110,9 +112,10 @@ PrunedModel prune_model(const VqaModel& model, const at::Tensor& keep_in) {
 
   config["headprune_attention_heads"] = counts;
   // Hugging Face's own field, where its model class prunes heads on load (BERT-style models:
-  // VisualBertModel._prune_heads): {layer index: [removed heads]}. Transformers' LXMERT classes
-  // implement no head pruning, so an LXMERT export carries none (docs/export.md).
-  if (std::string(model.name()) == "visualbert") {
+  // VisualBertModel._prune_heads, ViltModel._prune_heads): {layer index: [removed heads]}.
+  // Transformers' LXMERT classes implement no head pruning, so an LXMERT export carries none
+  // (docs/export.md).
+  if (std::string(model.name()) == "visualbert" || std::string(model.name()) == "vilt") {
     nlohmann::json pruned = nlohmann::json::object();
     for (int64_t m = 0; m < M; ++m) {
       std::vector<int64_t> removed;

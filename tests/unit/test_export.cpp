@@ -176,7 +176,7 @@ TEST_P(Export, BadHeadCountsInConfigAreOneLineErrors) {
             std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, Export, ::testing::Values("lxmert", "visualbert"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, Export, ::testing::Values("lxmert", "visualbert", "vilt"));
 
 // ---- `headprune export` on a tiny run's results file ---------------------------------------------
 
