@@ -42,7 +42,8 @@ struct AttentionModule {
 struct InputSpec {
   int64_t feature_dim = 0;        ///< region feature size
   bool needs_boxes = false;       ///< reads normalised region boxes (Batch::visual_pos)
-  int64_t default_regions = 36;   ///< regions per image it is trained with (LXMERT 36, VisualBERT 100)
+  int64_t default_regions = 36;   ///< regions per image it is trained with (LXMERT 36, VisualBERT 100; ViLT
+                                  ///< its largest patch grid at the default image size)
   /// The question length the seed used, before the position table caps it: LXMERT's Hugging
   /// Face tokenizer truncates at its model_max_length (512), MMF's VisualBERT processor at
   /// max_seq_length 128.
@@ -63,12 +64,13 @@ struct InputSpec {
 };
 
 /// A padded batch. Text rows are left-aligned; `text_mask` marks real tokens (1) and padding (0).
+/// Regions are a detector's boxes, or a pixel model's patches (InputSpec::patch_size).
 struct Batch {
   at::Tensor input_ids;       ///< [B,T] int64
   at::Tensor token_type_ids;  ///< [B,T] int64
   at::Tensor text_mask;       ///< [B,T] int64 (1 = token, 0 = padding)
   at::Tensor visual_feats;    ///< [B,R,F] compute dtype
-  at::Tensor visual_pos;      ///< [B,R,4] normalised boxes (x1/w, y1/h, x2/w, y2/h); LXMERT only
+  at::Tensor visual_pos;      ///< [B,R,4] normalised boxes (x1/w, y1/h, x2/w, y2/h); LXMERT, ViLT (patch boxes)
   at::Tensor region_mask;     ///< [B,R] int64 (1 = region, 0 = padding); undefined = all valid
   int64_t size() const { return input_ids.size(0); }
 };
