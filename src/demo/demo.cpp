@@ -151,7 +151,13 @@ int wait_exit(pid_t pid) {
 }  // namespace
 
 const std::vector<std::string>& demo_families() {
-  static const std::vector<std::string> names = {"lxmert", "visualbert", "vilt"};
+  // Every family of the table: each is trained on the world's region features or, if it reads
+  // pixels, on its rendered scenes.
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const models::FamilyInfo& f : models::families()) out.push_back(f.name);
+    return out;
+  }();
   return names;
 }
 

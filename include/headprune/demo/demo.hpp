@@ -35,10 +35,10 @@ struct DemoOptions {
   int64_t analysis_samples = 0; ///< questions per analysis run; 0 = the setting's (500, small 64)
 };
 
-/// The families the demo trains and analyses, in this order (lxmert, visualbert, vilt): one model,
-/// run config and results file each. Adding a family to the demo = one more name here; it takes
-/// the synthetic world's region features, or its rendered scenes when it reads pixels (ViLT), and
-/// needs a `small` size in models/families.hpp.
+/// The families the demo trains and analyses: every family of models/families.hpp, in its order
+/// (lxmert, visualbert, vilt): one model, run config and results file each. A family takes the
+/// synthetic world's region features, or its rendered scenes when it reads pixels (ViLT), at its
+/// `small` size.
 const std::vector<std::string>& demo_families();
 
 /// The world of a setting: 2000/400 images (small: 500/120), 6 questions each (12000/2400
