@@ -31,6 +31,13 @@ int64_t config_size(const nlohmann::json& config, const std::string& key, const 
   return v.get<int64_t>();
 }
 
+int64_t config_answer_count(const nlohmann::json& config, const std::string& file) {
+  if (config.contains("num_labels") || !config.contains("id2label")) return config_size(config, "num_labels", file);
+  if (!config["id2label"].is_object() || config["id2label"].empty())
+    throw UserError(file + ": key 'id2label' must be a non-empty object (answer index -> answer)");
+  return static_cast<int64_t>(config["id2label"].size());
+}
+
 void check_heads_divide(int64_t hidden, int64_t heads, const std::string& file) {
   if (hidden % heads != 0)
     throw UserError(file + ": key 'hidden_size' (" + std::to_string(hidden) + ") must be a multiple of 'num_attention_heads' (" +

@@ -23,6 +23,9 @@ int64_t config_int(const nlohmann::json& config, const std::string& key, const s
 /// A size of config.json: an integer in [min, 2^31 - 1] (the bound keeps every product of two
 /// sizes inside int64: a huge size must be an error here, not an overflow in a tensor shape).
 int64_t config_size(const nlohmann::json& config, const std::string& key, const std::string& file, int64_t min = 1);
+/// The classifier's output count of a Hugging Face classification config: num_labels, else the
+/// size of id2label (a non-empty object); UserError naming the file and key otherwise.
+int64_t config_answer_count(const nlohmann::json& config, const std::string& file);
 /// UserError unless hidden_size is a multiple of num_attention_heads (both already positive).
 void check_heads_divide(int64_t hidden, int64_t heads, const std::string& file);
 /// A number of config.json (absent: `fallback`); layer_norm_eps must be positive and finite.

@@ -80,13 +80,7 @@ class Vilt final : public VqaModel {
     if (config.contains("hidden_act") && config["hidden_act"] != "gelu")
       throw UserError(config_path + ": key 'hidden_act' is " + config["hidden_act"].dump() + " (expected \"gelu\")");
     head_counts_ = HeadCounts(config, heads_, config_path);
-    if (config.contains("num_labels") || !config.contains("id2label")) {
-      answers_ = config_size(config, "num_labels", config_path);
-    } else {
-      if (!config["id2label"].is_object() || config["id2label"].empty())
-        throw UserError(config_path + ": key 'id2label' must be a non-empty object (answer index -> answer)");
-      answers_ = static_cast<int64_t>(config["id2label"].size());
-    }
+    answers_ = config_answer_count(config, config_path);
     grid_ = image_size_ / patch_;
     const int64_t head_dim = d_ / heads_;
 

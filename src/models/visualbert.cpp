@@ -81,13 +81,7 @@ class VisualBert final : public VqaModel {
       stored.emplace(hf_to_mmf(name), t);
     }
     hf_head_ = hf_layout;
-    if (config.contains("num_labels") || !config.contains("id2label")) {
-      answers_ = config_size(config, "num_labels", config_path);
-    } else {
-      if (!config["id2label"].is_object() || config["id2label"].empty())
-        throw UserError(config_path + ": key 'id2label' must be a non-empty object (answer index -> answer)");
-      answers_ = static_cast<int64_t>(config["id2label"].size());
-    }
+    answers_ = config_answer_count(config, config_path);
 
     std::vector<ParamSpec> specs;
     const std::string e = "model.bert.embeddings.";

@@ -34,28 +34,13 @@ struct Tol {
   bool normwise_only;  // float32 LRP quantities: compare normwise only (fixture README)
 };
 
-// tests/data/vilt/README.md's table: Hugging Face's ViLT, float64 reference run.
-Tol vilt_tolerance(const std::string& group, bool f64) {
-  static const std::map<std::string, std::pair<Tol, Tol>> table = {
-      {"logits", {{5e-13, 2e-13, false}, {5e-5, 1e-5, false}}},
-      {"logits (pruned)", {{5e-13, 2e-13, false}, {5e-5, 1e-5, false}}},
-      {"forward", {{2e-12, 2e-13, false}, {2e-4, 1e-5, false}}},
-      {"attn", {{2e-13, 2e-13, false}, {1e-5, 1e-5, false}}},
-      {"attn_grad", {{2e-12, 5e-13, false}, {1e-4, 2e-5, false}}},
-      {"scores/ours", {{1e-15, 1e-12, false}, {5e-8, 5e-5, false}}},
-      {"scores/attention", {{5e-14, 1e-13, false}, {2e-6, 5e-6, false}}},
-      {"scores/rollout", {{1e-14, 5e-14, false}, {5e-7, 2e-6, false}}},
-      {"relevance", {{1e-13, 2e-13, false}, {5e-6, 2e-5, false}}},
-  };
-  auto it = table.find(group);
-  HP_ASSERT(it != table.end(), "no ViLT tolerance for group " + group);
-  return f64 ? it->second.first : it->second.second;
-}
+// Per quantity group: {float64, float32} tolerances.
+using ToleranceTable = std::map<std::string, std::pair<Tol, Tol>>;
 
-// The fixture READMEs' tolerance table, per quantity group and dtype.
-Tol tolerance(const std::string& group, bool f64, const std::string& kind) {
-  if (kind == "vilt") return vilt_tolerance(group, f64);
-  static const std::map<std::string, std::pair<Tol, Tol>> table = {
+// The tolerance table of a fixture kind, as its README states it: the seed's fixtures
+// (tests/data/{lxmert,visualbert}/README.md) share one; ViLT's (tests/data/vilt/README.md) has its own.
+const ToleranceTable& tolerance_table(const std::string& kind) {
+  static const ToleranceTable seed = {
       {"logits", {{5e-12, 5e-13, false}, {2e-4, 2e-5, false}}},
       {"logits (pruned)", {{5e-12, 5e-13, false}, {2e-4, 2e-5, false}}},
       {"forward", {{1e-12, 5e-13, false}, {5e-5, 1e-5, false}}},
@@ -68,6 +53,21 @@ Tol tolerance(const std::string& group, bool f64, const std::string& kind) {
       {"vis/R", {{2e-13, 1e-12, false}, {5e-5, 1e-4, false}}},
       {"relevance", {{2e-13, 1e-12, false}, {5e-6, 5e-5, false}}},
   };
+  static const ToleranceTable vilt = {
+      {"logits", {{5e-13, 2e-13, false}, {5e-5, 1e-5, false}}},
+      {"logits (pruned)", {{5e-13, 2e-13, false}, {5e-5, 1e-5, false}}},
+      {"forward", {{2e-12, 2e-13, false}, {2e-4, 1e-5, false}}},
+      {"attn", {{2e-13, 2e-13, false}, {1e-5, 1e-5, false}}},
+      {"attn_grad", {{2e-12, 5e-13, false}, {1e-4, 2e-5, false}}},
+      {"scores/ours", {{1e-15, 1e-12, false}, {5e-8, 5e-5, false}}},
+      {"scores/attention", {{5e-14, 1e-13, false}, {2e-6, 5e-6, false}}},
+      {"scores/rollout", {{1e-14, 5e-14, false}, {5e-7, 2e-6, false}}},
+      {"relevance", {{1e-13, 2e-13, false}, {5e-6, 2e-5, false}}},
+  };
+  return kind == "vilt" ? vilt : seed;
+}
+
+Tol tolerance(const ToleranceTable& table, const std::string& group, bool f64) {
   auto it = table.find(group);
   HP_ASSERT(it != table.end(), "no tolerance for group " + group);
   return f64 ? it->second.first : it->second.second;
@@ -134,7 +134,7 @@ class Checker {
  public:
   /// `scale` > 1: reduced precision (tolerances scaled, normwise only, discrete results informative).
   Checker(const h5::File& ref, h5::File* out, bool f64, double scale = 1.0)
-      : ref_(ref), out_(out), f64_(f64), scale_(scale), kind_(ref.attr_string("/", "kind")) {}
+      : ref_(ref), out_(out), f64_(f64), scale_(scale), tolerances_(tolerance_table(ref.attr_string("/", "kind"))) {}
 
   /// Probe mode: float quantities only go to `recorder`; nothing is judged.
   void record_into(ProbeRecorder* recorder) { record_ = recorder; }
@@ -149,7 +149,7 @@ class Checker {
       return;
     }
     GroupReport& g = group_report(group, false);
-    Tol tol = tolerance(group, f64_, kind_);
+    Tol tol = tolerance(tolerances_, group, f64_);
     bool informational = false;
     if (scale_ > 1) {  // reduced precision
       double norm = 0;
@@ -270,7 +270,7 @@ class Checker {
   h5::File* out_;
   bool f64_;
   double scale_;
-  std::string kind_;  // reference.h5's kind: whose tolerance table applies
+  const ToleranceTable& tolerances_;  // reference.h5's kind's table
   ProbeRecorder* record_ = nullptr;
   const ProbeSpread* probe_ = nullptr;
   std::map<std::string, GroupReport> groups_;

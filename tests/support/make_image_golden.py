@@ -29,6 +29,10 @@ import numpy as np
 import PIL
 from PIL import Image
 
+# The processor's one transcription, shared with tools/make_vilt_refs.py.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+from vilt_processor import preprocess  # noqa: E402
+
 SETTINGS = {
     "image_processor_type": "ViltImageProcessor",
     "processor_class": "ViltProcessor",
@@ -44,34 +48,9 @@ SETTINGS = {
 }
 
 
-def output_size(h, w, shorter, divisor):
-    """image_processing_vilt.get_resize_output_image_size, as written there."""
-    longer = int(1333 / 800 * shorter)
-    scale = shorter / min(h, w)
-    if h < w:
-        new_h, new_w = shorter, scale * w
-    else:
-        new_h, new_w = scale * h, shorter
-    if max(new_h, new_w) > longer:
-        scale = longer / max(new_h, new_w)
-        new_h, new_w = scale * new_h, scale * new_w
-    new_h, new_w = int(new_h + 0.5), int(new_w + 0.5)
-    return new_h // divisor * divisor, new_w // divisor * divisor
-
-
 def vilt_process(rgb):
     """The slow ViltImageProcessor on one uint8 RGB array (do_resize/rescale/normalize true)."""
-    h, w = rgb.shape[:2]
-    oh, ow = output_size(h, w, SETTINGS["size"]["shortest_edge"], SETTINGS["size_divisor"])
-    # image_transforms.resize: uint8 goes to PIL unscaled, Image.resize((w, h), BICUBIC), back to uint8.
-    resized = np.array(Image.fromarray(rgb).resize((ow, oh), resample=Image.BICUBIC))
-    # rescale: float64 product, then float32.
-    x = (resized.astype(np.float64) * SETTINGS["rescale_factor"]).astype(np.float32)
-    # normalize: mean and std in the image's dtype (float32), (x - mean) / std.
-    mean = np.array(SETTINGS["image_mean"], dtype=x.dtype)
-    std = np.array(SETTINGS["image_std"], dtype=x.dtype)
-    x = (x - mean) / std
-    return resized, np.ascontiguousarray(x.transpose(2, 0, 1))
+    return preprocess(Image.fromarray(rgb), SETTINGS)
 
 
 def resize_cases(rng):
