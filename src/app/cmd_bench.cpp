@@ -2,7 +2,8 @@
 // random-weight models (LXMERT: hidden 768, 12 heads, 9/5/5 layers, 2048-d features, 36 regions;
 // VisualBERT: 12 layers, 100 regions; 20 tokens), or on the demo's small models (--size small).
 // Prints seconds per sample, the ratio of the batched protocol to the seed's one-forward-at-a-time
-// loop measured in the same run (the 'ours' protocol, and the 'lrp' protocol when --lrp), the
+// loop measured in the same run (the median of --repeats alternating runs of each; the 'ours'
+// protocol, and the 'lrp' protocol when --lrp), the
 // matrix-product FLOPs each measurement actually ran (counted by models/matmul_counter.hpp during
 // the timed run itself: backward included, skipped parts excluded) with the share of its time
 // spent inside those products and their rate there - a fraction of the measurement's own time,
@@ -15,6 +16,7 @@
 #include <dlfcn.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -65,6 +67,7 @@ struct Target {
   int batch = 8;
   bool costs = true;  // each scoring method's cost per sample
   int ig_steps = 2;   // attattr's steps in that measurement (its cost is linear in them)
+  int repeats = 3;    // timed runs of each protocol line, alternating (the median is printed)
 };
 
 // Device work is asynchronous: reading one value back waits for everything queued before it.
@@ -135,6 +138,12 @@ Measured measure(int samples, Fn fn) {
   m.flops = counter.flops() / samples;
   m.product_seconds = counter.seconds() / samples;
   return m;
+}
+
+// The run of median time (the upper middle one of an even count).
+Measured median_run(std::vector<Measured> runs) {
+  std::sort(runs.begin(), runs.end(), [](const Measured& a, const Measured& b) { return a.seconds < b.seconds; });
+  return runs[runs.size() / 2];
 }
 
 // "9.86 GFLOP/sample; matrix products 71.3 % of the time, at 106.2 GFLOP/s": the share of the
@@ -214,41 +223,59 @@ void bench_model(const Shape& s, int samples, bool with_lrp, const std::vector<d
   // The per-sample protocol of a scoring method: score + one masked forward per pruned ratio,
   // (a) the seed's loop: one sample, one forward at a time; (b) batched: the batch is scored at
   // once and its masked forwards run as the job's per-sample protocol does (prune/per_sample.hpp:
-  // one batched forward per ratio), ratio 0 from the scoring forward.
+  // one batched forward per group of ratios), ratio 0 from the scoring forward.
   const auto rule = prune::seed_count_rule(*model);
   std::vector<double> pruned(ratios.begin() + 1, ratios.end());
   const prune::PerSampleProtocol seed_loop(pruned, rule);  // its masks; its forwards run one at a time below
-  const prune::PerSampleProtocol protocol(ratios, rule, target.device == "cpu" ? 64 : 4096);
+  // The job's protocol for a run of batch_size `batch` and one combo (run/phase_scoring.cpp).
+  const int64_t per_forward = prune::ratios_per_forward(batch);
+  const prune::PerSampleProtocol protocol(ratios, rule, per_forward);
   const int64_t M = model->num_modules(), H = model->heads();
   auto run_protocol = [&](const std::string& method, int n) {
     explain::ScoringOptions opts;
     opts.methods = {method};
-    const Measured one = each_sample(n, [&](int i) {
-      const auto& b = singles[static_cast<size_t>(i)];
-      auto scored = explain::score_batch(*model, b, opts, {}, {i});
-      at::Tensor masks = seed_loop.masks(scored.scores[method].head, prune::Granularity::head, prune::Sign::positive);
-      at::NoGradGuard ng;
-      for (size_t k = 0; k < pruned.size(); ++k) {
-        models::ForwardOptions fo;
-        fo.keep = masks[0][static_cast<int64_t>(k)].unsqueeze(0).to(model->device(), target.dtype);
-        sync(model->forward(b, fo).logits);
-      }
-    });
+    auto one_at_a_time = [&] {
+      return each_sample(n, [&](int i) {
+        const auto& b = singles[static_cast<size_t>(i)];
+        auto scored = explain::score_batch(*model, b, opts, {}, {i});
+        at::Tensor masks = seed_loop.masks(scored.scores[method].head, prune::Granularity::head, prune::Sign::positive);
+        at::NoGradGuard ng;
+        for (size_t k = 0; k < pruned.size(); ++k) {
+          models::ForwardOptions fo;
+          fo.keep = masks[0][static_cast<int64_t>(k)].unsqueeze(0).to(model->device(), target.dtype);
+          sync(model->forward(b, fo).logits);
+        }
+      });
+    };
     const int nb = std::min(n, batch);
-    const Measured batched = measure(n, [&] {
-      for (int begin = 0; begin < n; begin += nb) {
-        std::vector<models::Batch> part(singles.begin() + begin, singles.begin() + std::min(n, begin + nb));
-        models::Batch b = models::collate(part);
-        std::vector<int64_t> idx(part.size());
-        auto scored = explain::score_batch(*model, b, opts, {}, idx);
-        at::Tensor masks = protocol.masks(scored.scores[method].head, prune::Granularity::head, prune::Sign::positive);
-        protocol.evaluate(*model, b, {{masks, prune::Granularity::head}}, scored.logits);
-      }
-    });
-    std::printf("  protocol (score + %zu masked forwards; ratio 0 reuses the scoring forward), '%s', head, %d samples:\n",
-                pruned.size(), method.c_str(), n);
+    auto batched_protocol = [&] {
+      return measure(n, [&] {
+        for (int begin = 0; begin < n; begin += nb) {
+          std::vector<models::Batch> part(singles.begin() + begin, singles.begin() + std::min(n, begin + nb));
+          models::Batch b = models::collate(part);
+          std::vector<int64_t> idx(part.size());
+          auto scored = explain::score_batch(*model, b, opts, {}, idx);
+          at::Tensor masks = protocol.masks(scored.scores[method].head, prune::Granularity::head, prune::Sign::positive);
+          protocol.evaluate(*model, b, {{masks, prune::Granularity::head}}, scored.logits);
+        }
+      });
+    };
+    // The two lines alternate, `repeats` runs each, after one run of the batched protocol that is
+    // not timed (its first forwards at the batch's shapes fault in fresh memory; the one-at-a-time
+    // loop's shapes are warm from the lines above); each line prints its median run. One run of
+    // each read 3.03x to 3.56x on the same quiet machine, so a single pair says little.
+    batched_protocol();
+    std::vector<Measured> ones, batcheds;
+    for (int r = 0; r < target.repeats; ++r) {
+      ones.push_back(one_at_a_time());
+      batcheds.push_back(batched_protocol());
+    }
+    const Measured one = median_run(ones), batched = median_run(batcheds);
+    std::printf("  protocol (score + %zu masked forwards; ratio 0 reuses the scoring forward), '%s', head, %d samples, median of %d runs:\n",
+                pruned.size(), method.c_str(), n, target.repeats);
     std::printf("    one forward at a time (the seed's loop) %8.3f s/sample  (%s)\n", one.seconds, products(one, target).c_str());
-    std::printf("    batched (batch %d, a forward per ratio)  %8.3f s/sample  (%s)  speed-up %.2fx\n", nb,
+    std::printf("    batched (batch %d, %zu ratios a forward)  %8.3f s/sample  (%s)  speed-up %.2fx\n", nb,
+                static_cast<size_t>(prune::forward_groups(static_cast<int64_t>(pruned.size()), per_forward)[0].second),
                 batched.seconds, products(batched, target).c_str(), one.seconds / batched.seconds);
     return std::make_pair(one, batched);
   };
@@ -313,6 +340,7 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
     bool costs = true;
     int ig_steps = 2;
     std::string size = "base";
+    int repeats = 3;
   };
   auto opts = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("bench", "Measure the scoring pass and the pruning protocol on full-size random models");
@@ -336,6 +364,8 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
   sub->add_option("--costs", opts->costs, "also time each scoring method alone (true/false)");
   sub->add_option("--size", opts->size, "base (the published size, default) or small (the demo's model: a quick check)")
       ->check(CLI::IsMember({"base", "small"}));
+  sub->add_option("--repeats", opts->repeats, "timed runs of each protocol line, alternating; the median is printed")
+      ->check(CLI::Range(1, 100));
   sub->add_option("--ig-steps", opts->ig_steps, "attattr's steps in that timing (cost is linear in them)")
       ->check(CLI::Range(1, 1000));
   table.entries.emplace_back(sub, [opts] {
@@ -346,7 +376,7 @@ void add_bench_command(CLI::App& app, CommandTable& table) {
     std::printf("OPENBLAS_CORETYPE=%s\n", core ? core : "(unset)");
     const std::vector<double> ratios{0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
     Target target{opts->device, opts->dtype == "bfloat16" ? at::kBFloat16 : at::kFloat, opts->batch, opts->costs,
-                  opts->ig_steps};
+                  opts->ig_steps, opts->repeats};
     at::globalContext().setAllowTF32CuBLAS(opts->dtype == "tf32");
     std::printf("device %s, %s\n", opts->device.c_str(), opts->dtype.c_str());
     if (opts->latency || !opts->latency_opts.pruned.empty()) {

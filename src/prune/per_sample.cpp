@@ -2,9 +2,28 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 #include "headprune/common/error.hpp"
 
 namespace headprune::prune {
+
+int64_t ratios_per_forward(int64_t rows_per_ratio) {
+  HP_ASSERT(rows_per_ratio >= 1, "ratios_per_forward needs rows");
+  return std::max<int64_t>(1, kForwardRows / rows_per_ratio);
+}
+
+std::vector<std::pair<int64_t, int64_t>> forward_groups(int64_t n, int64_t per_forward) {
+  HP_ASSERT(n >= 0 && per_forward >= 1, "forward_groups needs a count and a group size");
+  std::vector<std::pair<int64_t, int64_t>> out;
+  const int64_t groups = (n + per_forward - 1) / per_forward;
+  for (int64_t g = 0, begin = 0; g < groups; ++g) {
+    const int64_t size = n / groups + (g < n % groups ? 1 : 0);
+    out.emplace_back(begin, begin + size);
+    begin += size;
+  }
+  return out;
+}
 
 at::Tensor PerSampleProtocol::masks(const at::Tensor& scores, Granularity g, Sign sign, const at::Tensor& eligible) const {
   return per_sample_masks(scores, g, sign, rule_, ratios_, eligible);
@@ -30,12 +49,18 @@ PerSampleProtocol::Evaluation PerSampleProtocol::evaluate(const models::VqaModel
                  : at::zeros({B, C, S}, at::kLong);
   if (evaluated.empty()) return out;
   const at::Tensor idx = at::tensor(evaluated, at::kLong);
-  // One masked forward group per ratio (its B x C rows, chunked by max_rows), never rows of two
-  // ratios together: a row's logits depend in the last bits on the rows BLAS multiplies beside it,
-  // and with this grouping a ratio's answers are the same bits whichever other ratios are
-  // evaluated in the same call (run.shard: samples_x_ratios evaluates blocks of ratios).
+  // One masked forward per group of consecutive ratios (its B x C x ratios rows, chunked by
+  // max_rows). A row's logits can depend in the last bits on the rows BLAS multiplies beside it,
+  // so the groups are fixed by the ratios and per_forward alone: a ratio's answers are the same
+  // bits whether the whole grid or only its group is evaluated (run.shard: samples_x_ratios
+  // evaluates one group per unit).
   std::vector<at::Tensor> per_ratio;
-  for (int64_t k : evaluated) per_ratio.push_back(masked_logits(model, batch, keep.select(2, k), max_rows_));  // [B,C,A]
+  for (const auto& [begin, end] : forward_groups(static_cast<int64_t>(evaluated.size()), per_forward_)) {
+    std::vector<at::Tensor> group;
+    for (int64_t i = begin; i < end; ++i) group.push_back(keep.select(2, evaluated[static_cast<size_t>(i)]));
+    const at::Tensor logits = masked_logits(model, batch, at::cat(group, 1), max_rows_);  // [B, ratios x C, A]
+    for (int64_t i = 0; i < end - begin; ++i) per_ratio.push_back(logits.slice(1, i * C, (i + 1) * C));  // [B,C,A]
+  }
   out.logits = at::stack(per_ratio, 2);  // [B,C,S',A]
   out.pred.index_copy_(2, idx, out.logits.argmax(3));
   return out;

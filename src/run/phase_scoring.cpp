@@ -53,12 +53,12 @@ io::TensorBundle run_unit(const Context& ctx, int64_t unit) {
   }
   if (!ctx.runs(config::Protocol::per_sample)) return out;
 
-  // All combos x ratios of the block in one batched masked evaluation; ratio 0 reuses the
-  // scoring pass's unpruned logits.
+  // All combos x ratios of the block in one batched masked evaluation (a forward per group of
+  // ratios); ratio 0 reuses the scoring pass's unpruned logits.
   const RatioBlock block = ctx.blocks[static_cast<size_t>(j)];
   const std::vector<double> ratios(ctx.cfg.prune.ratios.begin() + block.begin, ctx.cfg.prune.ratios.begin() + block.end);
   const int64_t B = built.batch.size(), S = static_cast<int64_t>(ratios.size());
-  const prune::PerSampleProtocol protocol(ratios, ctx.cfg.prune.count_rule);
+  const prune::PerSampleProtocol protocol(ratios, ctx.cfg.prune.count_rule, ctx.ratios_per_forward);
   std::vector<prune::PerSampleProtocol::ComboMasks> masks;
   for (const auto& c : ctx.combos) {
     const auto& us = scored.scores.at(explain::repeat_key(c.method, c.repeat));

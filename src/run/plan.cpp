@@ -4,23 +4,21 @@
 #include <numeric>
 
 #include "headprune/common/error.hpp"
+#include "headprune/prune/per_sample.hpp"
 
 namespace headprune::run {
 
 const char* shard_name(Shard s) { return s == Shard::samples ? "samples" : "samples_x_ratios"; }
 
-std::vector<RatioBlock> ratio_blocks(Shard shard, const std::vector<double>& ratios) {
+std::vector<RatioBlock> ratio_blocks(Shard shard, const std::vector<double>& ratios, int64_t per_forward) {
   const auto S = static_cast<int64_t>(ratios.size());
   if (shard == Shard::samples || S <= 1) return {{0, S}};
+  // The ratios that run masked forwards, in the per-sample protocol's groups; a leading ratio 0
+  // (no forward: the unpruned answer) rides with the first.
+  const int64_t first = ratios[0] == 0.0 ? 1 : 0;
   std::vector<RatioBlock> out;
-  for (int64_t k = 0; k < S; ++k) {
-    if (k == 0 && ratios[0] == 0.0) {  // ratio 0 costs no forward: it rides with ratio 1
-      out.push_back({0, 2});
-      ++k;
-      continue;
-    }
-    out.push_back({k, k + 1});
-  }
+  for (const auto& [begin, end] : prune::forward_groups(S - first, per_forward))
+    out.push_back({out.empty() ? 0 : first + begin, first + end});
   return out;
 }
 

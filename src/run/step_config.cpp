@@ -9,6 +9,7 @@
 
 #include "headprune/common/error.hpp"
 #include "headprune/common/log.hpp"
+#include "headprune/prune/per_sample.hpp"
 #include "steps.hpp"
 
 namespace headprune::run {
@@ -53,6 +54,8 @@ void read_config(Context& ctx, const RunOptions& options) {
       for (auto s : ctx.cfg.prune.signs)
         for (auto k : ctx.cfg.prune.modalities)
           for (int64_t r = 0; r < ctx.repeats_of(m); ++r) ctx.combos.push_back({m, g, s, k, r});
+  ctx.ratios_per_forward =
+      prune::ratios_per_forward(ctx.cfg.run.batch_size * std::max<int64_t>(1, static_cast<int64_t>(ctx.combos.size())));
 }
 
 }  // namespace headprune::run

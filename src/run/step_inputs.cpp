@@ -10,6 +10,7 @@
 #include "headprune/common/error.hpp"
 #include "headprune/common/sha256.hpp"
 #include "headprune/common/splitmix64.hpp"
+#include "headprune/prune/per_sample.hpp"
 #include "steps.hpp"
 
 namespace headprune::run {
@@ -77,8 +78,11 @@ std::string run_identity(const std::string& defining_yaml, const std::string& we
                          const std::string& questions_sha256, const std::string& annotations_path,
                          const std::string& tokenizer_vocab, const std::string& answers_sha256,
                          const std::string& features_path, const std::string& features_sha256) {
-  std::string text = defining_yaml + "\nweights " + weights_sha256 + "\nquestions " + questions_sha256 +
-                     "\ntokenizer " + sha256_file(tokenizer_vocab) + "\nanswers " + answers_sha256;
+  // How the per-sample protocol groups its masked forwards decides which rows share a product
+  // (last bits) and what a samples_x_ratios unit holds: a checkpoint of another grouping is not ours.
+  std::string text = defining_yaml + "\nmasked forward rows " + std::to_string(prune::kForwardRows) + "\nweights " +
+                     weights_sha256 + "\nquestions " + questions_sha256 + "\ntokenizer " + sha256_file(tokenizer_vocab) +
+                     "\nanswers " + answers_sha256;
   if (!annotations_path.empty()) text += "\nannotations " + sha256_file(annotations_path);
   std::error_code ec;
   const auto size = fs::file_size(features_path, ec);

@@ -23,7 +23,7 @@ std::string take(const std::string& in, size_t& pos) {
 
 void plan_run(Context& ctx) {
   dist::Communicator& comm = *ctx.comm;
-  ctx.blocks = ratio_blocks(ctx.cfg.run.shard, ctx.cfg.prune.ratios);
+  ctx.blocks = ratio_blocks(ctx.cfg.run.shard, ctx.cfg.prune.ratios, ctx.ratios_per_forward);
   Partials partials;
   std::string error, bytes;
   if (ctx.root) {

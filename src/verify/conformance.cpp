@@ -419,7 +419,9 @@ void replay_model(const ConformanceOptions& opt, const h5::File& ref, h5::File* 
   const auto steps = read_steps(ref, "/meta/prune_steps");
   const auto vis_steps = read_steps(ref, "/meta/vis_steps");
   const prune::CountRule rule = prune::seed_count_rule(*model);
-  const prune::PerSampleProtocol protocol(steps, rule);  // what the job runs on every batch
+  // What the job runs on every batch; here one sample and one combo per evaluation, so every
+  // ratio's row shares one masked forward.
+  const prune::PerSampleProtocol protocol(steps, rule, prune::ratios_per_forward(1));
   if (out) {
     for (const char* p : {"/meta/prune_steps", "/meta/vis_steps"}) check.write(p, h5::read_tensor(ref, p));
   }

@@ -63,7 +63,7 @@ SampleVisualization compute_relevance(const models::VqaModel& model, const run::
 
   // Keep masks of every ratio, then all pruned forwards as one batch.
   // The per-sample protocol of the job, least important heads first, every ratio evaluated.
-  const prune::PerSampleProtocol protocol(options.ratios, options.rule);
+  const prune::PerSampleProtocol protocol(options.ratios, options.rule, prune::ratios_per_forward(1));
   const at::Tensor masks = protocol.masks(scores.unsqueeze(0), prune::Granularity::head, prune::Sign::negative);
   const at::Tensor keep_f = masks[0].to(model.device(), model.dtype());  // [S,M,H]
   const int64_t S = static_cast<int64_t>(options.ratios.size());

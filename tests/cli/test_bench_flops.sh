@@ -9,7 +9,7 @@ WORK="$(mktemp -d /tmp/headprune-bench-test.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-"$BIN" bench --size small --samples 3 --batch 2 --costs false --threads 1 > "$WORK/out.txt" 2>&1 \
+"$BIN" bench --size small --samples 3 --batch 2 --costs false --threads 1 --repeats 2 > "$WORK/out.txt" 2>&1 \
   || { cat "$WORK/out.txt"; fail "bench"; }
 cat "$WORK/out.txt"
 FAMILIES=(lxmert visualbert vilt)  # the bench measures every family of models/families.hpp
@@ -19,8 +19,9 @@ for family in "${FAMILIES[@]}"; do
 done
 # Per family: the 'ours' and 'lrp' protocols, each one at a time and batched.
 [ "$(grep -c "one forward at a time (the seed's loop)" "$WORK/out.txt")" = $((2 * N)) ] || fail "expected $((2 * N)) one-at-a-time lines"
-[ "$(grep -c "batched (batch 2, a forward per ratio)" "$WORK/out.txt")" = $((2 * N)) ] || fail "expected $((2 * N)) batched lines"
-grep -q "'lrp', head, 3 samples:" "$WORK/out.txt" || fail "no LRP protocol figure"
+# Batch 2 x one combo: the 9 pruned ratios' rows (18) fill one masked forward (prune::kForwardRows).
+[ "$(grep -c "batched (batch 2, 9 ratios a forward)" "$WORK/out.txt")" = $((2 * N)) ] || fail "expected $((2 * N)) batched lines"
+grep -q "'lrp', head, 3 samples, median of 2 runs:" "$WORK/out.txt" || fail "no LRP protocol figure"
 # Every percentage printed, and every counted FLOP figure.
 pcts=$(grep -o '[0-9.]*% of the time' "$WORK/out.txt" | sed 's/%.*//')
 [ "$(echo "$pcts" | wc -l)" -ge $((6 * N)) ] || fail "expected at least $((6 * N)) efficiency figures, got: $pcts"

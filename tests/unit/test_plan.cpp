@@ -1,9 +1,13 @@
 // The run plan: fixed batches, contiguous cost-balanced shards, the global protocol's cells.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numeric>
 #include <set>
+#include <utility>
+#include <vector>
 
+#include "headprune/prune/per_sample.hpp"
 #include "headprune/run/plan.hpp"
 
 using headprune::run::cells_of;
@@ -72,26 +76,64 @@ TEST(Plan, GlobalCellsCoverTheRatioBatchGridOnce) {
   EXPECT_EQ(cells.size(), 50u);
 }
 
-// run.shard: samples_x_ratios splits the grid into one ratio per unit, ratio 0 (no forward)
-// riding with the next; the blocks cover every ratio once, in order.
+// run.shard: samples_x_ratios splits the grid into the per-sample protocol's forward groups, one
+// per unit, ratio 0 (no forward) riding with the first; the blocks cover every ratio once, in order.
 TEST(Plan, RatioBlocksCoverTheGridOnce) {
   using headprune::run::ratio_blocks;
   using headprune::run::Shard;
   const std::vector<double> grid{0, 0.1, 0.2, 0.3};
-  auto one = ratio_blocks(Shard::samples, grid);
+  auto one = ratio_blocks(Shard::samples, grid, 1);
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(one[0].begin, 0);
   EXPECT_EQ(one[0].end, 4);
-  auto blocks = ratio_blocks(Shard::samples_x_ratios, grid);
+  auto blocks = ratio_blocks(Shard::samples_x_ratios, grid, 1);
   ASSERT_EQ(blocks.size(), 3u);
   EXPECT_EQ(blocks[0].begin, 0);
   EXPECT_EQ(blocks[0].end, 2);
   EXPECT_EQ(blocks[1].begin, 2);
   EXPECT_EQ(blocks[2].end, 4);
-  auto no_zero = ratio_blocks(Shard::samples_x_ratios, {0.5, 0.6});
+  auto no_zero = ratio_blocks(Shard::samples_x_ratios, {0.5, 0.6}, 1);
   ASSERT_EQ(no_zero.size(), 2u);
   EXPECT_EQ(no_zero[1].begin, 1);
-  EXPECT_EQ(ratio_blocks(Shard::samples_x_ratios, {0}).size(), 1u);
+  EXPECT_EQ(ratio_blocks(Shard::samples_x_ratios, {0}, 1).size(), 1u);
+  // The paper grid at 8 ratios a forward (batch 8, one combo): forwards of 5 and 4 ratios.
+  const std::vector<double> paper{0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+  auto grouped = ratio_blocks(Shard::samples_x_ratios, paper, 8);
+  ASSERT_EQ(grouped.size(), 2u);
+  EXPECT_EQ(grouped[0].begin, 0);
+  EXPECT_EQ(grouped[0].end, 6);
+  EXPECT_EQ(grouped[1].begin, 6);
+  EXPECT_EQ(grouped[1].end, 10);
+  EXPECT_EQ(ratio_blocks(Shard::samples_x_ratios, paper, 64).size(), 1u);
+}
+
+// Consecutive ratios fill a masked forward up to kForwardRows rows, as evenly as possible.
+TEST(Plan, ForwardGroupsAreEvenAndFillTheForwardRows) {
+  namespace prune = headprune::prune;
+  EXPECT_EQ(prune::ratios_per_forward(8), prune::kForwardRows / 8);
+  EXPECT_EQ(prune::ratios_per_forward(prune::kForwardRows + 1), 1);
+  EXPECT_EQ(prune::ratios_per_forward(1), prune::kForwardRows);
+  using Groups = std::vector<std::pair<int64_t, int64_t>>;
+  EXPECT_EQ(prune::forward_groups(9, 8), (Groups{{0, 5}, {5, 9}}));
+  EXPECT_EQ(prune::forward_groups(9, 1).size(), 9u);
+  EXPECT_EQ(prune::forward_groups(9, 9), (Groups{{0, 9}}));
+  EXPECT_EQ(prune::forward_groups(10, 3), (Groups{{0, 3}, {3, 6}, {6, 8}, {8, 10}}));
+  EXPECT_TRUE(prune::forward_groups(0, 4).empty());
+  for (int64_t n = 1; n <= 12; ++n)
+    for (int64_t g = 1; g <= 12; ++g) {
+      const auto groups = prune::forward_groups(n, g);
+      int64_t at = 0, smallest = n, largest = 0;
+      for (const auto& [b, e] : groups) {
+        EXPECT_EQ(b, at);
+        EXPECT_LE(e - b, g);
+        smallest = std::min(smallest, e - b);
+        largest = std::max(largest, e - b);
+        at = e;
+      }
+      EXPECT_EQ(at, n);
+      EXPECT_LE(largest - smallest, 1) << n << " by " << g;
+      EXPECT_EQ(static_cast<int64_t>(groups.size()), (n + g - 1) / g);
+    }
 }
 
 // Units (block j, batch b) = j * batches + b: every todo unit goes to exactly one rank, and a

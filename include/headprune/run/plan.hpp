@@ -10,11 +10,13 @@
 //   samples            one unit per batch: score it, evaluate every ratio (unit id = batch b)
 //   samples_x_ratios   one unit per (ratio block j, batch b), id j * batches + b: each scores its
 //                      batch and evaluates the ratios of its block, for runs with more ranks than
-//                      batches. Blocks: one ratio each, a leading ratio 0 (no forward: the
-//                      unpruned answer) joined to the next. The scoring pass of a batch is repeated
-//                      by each of its units (nothing is exchanged between ranks); unit j = 0 keeps it.
-// A masked forward's rows are independent of the rows evaluated beside them (tested), so a
-// ratio's answers are the same bits in either mode. Ranks get contiguous runs of units balanced by
+//                      batches. Blocks: the ratios that share a masked forward in the per-sample
+//                      protocol (prune/per_sample.hpp: forward_groups), a leading ratio 0 (no
+//                      forward: the unpruned answer) joined to the first. The scoring pass of a
+//                      batch is repeated by each of its units (nothing is exchanged between
+//                      ranks); unit j = 0 keeps it.
+// Both modes run the same masked forwards (the same rows together), so a ratio's answers are the
+// same bits in either mode (tested). Ranks get contiguous runs of units balanced by
 // cost (question tokens x regions).
 #pragma once
 
@@ -31,8 +33,9 @@ const char* shard_name(Shard s);
 struct RatioBlock {
   int64_t begin = 0, end = 0;
 };
-/// The ratio blocks of `shard` over `ratios` (one block of all ratios for `samples`).
-std::vector<RatioBlock> ratio_blocks(Shard shard, const std::vector<double>& ratios);
+/// The ratio blocks of `shard` over `ratios` (one block of all ratios for `samples`);
+/// `per_forward`: ratios per masked forward (prune::ratios_per_forward).
+std::vector<RatioBlock> ratio_blocks(Shard shard, const std::vector<double>& ratios, int64_t per_forward);
 
 struct Plan {
   int64_t num_samples = 0;
