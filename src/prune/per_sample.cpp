@@ -25,6 +25,19 @@ std::vector<std::pair<int64_t, int64_t>> forward_groups(int64_t n, int64_t per_f
   return out;
 }
 
+std::vector<std::pair<int64_t, int64_t>> forward_blocks(const std::vector<double>& ratios, int64_t per_forward) {
+  const auto S = static_cast<int64_t>(ratios.size());
+  const int64_t first = S > 0 && ratios[0] == 0.0 ? 1 : 0;
+  auto blocks = forward_groups(S - first, per_forward);
+  for (auto& [begin, end] : blocks) {
+    begin += first;
+    end += first;
+  }
+  if (blocks.empty()) return S > 0 ? std::vector<std::pair<int64_t, int64_t>>{{0, S}} : blocks;  // the grid [0]
+  blocks.front().first = 0;
+  return blocks;
+}
+
 at::Tensor PerSampleProtocol::masks(const at::Tensor& scores, Granularity g, Sign sign, const at::Tensor& eligible) const {
   return per_sample_masks(scores, g, sign, rule_, ratios_, eligible);
 }

@@ -13,12 +13,8 @@ const char* shard_name(Shard s) { return s == Shard::samples ? "samples" : "samp
 std::vector<RatioBlock> ratio_blocks(Shard shard, const std::vector<double>& ratios, int64_t per_forward) {
   const auto S = static_cast<int64_t>(ratios.size());
   if (shard == Shard::samples || S <= 1) return {{0, S}};
-  // The ratios that run masked forwards, in the per-sample protocol's groups; a leading ratio 0
-  // (no forward: the unpruned answer) rides with the first.
-  const int64_t first = ratios[0] == 0.0 ? 1 : 0;
-  std::vector<RatioBlock> out;
-  for (const auto& [begin, end] : prune::forward_groups(S - first, per_forward))
-    out.push_back({out.empty() ? 0 : first + begin, first + end});
+  std::vector<RatioBlock> out;  // one unit per masked forward of the per-sample protocol
+  for (const auto& [begin, end] : prune::forward_blocks(ratios, per_forward)) out.push_back({begin, end});
   return out;
 }
 

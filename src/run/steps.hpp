@@ -83,6 +83,7 @@ struct Context {
   std::string yaml;  ///< the resolved config every rank typed (stored in /meta)
   int threads = 1;   ///< LibTorch threads of this rank
   std::vector<Combo> combos;  ///< scoring.methods x prune.granularities x prune.signs
+  int64_t ratios_per_forward = 1;  ///< ratios sharing a masked forward (prune::ratios_per_forward)
 
   // 2. output
   std::string partial;   ///< <output>.partial
@@ -104,7 +105,6 @@ struct Context {
 
   // 4. plan
   Plan plan;
-  int64_t ratios_per_forward = 1;       ///< ratios sharing a masked forward (prune::ratios_per_forward)
   std::vector<RatioBlock> blocks;       ///< ratio blocks of the per-sample phase (run.shard)
   std::vector<int64_t> todo;            ///< per-sample units not done yet (unit id j * batches + b)
   std::set<std::string> done_units;     ///< rank 0: units finished by earlier runs of this identity

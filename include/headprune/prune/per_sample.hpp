@@ -31,6 +31,11 @@ int64_t ratios_per_forward(int64_t rows_per_ratio);
 /// possible (sizes differ by at most one, the larger first): 9 by 8 gives 5 + 4.
 std::vector<std::pair<int64_t, int64_t>> forward_groups(int64_t n, int64_t per_forward);
 
+/// The grid `ratios` as index ranges [begin, end), one per masked forward that evaluate() runs
+/// for it with the unpruned logits given: forward_groups of the ratios above a leading 0, the 0
+/// (answered by the unpruned forward) joined to the first range. Cover the grid once, in order.
+std::vector<std::pair<int64_t, int64_t>> forward_blocks(const std::vector<double>& ratios, int64_t per_forward);
+
 class PerSampleProtocol {
  public:
   /// `per_forward`: ratios whose rows share one masked forward (ratios_per_forward);
